@@ -1,0 +1,86 @@
+"""Signing tree heads (C2SP tlog-checkpoint) for the ledger, refusing inconsistent heads."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from . import merkle
+from .ledger import leaf_hashes, lock_chain
+from .note import Checkpoint, NoteError, load_or_create_signer, open_checkpoint, sign_checkpoint
+from .schema import audit_checkpoints
+
+
+class CheckpointError(RuntimeError):
+    """Refused to sign: the ledger is not an append-only extension of the last signed head."""
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    origin: str
+    size: int
+    root_hash: str  # hex
+    note: str       # full signed text
+    created: bool   # False when the head was unchanged and the stored checkpoint is returned
+
+
+def stored_checkpoints(conn: Connection) -> list[dict]:
+    """All stored checkpoints, oldest (smallest size) first, as dicts with origin/tree_size/root_hash/note."""
+    rows = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.tree_size,
+                                                           audit_checkpoints.c.id)).mappings()
+    return [dict(r) for r in rows]
+
+
+def public_key_text(key_path: str | os.PathLike, origin: str) -> str:
+    """Printable verifier key for the signing key at ``key_path`` (created if missing)."""
+    return load_or_create_signer(key_path, origin).verifier.text()
+
+
+def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, *,
+                    checkpoint_dir: str | os.PathLike | None = None) -> SignedCheckpoint:
+    """Sign the current tree head and store it (table row + ``checkpoint_dir/checkpoint-<size>.txt``).
+
+    Runs in the caller's transaction (take it like an append: BEGIN IMMEDIATE on SQLite; the
+    advisory lock is taken here on PostgreSQL); the caller commits.  Leaf hashes are
+    recomputed from the stored entry bytes.  Before signing, the new head is checked against
+    the last stored checkpoint: its signature must verify with our key, its size must not
+    exceed the ledger, and an RFC 9162 consistency proof from it to the new head must verify.
+    Otherwise CheckpointError and nothing is signed.  If the head equals the last one, that
+    checkpoint is returned (created=False).
+    """
+    signer = load_or_create_signer(key_path, origin)
+    lock_chain(conn)
+    leaves = leaf_hashes(conn)
+    size = len(leaves)
+    tree = merkle.Tree(leaves)
+    root = tree.root()
+    prior = stored_checkpoints(conn)
+    if prior:
+        last = prior[-1]
+        try:
+            old = open_checkpoint(last["note"], signer.verifier)
+        except NoteError as exc:
+            raise CheckpointError(f"last stored checkpoint (size {last['tree_size']}) does not verify: {exc}") from exc
+        if old.size > size:
+            raise CheckpointError(f"ledger has {size} entries but the last checkpoint signed {old.size}: truncated")
+        proof = tree.consistency_proof(old.size, size)
+        if not merkle.verify_consistency(old.size, size, old.root, root, proof):
+            raise CheckpointError(
+                f"ledger is not an append-only extension of checkpoint size {old.size} "
+                f"(root {old.root.hex()}); refusing to sign root {root.hex()} at size {size}")
+        if old.size == size:
+            return SignedCheckpoint(origin, size, root.hex(), last["note"], created=False)
+    note = sign_checkpoint(Checkpoint(origin, size, root), signer)
+    conn.execute(audit_checkpoints.insert().values(
+        origin=origin, tree_size=size, root_hash=root.hex(), key_id=signer.verifier.key_id.hex(), note=note))
+    if checkpoint_dir is not None:
+        d = Path(checkpoint_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".checkpoint-{size}.tmp"
+        tmp.write_text(note)
+        os.replace(tmp, d / f"checkpoint-{size}.txt")
+    return SignedCheckpoint(origin, size, root.hex(), note, created=True)

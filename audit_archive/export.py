@@ -1,0 +1,160 @@
+"""Export selected entries, with proofs and (where allowed) documents, for an outside auditor."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from . import merkle
+from .canonical import line_bytes
+from .checkpoint import stored_checkpoints
+from .commitments import commit_line_bytes
+from .filestore import FileStore
+from .ledger import leaf_hashes
+from .note import open_checkpoint, parse_verifier
+from .schema import audit_entries
+
+EXPORT_FORMAT = "iop-audit-export/v1"
+WITHHELD_REASON = "withheld: the document names other patients; the entry and proof are included"
+_ZIP_TIME = (2000, 1, 1, 0, 0, 0)
+
+README = """\
+Audit export ({format})
+=======================
+
+This folder (or zip) lets you check, without access to the portal, that the documents and
+entries listed in manifest.json are part of the append-only audit log named in checkpoint.txt.
+
+  checkpoint.txt      signed tree head of the log (C2SP tlog-checkpoint, Ed25519 signed note)
+  public-key.txt      the log's verifier key (name+keyid+base64); obtain it independently too
+  entries/N.json      the exact canonical bytes of entry N (RFC 8785 JSON)
+  proofs/N.json       RFC 9162 inclusion proof of entry N in the checkpoint's tree
+  documents/N.pdf     the archived (stamped) PDF of entry N, when it may be disclosed
+  lines/N-K.json      one disclosed patient line of entry N (exact canonical bytes);
+                      manifest.json gives its salt, the entry lists its commitment
+  consistency/S.json  RFC 9162 consistency proof from an earlier signed tree size S
+  manifest.json       what is where, with SHA-256 of every file
+
+Documents that also name other patients are withheld; their entry and proof are still
+included, and the disclosed patient's own line is proven through its line commitment.
+
+To verify (needs Python 3.10+ and the `cryptography` package; nothing else):
+
+    python -m audit_archive verify THIS_PATH --key 'KEY' [--since OLDER_CHECKPOINT_FILE]
+
+Pass --key with the verifier key you obtained from the organisation independently; without it
+the key in public-key.txt is used, which only proves internal consistency.  Pass --since with a
+checkpoint you saved earlier to prove the log was only appended to since then.
+The format is specified in docs/audit-format.md of the portal's source.
+"""
+
+
+def _dumps(obj) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+
+
+def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Iterable[int], *,
+           include_documents: Iterable[int] = (),
+           line_disclosures: Mapping[int, Sequence[tuple[Mapping, bytes]]] | None = None,
+           public_key_text: str, checkpoint: str | None = None) -> Path:
+    """Write an export directory (or a ``.zip`` file if ``out`` ends in .zip); returns its path.
+
+    - ``seqs``: entries to export; each must be covered by the checkpoint.
+    - ``include_documents``: seqs whose PDF may be disclosed whole (the caller decides: only
+      documents whose sole patient is the requester).  Others are marked withheld.
+    - ``line_disclosures``: {seq: [(line dict, 32-byte salt), ...]} - the requester's own lines;
+      each commitment must appear in the entry (ValueError otherwise).
+    - ``public_key_text``: verifier key text; the checkpoint must verify with it.
+    - ``checkpoint``: signed checkpoint text to prove against; default the latest stored one.
+    Raises ValueError for uncovered seqs, missing checkpoint, bad disclosures; FileNotFoundError
+    if an included document is missing from the store.
+    """
+    verifier = parse_verifier(public_key_text)
+    cps = stored_checkpoints(conn)
+    if checkpoint is None:
+        if not cps:
+            raise ValueError("no stored checkpoint to prove against; call make_checkpoint first")
+        checkpoint = cps[-1]["note"]
+    ck = open_checkpoint(checkpoint, verifier)
+    leaves = leaf_hashes(conn, upto=ck.size)
+    if len(leaves) < ck.size:
+        raise ValueError(f"ledger has {len(leaves)} entries, fewer than the checkpoint's {ck.size}")
+    tree = merkle.Tree(leaves)
+    if tree.root() != ck.root:
+        raise ValueError("checkpoint root does not match the ledger; run verify_ledger")
+    seqs = sorted(set(seqs))
+    for s in seqs:
+        if not 1 <= s <= ck.size:
+            raise ValueError(f"entry {s} is not covered by the checkpoint (size {ck.size})")
+    include = set(include_documents)
+    line_disclosures = line_disclosures or {}
+    files: dict[str, bytes] = {
+        "checkpoint.txt": checkpoint.encode(),
+        "public-key.txt": (verifier.text() + "\n").encode(),
+        "README.txt": README.format(format=EXPORT_FORMAT).encode(),
+    }
+    rows = {r.seq: bytes(r.entry_bytes) for r in conn.execute(
+        select(audit_entries.c.seq, audit_entries.c.entry_bytes).where(audit_entries.c.seq.in_(seqs)))}
+    items = []
+    for s in seqs:
+        data = rows[s]
+        entry = json.loads(data)
+        name = f"{s:08d}"
+        files[f"entries/{name}.json"] = data
+        files[f"proofs/{name}.json"] = _dumps({
+            "leaf_index": s - 1, "tree_size": ck.size,
+            "hashes": [p.hex() for p in tree.inclusion_proof(s - 1)]})
+        item = {"seq": s, "entry": f"entries/{name}.json", "entry_sha256": hashlib.sha256(data).hexdigest(),
+                "proof": f"proofs/{name}.json", "document": None, "document_withheld": None, "lines": []}
+        if s in include:
+            pdf = store.get(entry["doc"]["sha256"])
+            files[f"documents/{name}.pdf"] = pdf
+            item["document"] = f"documents/{name}.pdf"
+        else:
+            item["document_withheld"] = WITHHELD_REASON
+        for k, (line, salt) in enumerate(line_disclosures.get(s, ())):
+            lb = line_bytes(line)
+            c = commit_line_bytes(lb, salt)
+            if c not in entry["line_commitments"]:
+                raise ValueError(f"entry {s}: disclosed line {k} does not match any line commitment")
+            files[f"lines/{name}-{k}.json"] = lb
+            item["lines"].append({"file": f"lines/{name}-{k}.json", "salt": salt.hex(), "commitment": c})
+        items.append(item)
+    consistency = []
+    for c in cps:
+        old = int(c["tree_size"])
+        if 0 < old < ck.size and not any(x["from_size"] == old for x in consistency):
+            fn = f"consistency/{old:08d}.json"
+            files[fn] = _dumps({"first": old, "second": ck.size,
+                                "hashes": [p.hex() for p in tree.consistency_proof(old, ck.size)]})
+            consistency.append({"from_size": old, "file": fn})
+    manifest = {
+        "format": EXPORT_FORMAT, "origin": ck.origin, "tree_size": ck.size, "root_hash": ck.root.hex(),
+        "checkpoint": "checkpoint.txt", "public_key": "public-key.txt", "entries": items,
+        "consistency": consistency,
+        "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
+    }
+    files["manifest.json"] = _dumps(manifest)
+    out = Path(out)
+    if out.suffix == ".zip":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for n in sorted(files):
+                z.writestr(zipfile.ZipInfo(n, _ZIP_TIME), files[n])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(buf.getvalue())
+    else:
+        out.mkdir(parents=True, exist_ok=False)
+        for n, b in files.items():
+            p = out / n
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b)
+    return out

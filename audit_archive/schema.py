@@ -1,0 +1,102 @@
+"""SQLAlchemy Core tables for the audit ledger, and the append-only trigger DDL.
+
+The tables live in their own ``MetaData`` so this package does not depend on the portal's
+ORM; the Alembic revision ``0002_audit_log`` creates them with ``create_tables``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData,
+                        SmallInteger, String, Table, Text, func)
+
+metadata = MetaData()
+
+audit_entries = Table(
+    "audit_entries", metadata,
+    # seq is assigned under the append lock, contiguous from 1; never autoincrement.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("v", SmallInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("entry_bytes", LargeBinary, nullable=False),
+    Column("entry_hash", String(64), nullable=False, unique=True),
+    Column("leaf_hash", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=True),
+    Column("doc_sha256", String(64), nullable=False),
+    Column("doc_size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_audit_entries_doc_sha256", audit_entries.c.doc_sha256)
+Index("ix_audit_entries_kind", audit_entries.c.kind)
+
+audit_checkpoints = Table(
+    "audit_checkpoints", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(255), nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("note", Text, nullable=False),          # the full signed checkpoint text
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_audit_checkpoints_tree_size", audit_checkpoints.c.tree_size)
+
+APPEND_ONLY_TABLES = ("audit_entries", "audit_checkpoints")
+
+
+def append_only_ddl(dialect_name: str) -> list[str]:
+    """DDL statements (one per string) installing triggers that refuse UPDATE and DELETE.
+
+    Supported dialects: ``sqlite``, ``postgresql``; ValueError otherwise.  The triggers stop
+    mistakes and casual edits through the application's DB account; an insider with DDL rights
+    can drop them, which is why verification and signed checkpoints exist.
+    """
+    stmts: list[str] = []
+    if dialect_name == "sqlite":
+        for t in APPEND_ONLY_TABLES:
+            for op in ("UPDATE", "DELETE"):
+                stmts.append(
+                    f"CREATE TRIGGER {t}_no_{op.lower()} BEFORE {op} ON {t} "
+                    f"BEGIN SELECT RAISE(ABORT, '{t} is append-only: {op} refused'); END")
+        return stmts
+    if dialect_name == "postgresql":
+        stmts.append(
+            "CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: ' || TG_OP || ' refused', "
+            "ERRCODE = 'insufficient_privilege'; END $$")
+        for t in APPEND_ONLY_TABLES:
+            stmts.append(
+                f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
+                f"FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()")
+            # TRUNCATE bypasses row triggers, so refuse it with a statement trigger.
+            stmts.append(
+                f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()")
+        return stmts
+    raise ValueError(f"append-only triggers not implemented for dialect {dialect_name!r}")
+
+
+def drop_append_only_ddl(dialect_name: str) -> list[str]:
+    """Inverse of ``append_only_ddl`` (for downgrades and the tamper tests)."""
+    if dialect_name == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {t}_no_{op}" for t in APPEND_ONLY_TABLES for op in ("update", "delete")]
+    if dialect_name == "postgresql":
+        out = []
+        for t in APPEND_ONLY_TABLES:
+            out += [f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}",
+                    f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}"]
+        return out + ["DROP FUNCTION IF EXISTS audit_refuse_change()"]
+    raise ValueError(f"append-only triggers not implemented for dialect {dialect_name!r}")
+
+
+def create_tables(bind) -> None:
+    """Create both tables and install the triggers on a Connection (e.g. ``op.get_bind()``)."""
+    metadata.create_all(bind)
+    for stmt in append_only_ddl(bind.dialect.name):
+        bind.exec_driver_sql(stmt)
+
+
+def drop_tables(bind) -> None:
+    """Drop triggers and tables (downgrade)."""
+    for stmt in drop_append_only_ddl(bind.dialect.name):
+        bind.exec_driver_sql(stmt)
+    metadata.drop_all(bind)

@@ -1,0 +1,198 @@
+"""Full verification of the ledger in the database against the file store and checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from hashlib import sha256
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from . import merkle
+from .filestore import FileStore
+from .note import NoteError, Verifier, open_checkpoint, parse_verifier
+from .schema import audit_checkpoints, audit_entries
+
+
+@dataclass
+class Report:
+    """Outcome of ``verify_ledger``.  ``ok`` is False iff ``failures`` is non-empty.
+
+    ``warnings`` hold non-fatal findings (unreferenced files, signatures not checked).
+    ``first_bad_seq`` is the smallest entry seq named by a failure (None if none is).
+    """
+    entries: int = 0
+    documents_checked: int = 0
+    checkpoints_checked: int = 0
+    root_hash: str | None = None
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unreferenced_files: list[str] = field(default_factory=list)
+    first_bad_seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def fail(self, msg: str, seq: int | None = None) -> None:
+        self.failures.append(msg)
+        if seq is not None and (self.first_bad_seq is None or seq < self.first_bad_seq):
+            self.first_bad_seq = seq
+
+    def summary(self) -> str:
+        head = "OK" if self.ok else f"FAILED ({len(self.failures)} problems, first bad seq {self.first_bad_seq})"
+        lines = [f"{head}: {self.entries} entries, {self.documents_checked} documents, "
+                 f"{self.checkpoints_checked} checkpoints, root {self.root_hash}"]
+        lines += [f"FAIL {m}" for m in self.failures] + [f"WARN {m}" for m in self.warnings]
+        return "\n".join(lines)
+
+
+def _file_sha256(path) -> tuple[str, int]:
+    with open(path, "rb") as f:
+        data = f.read()
+    return sha256(data).hexdigest(), len(data)
+
+
+def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier | None = None,
+                  since_checkpoint: str | None = None, *, check_documents: bool = True) -> Report:
+    """Recompute and cross-check everything the ledger claims.  Read-only.
+
+    Checks, in one streaming pass over ``audit_entries`` in seq order:
+      seq contiguity from 1; SHA-256 of the stored entry bytes vs the ``entry_hash`` and
+      ``leaf_hash`` columns; the entry's own seq/v; its prev_hash vs the previous entry's
+      recomputed hash (the chain); the doc columns vs the entry; each stored file's SHA-256 and
+      size; the checkpoint each entry names.  Then every stored checkpoint: signature (when
+      ``public_key`` — verifier key text or Verifier — is given), size not beyond the ledger,
+      root equal to the recomputed root at that size.  ``since_checkpoint`` is an older signed
+      checkpoint text held outside the database; it must verify and match the recomputed
+      prefix root (this catches truncation and rewrites even if the checkpoints table was
+      rewritten too).  Files in the store that no entry references are warnings.
+    """
+    rep = Report()
+    verifier = parse_verifier(public_key) if isinstance(public_key, str) else public_key
+    cps = [dict(r) for r in conn.execute(select(audit_checkpoints).order_by(
+        audit_checkpoints.c.tree_size, audit_checkpoints.c.id)).mappings()]
+    external = None
+    if since_checkpoint is not None:
+        try:
+            external = open_checkpoint(since_checkpoint, verifier)
+        except NoteError as exc:
+            rep.fail(f"given checkpoint does not verify: {exc}")
+    want_sizes = {int(c["tree_size"]) for c in cps}
+    if external is not None:
+        want_sizes.add(external.size)
+    roots: dict[int, bytes] = {}
+    if 0 in want_sizes:
+        roots[0] = merkle.EMPTY_ROOT
+    frontier = merkle.Frontier()
+    referenced: set[str] = set()
+    prev_hash: str | None = None
+    expected = 1
+    named: dict[tuple[int, str], int] = {}  # (size, root) named by entries -> first seq naming it
+    q = select(audit_entries.c.seq, audit_entries.c.entry_bytes, audit_entries.c.entry_hash,
+               audit_entries.c.leaf_hash, audit_entries.c.prev_hash, audit_entries.c.doc_sha256,
+               audit_entries.c.doc_size).order_by(audit_entries.c.seq)
+    result = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
+    path_for = store.path_for
+    for seq, data, col_hash, col_leaf, col_prev, col_doc, col_size in result:
+        data = bytes(data)
+        if seq != expected:
+            if seq > expected:
+                missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
+                rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
+            else:
+                rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
+            expected = seq
+        h = sha256(data).hexdigest()
+        if h != col_hash:
+            rep.fail(f"entry {seq}: entry_hash column {col_hash} != SHA-256 of stored bytes {h}", seq)
+        if sha256(b"\x00" + data).hexdigest() != col_leaf:
+            rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
+        try:
+            e = json.loads(data)
+            e_seq, e_prev, doc = e["seq"], e["prev_hash"], e["doc"]
+            e_doc, e_size, e_ck = doc["sha256"], doc["size"], e.get("checkpoint")
+        except (ValueError, KeyError, TypeError) as exc:
+            rep.fail(f"entry {seq}: stored bytes are not a v1 entry ({type(exc).__name__}: {exc})", seq)
+            e_seq, e_prev, e_doc, e_size, e_ck = None, None, col_doc, col_size, None
+        else:
+            if e.get("v") != 1:
+                rep.fail(f"entry {seq}: unknown format version {e.get('v')!r}", seq)
+        if e_seq is not None and e_seq != seq:
+            rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
+        if e_prev != prev_hash and e_seq is not None:
+            rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({prev_hash})", seq)
+        if col_prev != e_prev and e_seq is not None:
+            rep.fail(f"entry {seq}: prev_hash column {col_prev} differs from the entry bytes ({e_prev})", seq)
+        if (col_doc, int(col_size)) != (e_doc, e_size):
+            rep.fail(f"entry {seq}: doc columns ({col_doc}, {col_size}) differ from the entry bytes ({e_doc}, {e_size})", seq)
+        if isinstance(e_ck, dict):
+            named.setdefault((e_ck.get("size"), e_ck.get("root")), seq)
+        prev_hash = h
+        if isinstance(e_doc, str):
+            referenced.add(e_doc)
+            if check_documents:
+                try:
+                    got, got_size = _file_sha256(path_for(e_doc))
+                except FileNotFoundError:
+                    rep.fail(f"entry {seq}: stored PDF {e_doc} is missing", seq)
+                except Exception as exc:  # unreadable or a malformed name in the entry
+                    rep.fail(f"entry {seq}: stored PDF {e_doc!r} unreadable: {exc}", seq)
+                else:
+                    rep.documents_checked += 1
+                    if got != e_doc:
+                        rep.fail(f"entry {seq}: stored PDF sha256 mismatch (expected {e_doc}, got {got})", seq)
+                    elif got_size != e_size:
+                        rep.fail(f"entry {seq}: stored PDF size mismatch (expected {e_size}, got {got_size})", seq)
+        frontier.append(sha256(b"\x00" + data).digest())
+        if frontier.size in want_sizes:
+            roots[frontier.size] = frontier.root()
+        rep.entries += 1
+        expected = seq + 1
+    size = frontier.size
+    rep.root_hash = frontier.root().hex()
+
+    for (ck_size, ck_root), seq in sorted(named.items(), key=lambda kv: kv[1]):
+        r = roots.get(ck_size) if isinstance(ck_size, int) else None
+        if r is None:
+            rep.fail(f"entry {seq}: names checkpoint size {ck_size} which is not a stored checkpoint", seq)
+        elif r.hex() != ck_root:
+            rep.fail(f"entry {seq}: names checkpoint {ck_size}:{ck_root} but the recomputed root at that size is {r.hex()}", seq)
+
+    if verifier is None and (cps or external):
+        rep.warnings.append("checkpoint signatures not checked (no public key given)")
+    for c in cps:
+        label = f"checkpoint size {c['tree_size']}"
+        try:
+            ck = open_checkpoint(c["note"], verifier)
+        except NoteError as exc:
+            rep.fail(f"{label}: signature/format invalid: {exc}")
+            continue
+        rep.checkpoints_checked += 1
+        if (ck.size, ck.root.hex()) != (int(c["tree_size"]), c["root_hash"]):
+            rep.fail(f"{label}: columns differ from the signed text (size {ck.size}, root {ck.root.hex()})")
+        _check_head(rep, label, ck.size, ck.root, size, roots)
+    if external is not None:
+        _check_head(rep, "given checkpoint", external.size, external.root, size, roots)
+        rep.checkpoints_checked += 1
+    if not cps:
+        rep.warnings.append("no stored checkpoint: tail truncation cannot be detected from the database alone")
+
+    on_disk = set(store.list_all())
+    rep.unreferenced_files = sorted(on_disk - referenced)
+    for d in rep.unreferenced_files:
+        rep.warnings.append(f"unreferenced file {d} (no entry names it; left by an interrupted append?)")
+    for p in store.stale_temp_files():
+        rep.warnings.append(f"stale temp file {p}")
+    return rep
+
+
+def _check_head(rep: Report, label: str, ck_size: int, ck_root: bytes, size: int, roots: dict[int, bytes]) -> None:
+    if ck_size > size:
+        rep.fail(f"{label}: covers {ck_size} entries but the ledger has only {size} (tail truncated?)", size + 1)
+        return
+    r = roots.get(ck_size)
+    if r != ck_root:
+        rep.fail(f"{label}: root {ck_root.hex()} != recomputed root {r.hex() if r else None} of the first {ck_size} entries "
+                 f"(history rewritten)")

@@ -1,0 +1,61 @@
+"""IOP Audit Portal: Flask application factory (the Flask tutorial's ``create_app`` shape).
+
+Flask is imported inside the factory so that ``portal.rules`` (pure domain logic) can be
+imported without loading the web framework.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_app(config: dict | None = None) -> "Flask":
+    """Build the app. ``config`` overrides the environment-derived settings (tests use it)."""
+    from flask import Flask
+
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PORTAL_INSTANCE_DIR") or None,
+        instance_relative_config=True,
+        template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from portal.config import load_config
+
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+
+    from portal.rules.payer_rules import load_all
+
+    # Payer rule files are validated at start-up: a bad file stops the app with a message
+    # naming the file and key, rather than misjudging claims later.
+    app.extensions["rulebook"] = load_all(app.config.get("PORTAL_RULES_DIR"))
+
+    from portal.extensions import csrf, db, htmx, login_manager, migrate
+    from portal.database import configure_engine
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from portal import models  # noqa: F401  (registers every table for Alembic)
+    from portal.auth import bp as auth_bp
+    from portal.web import register_web
+
+    app.register_blueprint(auth_bp)
+    register_web(app)
+
+    from portal.cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,88 @@
+"""Who may reach which route: every view declares its policy, and a route without one is refused.
+
+The permission test walks ``app.url_map`` and checks every endpoint against every role, so a new
+route that forgets its policy fails the suite instead of quietly being open.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask_login import current_user
+
+from portal.models.people import ROLES
+
+PUBLIC = frozenset({"public"})
+# Roles that may write. Auditors are read-only by rule (42 CFR Part 2 scoped access), so a write
+# route listing "auditor" is a programming error caught at start-up.
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def allow(*roles: str, session_only: bool = False) -> Callable:
+    """Decorator: only users whose role is in ``roles`` reach the view (else 403).
+
+    ``session_only`` marks a POST that changes nothing but the user's own login session
+    (sign out), the one kind of write an auditor may make.
+    Raises ``ValueError`` at import time for an unknown role name.
+    """
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s) {sorted(unknown)}")
+
+    def mark(view):
+        view.access_policy = frozenset(roles)
+        view.session_only = session_only
+        return view
+
+    return mark
+
+
+def public(view):
+    """Decorator: the view needs no login (login page, health check)."""
+    view.access_policy = PUBLIC
+    return view
+
+
+def policy_of(app: Flask, endpoint: str) -> frozenset[str] | None:
+    if endpoint == "static":
+        return PUBLIC
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "access_policy", None)
+
+
+def check_policies(app: Flask) -> None:
+    """Refuse to start when a write route admits the auditor role."""
+    for rule in app.url_map.iter_rules():
+        policy = policy_of(app, rule.endpoint) or frozenset()
+        view = app.view_functions.get(rule.endpoint)
+        if getattr(view, "session_only", False):
+            continue
+        if "auditor" in policy and (rule.methods or set()) & WRITE_METHODS:
+            raise RuntimeError(f"route {rule.rule} accepts writes and admits auditors")
+
+
+def enforce() -> None:
+    """``before_request`` hook: apply the endpoint's policy."""
+    if request.endpoint is None:  # no route matched: let the 404/405 handler answer
+        return None
+    policy = policy_of(current_app, request.endpoint)
+    if policy is None:
+        abort(500, description=f"route {request.endpoint} has no access policy")
+    if policy is PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        if request.headers.get("HX-Request") == "true":
+            resp = current_app.response_class(status=401)
+            resp.headers["HX-Redirect"] = url_for("auth.login", next=request.full_path)
+            return resp
+        return redirect(url_for("auth.login", next=request.full_path))
+    if current_user.role not in policy:
+        abort(403, description="Your role does not give access to this page.")
+    view = current_app.view_functions[request.endpoint]
+    if (current_user.role == "auditor" and request.method in WRITE_METHODS
+            and not getattr(view, "session_only", False)):
+        abort(403, description="Auditor access is read-only.")
+    g.user = current_user
+    return None
+
+

@@ -1,0 +1,388 @@
+"""Read and check an EHR census export (CSV) without touching the database or Flask.
+
+The export is what the EHR gives us, not what we would like: UTF-8 with or without a BOM, CRLF,
+M/D/YYYY dates with or without leading zeros, payer names in any case, stray spaces, quoted
+fields with commas. Everything that can be known from the file plus the lists of payer and group
+names is checked here, so the importer only has to compare clean rows with the database.
+
+Line numbers are the file's physical line numbers (the header is line 1), so a coordinator can
+open the file in any editor and go straight to the faulty row.
+"""
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Iterable, Mapping
+
+COLUMNS = (
+    "MRN", "Last Name", "First Name", "DOB", "Sex", "Primary Payer", "Member ID", "Level of Care",
+    "Admit Date", "Group", "Primary Counselor", "Prior Level of Care", "Prior Auth #", "Auth #",
+    "Auth Start", "Auth End", "Auth Units",
+)
+REQUIRED = ("MRN", "Last Name", "First Name", "DOB", "Primary Payer", "Admit Date", "Group")
+AUTH_COLUMNS = ("Auth #", "Auth Start", "Auth End", "Auth Units")
+SELF_PAY_KIND = "self_pay"
+DEFAULT_LEVEL_OF_CARE = "2.1"  # an IOP census row is ASAM 2.1 unless it says otherwise
+
+# Widths of the columns the values land in; checking here turns a database error into a message.
+MAX_LENGTH = {
+    "MRN": 40, "Last Name": 100, "First Name": 100, "Sex": 10, "Member ID": 60,
+    "Primary Counselor": 200, "Prior Auth #": 60, "Auth #": 60,
+}
+_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_MRN = re.compile(r"[A-Za-z0-9-]+")
+_LEVEL = re.compile(r"[0-4](\.[0-9])?")
+_UNITS = re.compile(r"[0-9]+")
+MAX_DECODE_ERRORS = 20  # a binary file would otherwise produce one error per byte
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why a line cannot be imported. ``column`` is None when the whole line is at fault."""
+
+    line: int
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RowNote:
+    """Something worth telling the user that does not stop the import."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CensusAuth:
+    number: str
+    start: date
+    end: date
+    units: int
+
+
+@dataclass(frozen=True)
+class CensusRow:
+    """One clean census row. ``payer`` and ``group`` are the canonical names the caller passed in."""
+
+    line: int
+    mrn: str
+    last_name: str
+    first_name: str
+    dob: date
+    sex: str | None
+    payer: str
+    member_id: str | None
+    level_of_care: str
+    admit_date: date
+    group: str
+    counselor: str | None
+    prior_level_of_care: str | None
+    prior_auth_number: str | None
+    auth: CensusAuth | None
+
+    def differences(self, other: "CensusRow") -> list[str]:
+        """What differs from ``other`` (the line number aside), one readable phrase per field,
+        such as ``Group "PM IOP" vs "AM IOP"``."""
+        out = []
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name != "line" and mine != theirs:
+                out.append(f"{_FIELD_LABELS[f.name]} {_show(mine)} vs {_show(theirs)}")
+        return out
+
+
+def _show(value) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, date):
+        return f"{value.month:02d}/{value.day:02d}/{value.year}"
+    if isinstance(value, CensusAuth):
+        return f'"{value.number}" {_show(value.start)}-{_show(value.end)} {value.units} units'
+    return f'"{value}"'
+
+
+_FIELD_LABELS = {
+    "mrn": "MRN", "last_name": "Last Name", "first_name": "First Name", "dob": "DOB", "sex": "Sex",
+    "payer": "Primary Payer", "member_id": "Member ID", "level_of_care": "Level of Care",
+    "admit_date": "Admit Date", "group": "Group", "counselor": "Primary Counselor",
+    "prior_level_of_care": "Prior Level of Care", "prior_auth_number": "Prior Auth #",
+    "auth": "authorization",
+}
+
+
+@dataclass
+class ParseResult:
+    """``rows``: clean rows, one per MRN, in file order. ``errors``: every fault found.
+    ``notes``: harmless oddities (a duplicate row with the same data)."""
+
+    rows: list[CensusRow]
+    errors: list[RowError]
+    notes: list[RowNote]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def normalize_name(value: str) -> str:
+    """Key for matching payer and group names: case-folded, spaces collapsed."""
+    return " ".join(value.split()).casefold()
+
+
+def clean_text(value: str) -> str:
+    """Stray spaces removed, runs collapsed, NFC so that "José" typed two ways compares equal.
+    Accents and punctuation are kept as they are."""
+    return unicodedata.normalize("NFC", " ".join(value.split()))
+
+
+def parse_date(text: str) -> date:
+    """``M/D/YYYY`` (leading zeros optional) -> ``date``.
+
+    Raises ``ValueError`` with a message naming what is wrong (month 13, day 30 of February).
+    """
+    m = _DATE.fullmatch(text)
+    if not m:
+        raise ValueError(f'bad date "{text}": expected M/D/YYYY')
+    month, day, year = (int(g) for g in m.groups())
+    if not 1 <= month <= 12:
+        raise ValueError(f'bad date "{text}": month {month} (expected M/D/YYYY)')
+    last_day = calendar.monthrange(year, month)[1] if year >= 1 else 0
+    if year < 1 or not 1 <= day <= last_day:
+        raise ValueError(f'bad date "{text}": day {day} is not in '
+                         f'{calendar.month_name[month]} {year}')
+    return date(year, month, day)
+
+
+def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str]) -> ParseResult:
+    """Parse and check a census export.
+
+    ``payers`` maps each known payer name to its kind (``"self_pay"`` needs no member ID);
+    ``groups`` are the known group (cohort) names. Both are matched case-insensitively with
+    spaces collapsed, and rows carry the canonical spelling passed in.
+    Never raises for bad input: every fault is a ``RowError`` in the result.
+    """
+    text, errors = _decode(data)
+    if errors:
+        return ParseResult([], errors, [])
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        return ParseResult([], [RowError(1, None, f"not a readable CSV header ({exc})")], [])
+    if header is None or not any(cell.strip() for cell in header):
+        return ParseResult([], [RowError(1, None, "the file is empty; expected a header line")], [])
+    index, errors = _check_header(header)
+    if errors:
+        return ParseResult([], errors, [])
+
+    payer_by_key = {normalize_name(name): (name, kind) for name, kind in payers.items()}
+    group_by_key = {normalize_name(name): name for name in groups}
+    rows: list[CensusRow] = []
+    notes: list[RowNote] = []
+    first_by_mrn: dict[str, CensusRow] = {}
+    auth_owner: dict[tuple[str, str], CensusRow] = {}
+    next_line = reader.line_num + 1
+    while True:
+        line = next_line
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(RowError(line, None, f"not readable as CSV ({exc})"))
+            break  # the reader cannot resynchronise after a broken quote
+        next_line = reader.line_num + 1
+        if not any(cell.strip() for cell in record):
+            continue  # blank lines (often a trailing one) carry nothing
+        if len(record) != len(COLUMNS):
+            errors.append(RowError(line, None, f"{len(record)} fields, expected {len(COLUMNS)} "
+                                               "(a value with a comma must be in double quotes)"))
+            continue
+        values = {col: record[i] for col, i in index.items()}
+        row, row_errors = _parse_row(line, values, payer_by_key, group_by_key)
+        errors.extend(row_errors)
+        if row is None:
+            continue
+        first = first_by_mrn.get(row.mrn)
+        if first is not None:
+            diff = row.differences(first)
+            if diff:
+                errors.append(RowError(line, "MRN", (
+                    f"MRN {row.mrn} duplicates line {first.line} with conflicting data "
+                    f"(this line vs line {first.line}): {'; '.join(diff)}")))
+            else:
+                notes.append(RowNote(line, f"duplicate of line {first.line}, same data"))
+            continue
+        first_by_mrn[row.mrn] = row
+        if row.auth:
+            key = (row.payer, row.auth.number)
+            owner = auth_owner.get(key)
+            if owner is not None:
+                errors.append(RowError(line, "Auth #", f"authorization {row.auth.number} is "
+                                       f"already on line {owner.line} (MRN {owner.mrn})"))
+                continue
+            auth_owner[key] = row
+        rows.append(row)
+    return ParseResult(rows, errors, notes)
+
+
+def _decode(data: bytes) -> tuple[str, list[RowError]]:
+    """UTF-8 (a BOM is dropped). Every undecodable spot is an error with its line and byte offset."""
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        pass
+    errors = []
+    pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while pos < len(data) and len(errors) < MAX_DECODE_ERRORS:
+        try:
+            data[pos:].decode("utf-8")
+            break
+        except UnicodeDecodeError as exc:
+            offset = pos + exc.start
+            line = data.count(b"\n", 0, offset) + 1
+            errors.append(RowError(line, _column_at(data, offset), (
+                f"byte 0x{data[offset]:02X} at byte offset {offset} is not UTF-8; "
+                "export the census as CSV UTF-8")))
+            pos = pos + exc.end
+    return "", errors
+
+
+def _column_at(data: bytes, offset: int) -> str | None:
+    """Best-effort column name for a byte offset (counts fields before it on its line)."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    prefix = data[start:offset].decode("utf-8", errors="replace")
+    try:
+        fields_before = next(csv.reader([prefix]), [""])
+    except csv.Error:
+        return None
+    position = max(len(fields_before) - 1, 0)
+    return COLUMNS[position] if position < len(COLUMNS) else None
+
+
+def _check_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
+    """Map column name -> position; a missing, unknown or repeated column is a line-1 error."""
+    known = {normalize_name(c): c for c in COLUMNS}
+    index: dict[str, int] = {}
+    errors = []
+    for i, cell in enumerate(header):
+        name = known.get(normalize_name(cell))
+        if name is None:
+            errors.append(RowError(1, cell.strip() or f"column {i + 1}",
+                                   "unexpected column in the header"))
+        elif name in index:
+            errors.append(RowError(1, name, "column appears twice in the header"))
+        else:
+            index[name] = i
+    for name in COLUMNS:
+        if name not in index:
+            errors.append(RowError(1, name, "missing column in the header"))
+    if errors:
+        errors.append(RowError(1, None, "wrong header; expected: " + ", ".join(COLUMNS)))
+    return index, errors
+
+
+def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]],
+               groups: dict[str, str]) -> tuple[CensusRow | None, list[RowError]]:
+    errors: list[RowError] = []
+    v = {col: clean_text(value) for col, value in raw.items()}
+
+    def fail(column: str, reason: str) -> None:
+        errors.append(RowError(line, column, reason))
+
+    for col in REQUIRED:
+        if not v[col]:
+            fail(col, "missing (required)")
+    for col, width in MAX_LENGTH.items():
+        if len(v[col]) > width:
+            fail(col, f"longer than {width} characters")
+    if v["MRN"] and not _MRN.fullmatch(v["MRN"]):
+        fail("MRN", f'"{v["MRN"]}" is not an MRN (letters, digits and hyphens only)')
+
+    def read_date(col: str) -> date | None:
+        if not v[col]:
+            return None
+        try:
+            return parse_date(v[col])
+        except ValueError as exc:
+            fail(col, str(exc))
+            return None
+
+    dob, admit = read_date("DOB"), read_date("Admit Date")
+    if dob and admit and dob > admit:
+        fail("DOB", f"DOB {v['DOB']} is after Admit Date {v['Admit Date']}")
+
+    payer = kind = None
+    if v["Primary Payer"]:
+        found = payers.get(normalize_name(v["Primary Payer"]))
+        if found is None:
+            fail("Primary Payer", f'unknown payer "{v["Primary Payer"]}"')
+        else:
+            payer, kind = found
+            if kind != SELF_PAY_KIND and not v["Member ID"]:
+                fail("Member ID", f"missing (required for {payer})")
+
+    group = None
+    if v["Group"]:
+        group = groups.get(normalize_name(v["Group"]))
+        if group is None:
+            fail("Group", f'unknown group "{v["Group"]}"')
+
+    level = v["Level of Care"] or DEFAULT_LEVEL_OF_CARE
+    for col, value in (("Level of Care", level), ("Prior Level of Care", v["Prior Level of Care"])):
+        if value and not _LEVEL.fullmatch(value):
+            fail(col, f'"{value}" is not an ASAM level of care (such as 2.1)')
+
+    auth = _parse_auth(v, fail, read_date)
+    if errors:
+        return None, errors
+    return CensusRow(
+        line=line, mrn=v["MRN"], last_name=v["Last Name"], first_name=v["First Name"], dob=dob,
+        sex=v["Sex"] or None, payer=payer, member_id=v["Member ID"] or None, level_of_care=level,
+        admit_date=admit, group=group, counselor=v["Primary Counselor"] or None,
+        prior_level_of_care=v["Prior Level of Care"] or None,
+        prior_auth_number=v["Prior Auth #"] or None, auth=auth,
+    ), []
+
+
+def _parse_auth(v: dict[str, str], fail, read_date) -> CensusAuth | None:
+    """The four auth columns are all filled or all empty: half an authorization is a typo."""
+    filled = [col for col in AUTH_COLUMNS if v[col]]
+    if not filled:
+        return None
+    if len(filled) < len(AUTH_COLUMNS):
+        for col in AUTH_COLUMNS:
+            if not v[col]:
+                fail(col, f"missing; {', '.join(AUTH_COLUMNS)} go together "
+                          f"(this row has {', '.join(filled)})")
+        return None
+    start, end = read_date("Auth Start"), read_date("Auth End")
+    units = None
+    if not _UNITS.fullmatch(v["Auth Units"]):
+        fail("Auth Units", f'"{v["Auth Units"]}" is not a whole number of units')
+    elif int(v["Auth Units"]) == 0:
+        fail("Auth Units", "0 units authorizes nothing")
+    else:
+        units = int(v["Auth Units"])
+    if start and end and end < start:
+        fail("Auth End", f"Auth End {v['Auth End']} is before Auth Start {v['Auth Start']}")
+        return None
+    if start is None or end is None or units is None:
+        return None
+    return CensusAuth(number=v["Auth #"], start=start, end=end, units=units)
+
+
+__all__ = [
+    "AUTH_COLUMNS", "COLUMNS", "CensusAuth", "CensusRow", "ParseResult", "REQUIRED", "RowError",
+    "RowNote", "clean_text", "normalize_name", "parse_census", "parse_date",
+]

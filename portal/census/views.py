@@ -1,0 +1,121 @@
+"""Census upload page for admin and billing: upload -> preview (a dry run) -> commit.
+
+The commit never trusts anything parsed on the client: the preview stores the uploaded bytes in
+the instance folder under their SHA-256, the commit form carries only that hash, and the commit
+re-reads, re-hashes and re-checks the bytes inside the writing transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template, session
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired, FileSize
+from wtforms import HiddenField
+from wtforms.validators import DataRequired, Regexp
+
+from portal.access_control import allow
+from portal.census.importer import CensusSetupError, import_census
+from portal.census.parse import COLUMNS
+from portal.errors import is_partial_request
+
+bp = Blueprint("census", __name__, url_prefix="/admin/census")
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+SESSION_KEY = "census_upload_sha256"
+# A previewed file holds patient data; it is kept only until committed or this old.
+UPLOAD_TTL_SECONDS = 24 * 3600
+
+
+class UploadForm(FlaskForm):
+    file = FileField("Census export (CSV file)", validators=[
+        FileRequired("Choose the census export file to upload."),
+        FileAllowed(["csv"], "Only a .csv file can be imported; export the census from the EHR "
+                             "as CSV (UTF-8)."),
+        FileSize(max_size=MAX_UPLOAD_BYTES, message="The file is larger than 2 MB, far more "
+                 "than a census export; check that you chose the right file."),
+    ])
+
+
+class CommitForm(FlaskForm):
+    token = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
+
+
+def _upload_dir() -> Path:
+    path = Path(current_app.instance_path) / "census_uploads"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _store(data: bytes) -> str:
+    """Keep ``data`` under its SHA-256 (returned); drop stale uploads while here."""
+    token = hashlib.sha256(data).hexdigest()
+    folder = _upload_dir()
+    now = time.time()
+    for old in folder.glob("*.csv"):
+        if now - old.stat().st_mtime > UPLOAD_TTL_SECONDS:
+            old.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, folder / f"{token}.csv")
+    return token
+
+
+def _render(status: int = 200, **context):
+    context.setdefault("form", UploadForm())
+    context.setdefault("columns", COLUMNS)
+    if is_partial_request():
+        return render_template("census/_preview.html", **context), status
+    return render_template("census/upload.html", **context), status
+
+
+@bp.route("/", methods=["GET", "POST"])
+@allow("admin", "billing")
+def upload():
+    """GET: the upload form. POST: a dry run of the uploaded file (422 when it has errors)."""
+    form = UploadForm()
+    if not form.is_submitted():
+        return _render(form=form)
+    if not form.validate():
+        return _render(422, form=form)
+    data = form.file.data.read()
+    try:
+        report = import_census(data)
+    except CensusSetupError as exc:
+        abort(409, description=str(exc))
+    token = None
+    if report.ok and report.changes:
+        token = _store(data)
+        session[SESSION_KEY] = token
+    return _render(200 if report.ok else 422, form=form, report=report, token=token,
+                   filename=form.file.data.filename)
+
+
+@bp.route("/commit", methods=["POST"])
+@allow("admin", "billing")
+def commit():
+    """Write the file previewed in this session, named by its SHA-256 ``token``."""
+    form = CommitForm()
+    if not form.validate_on_submit():
+        abort(400, description="The import to commit was not named; upload the file again.")
+    token = form.token.data
+    path = _upload_dir() / f"{token}.csv"
+    if session.get(SESSION_KEY) != token or not path.exists():
+        abort(409, description="This preview is no longer current (another file was previewed, "
+                               "or it was already imported). Upload the file again.")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != token:
+        abort(409, description="The stored upload does not match its preview. Upload the file again.")
+    try:
+        report = import_census(data, commit=True)
+    except CensusSetupError as exc:
+        abort(409, description=str(exc))
+    if report.committed:
+        path.unlink(missing_ok=True)
+        session.pop(SESSION_KEY, None)
+    return _render(200 if report.ok else 422, report=report, token=None)

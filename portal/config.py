@@ -1,0 +1,52 @@
+"""Settings, every one from the environment (``PORTAL_*``), with safe defaults.
+
+Secrets never live in code: the Flask secret key is read from ``PORTAL_SECRET_KEY`` or generated
+once into the instance folder (mode 0600) and reused on every later start.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Return ``PORTAL_SECRET_KEY`` or the key stored in ``instance/secret_key`` (created on first run)."""
+    key = os.environ.get("PORTAL_SECRET_KEY")
+    if key:
+        return key
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def load_config(instance_path: str | os.PathLike) -> dict:
+    """Build the Flask config mapping from the environment.
+
+    ``PORTAL_DATABASE_URL``: SQLAlchemy URL; default ``sqlite:///<instance>/portal.sqlite3``.
+    ``PORTAL_ARCHIVE_DIR``: where archived PDFs are stored; default ``<instance>/archive``.
+    ``PORTAL_SIGNING_KEY``: Ed25519 private key file for checkpoints; default ``<instance>/checkpoint.key``.
+    ``PORTAL_BASE_URL``: public address printed in stamps' QR codes; default ``http://127.0.0.1:5000``.
+    """
+    instance = Path(instance_path)
+    return {
+        "SECRET_KEY": _secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get(
+            "PORTAL_DATABASE_URL", f"sqlite:///{instance / 'portal.sqlite3'}"
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "PORTAL_ARCHIVE_DIR": os.environ.get("PORTAL_ARCHIVE_DIR", str(instance / "archive")),
+        "PORTAL_SIGNING_KEY": os.environ.get("PORTAL_SIGNING_KEY", str(instance / "checkpoint.key")),
+        "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        "PORTAL_ARCHIVE_ORIGIN": os.environ.get("PORTAL_ARCHIVE_ORIGIN", "iop-audit-portal/archive"),
+        # A signature PNG from a tablet canvas is ~10-60 KB; anything far larger is not a signature.
+        "MAX_SIGNATURE_BYTES": 512 * 1024,
+        "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }

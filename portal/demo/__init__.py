@@ -1,0 +1,146 @@
+"""A fictional demo program: two cohorts, the shared census (clean rows), and four weeks of
+roster history with the gaps a real clinic has (an unclosed roster, an unsigned attendee, a
+missing session time, no-shows, late arrivals), closed rosters archived in the audit chain."""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from portal.clock import local_today
+from portal.demo.signature_art import squiggle_png
+from portal.extensions import db
+from portal.models import Cohort, Payer, Program, User
+from portal.passwords import hash_password
+
+CENSUS = Path(__file__).with_name("census_demo.csv")
+HISTORY_DAYS = 28
+
+PAYERS = (
+    ("sunrise_medicaid_mco", "Sunrise Medicaid MCO", "medicaid"),
+    ("blueriver_ppo", "BlueRiver PPO", "commercial"),
+    ("keystone_commercial_hmo", "Keystone Commercial HMO", "commercial"),
+    ("self_pay", "Self-pay", "self_pay"),
+)
+
+# (role, name, email, credential, NPI, password). Fictional staff; demo passwords only.
+STAFF = (
+    ("facilitator", "Dana Whitfield", "dana@lakeshore.example", "LCSW", "1487654323", "demo-dana"),
+    ("facilitator", "Marcus Greene", "marcus@lakeshore.example", "LPC, LCADC", "1598765430", "demo-marcus"),
+    ("clinician", "Priya Raman", "priya@lakeshore.example", "LCADC", "1679876544", "demo-priya"),
+    ("billing", "Jordan Ellis", "billing@lakeshore.example", None, None, "demo-billing"),
+    ("auditor", "Avery Quinn", "auditor@sunrise-mco.example", None, None, "demo-auditor"),
+    ("admin", "Sam Okoye", "admin@lakeshore.example", None, None, "demo-admin"),
+)
+
+
+@dataclass
+class DemoSummary:
+    created: bool
+    sessions: int = 0
+    closed: int = 0
+    logins: tuple = STAFF
+
+
+def load_demo(today: date | None = None, seed: int = 7, history_days: int = HISTORY_DAYS) -> DemoSummary:
+    """Create the demo program unless one exists (idempotent). ``today`` is program-local."""
+    if db.session.scalar(select(Program).limit(1)) is not None:
+        return DemoSummary(created=False)
+    program = Program(name="Lakeshore Recovery IOP", time_zone="America/Chicago",
+                      billing_npi="1234567893", tax_id="361234567",
+                      address="410 N Harbor Dr, Chicago, IL 60601")
+    db.session.add(program)
+    for key, name, kind in PAYERS:
+        db.session.add(Payer(rule_key=key, name=name, kind=kind))
+    users = {}
+    for role, name, email, cred, npi, password in STAFF:
+        users[name] = User(role=role, name=name, email=email, credential=cred, npi=npi,
+                           password_hash=hash_password(password))
+        db.session.add(users[name])
+    db.session.add_all([
+        Cohort(program=program, name="AM IOP", weekdays="1,2,3,4", start_local=time(9, 0),
+               duration_minutes=180, facilitator=users["Dana Whitfield"], capacity=12,
+               place_of_service="57"),
+        Cohort(program=program, name="PM IOP", weekdays="1,2,3,4", start_local=time(17, 30),
+               duration_minutes=180, facilitator=users["Marcus Greene"], capacity=12,
+               place_of_service="57"),
+    ])
+    db.session.commit()
+
+    from portal.census.importer import import_census
+
+    report = import_census(CENSUS.read_bytes(), commit=True)
+    if report.errors:
+        raise RuntimeError(f"demo census has errors: {report.errors}")
+    summary = DemoSummary(created=True)
+    _history(program, today or local_today(program.tz), random.Random(seed), summary, history_days)
+    return summary
+
+
+def _history(program: Program, today: date, rng: random.Random, summary: DemoSummary,
+             history_days: int) -> None:
+    from portal.services import roster as svc
+    from portal.services.schedule import ensure_sessions
+
+    day = today - timedelta(days=history_days)
+    meeting_days = [today - timedelta(days=n) for n in range(history_days, 0, -1)
+                    if (today - timedelta(days=n)).isoweekday() in (1, 2, 3, 4)]
+    # The realistic gaps: an AM roster left open with one attendee who never signed, and a PM
+    # roster whose actual end time was never entered (so it cannot be closed either).
+    unsigned_gap = ("AM IOP", meeting_days[-2]) if len(meeting_days) > 3 else None
+    missing_time_gap = ("PM IOP", meeting_days[len(meeting_days) // 2]) if len(meeting_days) > 3 else None
+    while day <= today:
+        for session in ensure_sessions(program, day):
+            summary.sessions += 1
+            if day == today:
+                continue  # today's rosters are left open for the facilitators to sign
+            key = (session.cohort.name, day)
+            facilitator = session.facilitator
+            start = session.scheduled_start + timedelta(minutes=rng.choice((0, 1, 2, 3, 5)))
+            end = session.scheduled_end + timedelta(minutes=rng.choice((-2, 0, 2, 4)))
+            session.actual_start = start
+            session.actual_end = None if key == missing_time_gap else end
+            for i, entry in enumerate(session.entries):
+                _attend(entry, start, end, rng, sign=not (key == unsigned_gap and i == 0))
+            db.session.commit()
+            if key in (unsigned_gap, missing_time_gap) or not session.entries:
+                continue
+            svc.close_roster(session.id, facilitator=facilitator, typed_name=facilitator.name,
+                             attested=True, signature_png=squiggle_png(seed=facilitator.id),
+                             max_png_bytes=512 * 1024, now=end + timedelta(minutes=rng.randint(5, 25)))
+            summary.closed += 1
+        day += timedelta(days=1)
+
+
+def _attend(entry, start: datetime, end: datetime, rng: random.Random, *, sign: bool) -> None:
+    """Give one roster row a plausible status, times and (unless ``sign`` is False) a signature."""
+    roll = rng.random()
+    if roll < 0.08:
+        entry.status = "absent"
+        return
+    if roll < 0.10:
+        entry.status = "cancelled"
+        return
+    if roll < 0.16:
+        entry.status = "late"
+        entry.arrival = start + timedelta(minutes=rng.choice((12, 20, 35, 50)))
+    elif roll < 0.20:
+        entry.status = "left_early"
+        entry.departure = end - timedelta(minutes=rng.choice((15, 30, 60)))
+    else:
+        entry.status = "present"
+    if sign:
+        png = squiggle_png(seed=rng.randrange(10**6))
+        entry.signature_png = png
+        entry.signature_sha256 = hashlib.sha256(png).hexdigest()
+        entry.signed_at = (entry.arrival or start) + timedelta(minutes=rng.randint(0, 6))
+        entry.user_agent = "demo loader"
+
+
+def login_lines() -> list[str]:
+    return [f"  {role:<12} {email:<32} password: {password}" for role, _n, email, _c, _npi, password in STAFF]
+

@@ -1,0 +1,1 @@
+"""HTML -> PDF rendering of archived documents (WeasyPrint), from plain data only."""

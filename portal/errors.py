@@ -1,0 +1,63 @@
+"""Error pages that fit the request: a full page for a normal request (or an htmx history
+restore), a short inline message for an htmx request. A 5xx never swaps a whole page into a row."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.extensions import db
+
+TITLES = {
+    400: "The request could not be used",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    409: "Already done",
+    413: "Too large",
+    422: "Please fix this",
+    500: "Something went wrong",
+}
+
+
+def is_partial_request() -> bool:
+    """True for an htmx request that expects a fragment (a history restore wants a full page)."""
+    return (request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-History-Restore-Request") != "true")
+
+
+def error_response(status: int, message: str):
+    """Render ``message`` as a full error page or an htmx flash partial with ``status``."""
+    title = TITLES.get(status, "Error")
+    if is_partial_request():
+        resp = render_template("_flash.html", level="error", title=title, message=message)
+        headers = {}
+        # Views that render their own inline error set their own target; generic errors go to
+        # the page's flash region so they never replace the element that triggered them.
+        headers["HX-Retarget"] = "#flash"
+        headers["HX-Reswap"] = "innerHTML"
+        return resp, status, headers
+    return render_template("error.html", title=title, message=message, status=status), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(err):
+        return error_response(400, "This form has expired or was not sent from the portal. "
+                                   "Reload the page and try again. Nothing was saved.")
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        db.session.rollback()
+        message = err.description or TITLES.get(err.code or 500, "Error")
+        return error_response(err.code or 500, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        if isinstance(err, HTTPException):
+            return _http(err)
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "The portal hit an error and saved nothing. "
+                                   "Try again; if it keeps happening, tell your administrator.")

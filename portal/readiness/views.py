@@ -1,0 +1,87 @@
+"""Payer-audit readiness: per patient and date of service, is the claim provable?
+
+Both pages call ``portal.rules`` through the same fact loader the billing board uses, so a
+verdict here and on the reconciliation board can never disagree.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+
+from portal.access_control import allow
+from portal.clock import local_today
+from portal.extensions import db
+from portal.fact_loader import load_facts
+from portal.models import Patient
+from portal.program import current_program
+from portal.rules.claim_lines import derive_claim_lines
+from portal.rules.readiness import patient_readiness
+
+bp = Blueprint("readiness", __name__, url_prefix="/readiness")
+
+READERS = ("clinician", "billing", "auditor", "admin")
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+def _date_range() -> tuple[date, date]:
+    """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` (program-local), default the last 30 days to today."""
+    today = local_today(current_program().tz)
+    try:
+        last = date.fromisoformat(request.args["to"]) if request.args.get("to") else today
+        first = (date.fromisoformat(request.args["from"]) if request.args.get("from")
+                 else last - timedelta(days=DEFAULT_DAYS - 1))
+    except ValueError:
+        abort(400, description="Dates must look like 2026-11-30.")
+    if first > last:
+        abort(400, description="The start date is after the end date.")
+    if (last - first).days >= MAX_DAYS:
+        abort(400, description="Choose a range of at most one year.")
+    return first, last
+
+
+@bp.route("/")
+@allow(*READERS)
+def program():
+    program = current_program()
+    first, last = _date_range()
+    facts = load_facts(program, first, last)
+    lines = [ln for ln in derive_claim_lines(*facts.args(), current_app.extensions["rulebook"])
+             if first <= ln.dos <= last]
+    by_patient: dict = {}
+    for ln in lines:
+        c = by_patient.setdefault(ln.patient_id, Counter())
+        c[ln.status] += 1
+    patients = db.session.scalars(db.select(Patient).order_by(Patient.legal_last,
+                                                              Patient.legal_first)).all()
+    rows = [(p, by_patient.get(p.id, Counter())) for p in patients]
+    rows.sort(key=lambda r: (-r[1]["blocked"], r[0].legal_last))
+    return render_template("readiness/program.html", rows=rows, first=first, last=last,
+                           totals=Counter(ln.status for ln in lines))
+
+
+@bp.route("/patients/<int:patient_id>")
+@allow(*READERS)
+def patient(patient_id: int):
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404, description="There is no patient with that id.")
+    g.patient_id = patient.id
+    program = current_program()
+    first, last = _date_range()
+    facts = load_facts(program, first, last, patient_ids=[patient.id])
+    days = patient_readiness(patient.id, first, last, *facts.args(),
+                             current_app.extensions["rulebook"])
+    return render_template("readiness/patient.html", patient=patient, days=days, first=first,
+                           last=last, documents=_documents_by_seq(patient.id))
+
+
+def _documents_by_seq(patient_id: int) -> dict[int, int]:
+    from portal.models import ArchivedDocument, ArchivedDocumentPatient
+
+    rows = db.session.execute(
+        db.select(ArchivedDocument.entry_seq, ArchivedDocument.id)
+        .join(ArchivedDocumentPatient).where(ArchivedDocumentPatient.patient_id == patient_id))
+    return {seq: doc_id for seq, doc_id in rows}

@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("rosters", __name__)
+
+from portal.rosters import views  # noqa: E402,F401

@@ -1,0 +1,184 @@
+"""Facilitator tablet flow: today's sessions, the roster, signing, marking, closing.
+
+Views parse input, call one service, and pick the page or the partial; all rules and writes
+live in ``portal.services.roster``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import (abort, current_app, g, make_response, redirect, render_template, request,
+                   url_for)
+from flask_login import current_user
+
+from portal.access_control import allow
+from portal.clock import local_today
+from portal.errors import is_partial_request
+from portal.program import current_program
+from portal.rosters import bp
+from portal.services import roster as svc
+from portal.services.errors import ServiceError
+from portal.services.schedule import ensure_sessions
+
+STAFF = ("facilitator", "clinician", "admin")
+DATA_URI_PREFIX = "data:image/png;base64,"
+
+
+def _decode_png(field: str) -> bytes:
+    """The pad sends ``data:image/png;base64,...``; a file upload is accepted too."""
+    upload = request.files.get(field)
+    if upload:
+        return upload.read(current_app.config["MAX_SIGNATURE_BYTES"] + 1)
+    raw = request.form.get(field, "")
+    if not raw:
+        return b""
+    if not raw.startswith(DATA_URI_PREFIX):
+        raise svc.Invalid("The signature must be a PNG image from the signing pad.", field="signature")
+    try:
+        return base64.b64decode(raw[len(DATA_URI_PREFIX):], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise svc.Invalid("The signature data was damaged in transit; please sign again.",
+                          field="signature") from exc
+
+
+def _session_or_404(session_id: int):
+    try:
+        session = svc.get_session(session_id)
+    except ServiceError as exc:
+        abort(exc.status, description=exc.message)
+    if current_user.role == "facilitator" and session.facilitator_id != current_user.id:
+        abort(403, description="This group is assigned to another facilitator.")
+    return session
+
+
+def _tz():
+    return current_program().tz
+
+
+@bp.route("/today")
+@allow(*STAFF)
+def today():
+    program = current_program()
+    day = local_today(program.tz)
+    sessions = ensure_sessions(program, day)
+    if current_user.role == "facilitator":
+        sessions = [s for s in sessions if s.facilitator_id == current_user.id]
+    return render_template("rosters/today.html", sessions=sessions, day=day, tz=program.tz)
+
+
+@bp.route("/sessions/<int:session_id>")
+@allow(*STAFF)
+def roster(session_id: int):
+    session = _session_or_404(session_id)
+    return render_template("rosters/roster.html", session=session, tz=_tz(),
+                           problems=svc.closing_problems(session))
+
+
+@bp.route("/sessions/<int:session_id>/entries/<int:entry_id>/sign")
+@allow(*STAFF)
+def sign_panel(session_id: int, entry_id: int):
+    session = _session_or_404(session_id)
+    entry = next((e for e in session.entries if e.id == entry_id), None)
+    if entry is None:
+        abort(404, description="That patient is not on this session's roster.")
+    if session.is_closed:
+        abort(409, description="This roster is closed; it can no longer be signed.")
+    if not is_partial_request():
+        return redirect(url_for(".roster", session_id=session_id))
+    return render_template("rosters/_sign_panel.html", session=session, entry=entry)
+
+
+@bp.route("/sessions/<int:session_id>/entries/<int:entry_id>/signature", methods=["POST"])
+@allow(*STAFF)
+def sign(session_id: int, entry_id: int):
+    session = _session_or_404(session_id)
+    try:
+        png = _decode_png("signature_png")
+        entry = svc.sign_attendance(session_id, entry_id, png=png,
+                                    strokes=request.form.get("strokes"),
+                                    user_agent=request.headers.get("User-Agent"),
+                                    max_png_bytes=current_app.config["MAX_SIGNATURE_BYTES"])
+    except ServiceError as exc:
+        if exc.status == 422:
+            entry = next((e for e in session.entries if e.id == entry_id), None)
+            return render_template("rosters/_sign_panel.html", session=session, entry=entry,
+                                   error=exc.message), 422
+        abort(exc.status, description=exc.message)
+    return render_template("rosters/_signed.html", session=entry.session, entry=entry, tz=_tz())
+
+
+@bp.route("/sessions/<int:session_id>/entries/<int:entry_id>/mark", methods=["POST"])
+@allow(*STAFF)
+def mark(session_id: int, entry_id: int):
+    session = _session_or_404(session_id)
+    try:
+        entry = svc.mark_attendance(session_id, entry_id, status=request.form.get("status", ""),
+                                    arrival=request.form.get("arrival"),
+                                    departure=request.form.get("departure"))
+    except ServiceError as exc:
+        if exc.status == 422:
+            entry = next((e for e in session.entries if e.id == entry_id), None)
+            if entry is None:
+                abort(404)
+            return render_template("rosters/_row.html", session=session, entry=entry, tz=_tz(),
+                                   error=exc.message, form=request.form), 422
+        abort(exc.status, description=exc.message)
+    return _row_with_status(entry)
+
+
+def _row_with_status(entry):
+    session = entry.session
+    html = render_template("rosters/_row.html", session=session, entry=entry, tz=_tz())
+    html += render_template("rosters/_close_status.html", session=session,
+                            problems=svc.closing_problems(session), oob=True)
+    return html
+
+
+@bp.route("/sessions/<int:session_id>/times", methods=["POST"])
+@allow(*STAFF)
+def times(session_id: int):
+    _session_or_404(session_id)
+    try:
+        session = svc.set_session_times(session_id, start=request.form.get("start"),
+                                        end=request.form.get("end"))
+    except ServiceError as exc:
+        if exc.status == 422:
+            session = svc.get_session(session_id)
+            return render_template("rosters/_times.html", session=session, tz=_tz(),
+                                   error=exc.message, form=request.form), 422
+        abort(exc.status, description=exc.message)
+    html = render_template("rosters/_times.html", session=session, tz=_tz(), saved=True)
+    html += render_template("rosters/_close_status.html", session=session,
+                            problems=svc.closing_problems(session), oob=True)
+    return html
+
+
+@bp.route("/sessions/<int:session_id>/close", methods=["POST"])
+@allow(*STAFF)
+def close(session_id: int):
+    session = _session_or_404(session_id)
+    try:
+        png = _decode_png("signature_png")
+        svc.close_roster(session_id, facilitator=current_user._get_current_object(),
+                         typed_name=request.form.get("typed_name", ""),
+                         attested=request.form.get("attest") == "yes", signature_png=png,
+                         max_png_bytes=current_app.config["MAX_SIGNATURE_BYTES"])
+    except ServiceError as exc:
+        if exc.status == 422:
+            session = svc.get_session(session_id)
+            return render_template("rosters/_close.html", session=session, error=exc.message,
+                                   form=request.form,
+                                   problems=svc.closing_problems(session)), 422
+        abort(exc.status, description=exc.message)
+    target = url_for(".roster", session_id=session_id)
+    if is_partial_request():
+        resp = make_response("", 204)
+        resp.headers["HX-Redirect"] = target
+        return resp
+    return redirect(target)
+
+
+@bp.before_request
+def _note_patient():
+    g.patient_id = None

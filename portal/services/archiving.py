@@ -1,0 +1,65 @@
+"""Put a rendered document into the audit archive, inside the caller's transaction.
+
+Order (docs/audit-format.md): the caller has rendered the PDF outside any transaction; here we
+take the chain lock (via ``audit_archive.append``), stamp, write the file durably, insert the
+chain entry, then index it for the portal. The caller commits once for all of it.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask import current_app
+
+import audit_archive.canonical as canonical
+from audit_archive.filestore import FileStore
+from audit_archive.ledger import append
+from portal.extensions import db
+from portal.models import ArchivedDocument, ArchivedDocumentPatient
+
+
+@dataclass(frozen=True)
+class PatientLine:
+    """One patient's line of a (possibly multi-patient) document, disclosed only to that patient's
+    scoped exports. ``line`` must be JSON-ready (strings and ints)."""
+    patient_id: int
+    line: dict
+
+
+def archive_store() -> FileStore:
+    return FileStore(current_app.config["PORTAL_ARCHIVE_DIR"])
+
+
+def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[str, str],
+                     actor: str, record: dict, pdf: bytes, occurred_at: datetime,
+                     patient_lines: list[PatientLine]) -> ArchivedDocument:
+    """Append ``pdf`` to the chain and index it; returns the (flushed, uncommitted) document.
+
+    Each patient line is committed in the entry with a fresh 32-byte salt, so a patient's export
+    can prove their own line without revealing anyone else's. Raises whatever the archive raises
+    (``StampError`` for a non-PDF, database errors); the caller's rollback then undoes everything
+    but an unreferenced file, which ``audit verify`` reports.
+    """
+    salted = []
+    for pl in patient_lines:
+        salt = secrets.token_bytes(canonical.SALT_SIZE)
+        salted.append((pl, salt, canonical.commit_line(pl.line, salt)))
+    result = append(
+        db.session.connection(), archive_store(), kind=kind, subject=subject, actor=actor,
+        record=record, pdf_bytes=pdf, occurred_at=occurred_at,
+        line_commitments=[c for _, _, c in salted],
+        verify_base_url=current_app.config["PORTAL_BASE_URL"],
+        origin=current_app.config["PORTAL_ARCHIVE_ORIGIN"],
+        label=record.get("program", {}).get("name") if isinstance(record.get("program"), dict) else None,
+    )
+    doc = ArchivedDocument(entry_seq=result.seq, kind=kind, title=title, dos=dos,
+                           doc_sha256=result.doc_sha256)
+    db.session.add(doc)
+    for pl, salt, _ in salted:
+        db.session.add(ArchivedDocumentPatient(
+            document=doc, patient_id=pl.patient_id,
+            line_json=json.dumps(pl.line, sort_keys=True, ensure_ascii=False), line_salt=salt.hex()))
+    db.session.flush()
+    return doc

@@ -1,0 +1,246 @@
+"""Roster actions on a tablet: a patient signs, the facilitator marks attendance and times,
+the facilitator closes the roster (rendered, stamped and chained in the same transaction).
+
+Each function either completes its change and commits, or raises a ``ServiceError`` having
+written nothing.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import select
+
+from portal.clock import local_to_utc, now_utc, parse_clock, TimeInputError
+from portal.documents.roster import (minutes_attended, render_roster_pdf, roster_record)
+from portal.extensions import db
+from portal.models import AttendanceEntry, GroupSession, User
+from portal.models.attendance import ATTENDED
+from portal.services.archiving import PatientLine, archive_document
+from portal.services.errors import Conflict, Invalid, NotFound
+from portal.signatures import SignatureRejected, check_signature_png
+
+MAX_STROKES_BYTES = 256 * 1024
+MAX_SESSION_MINUTES = 12 * 60
+MARKABLE = ("present", "late", "left_early", "absent", "cancelled")
+
+
+def get_session(session_id: int, *, for_update: bool = False) -> GroupSession:
+    """The session or ``NotFound``. ``for_update`` row-locks it on PostgreSQL (SQLite
+    transactions already hold the database write lock from BEGIN IMMEDIATE)."""
+    stmt = select(GroupSession).where(GroupSession.id == session_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    session = db.session.scalar(stmt)
+    if session is None:
+        raise NotFound(f"There is no group session {session_id}.")
+    return session
+
+
+def _open_session(session_id: int, *, for_update: bool = False) -> GroupSession:
+    session = get_session(session_id, for_update=for_update)
+    if session.is_closed:
+        closed = session.closed_at.astimezone(session.cohort.program.tz).strftime("%-I:%M %p")
+        raise Conflict(f"This roster was closed at {closed} and can no longer change. "
+                       "Corrections are made as an addendum.")
+    return session
+
+
+def _entry(session: GroupSession, entry_id: int) -> AttendanceEntry:
+    entry = db.session.get(AttendanceEntry, entry_id)
+    if entry is None or entry.session_id != session.id:
+        raise NotFound("That patient is not on this session's roster.")
+    return entry
+
+
+def sign_attendance(session_id: int, entry_id: int, *, png: bytes, strokes: str | None,
+                    user_agent: str | None, max_png_bytes: int, now: datetime | None = None
+                    ) -> AttendanceEntry:
+    """Record a patient's roster signature. ``png`` is the pad's export, judged here (non-blank,
+    size); ``strokes`` the pad's point data as JSON (kept as evidence, not trusted).
+
+    Raises NotFound (unknown session/patient), Conflict (roster closed, already signed, patient
+    marked absent), Invalid (blank/near-blank/oversized/non-PNG signature, bad strokes JSON).
+    """
+    session = _open_session(session_id, for_update=True)
+    entry = _entry(session, entry_id)
+    now = now or now_utc()
+    tz = session.cohort.program.tz
+    if now.astimezone(tz).date() != session.dos:
+        # A roster signature attests presence that day; one collected on another day would be
+        # a backdated record, which an auditor treats as no record at all.
+        raise Conflict(f"Roster signatures are taken on the date of service "
+                       f"({session.dos:%A, %B %-d}); today is {now.astimezone(tz):%A, %B %-d}.")
+    if entry.is_signed:
+        local = entry.signed_at.astimezone(session.cohort.program.tz).strftime("%-I:%M %p")
+        raise Conflict(f"{entry.patient.roster_name} already signed at {local}; nothing changed.")
+    if entry.status in ("absent", "cancelled"):
+        raise Conflict(f"{entry.patient.roster_name} is marked {entry.status}. Mark them present "
+                       "or late first, then sign.")
+    try:
+        image = check_signature_png(png, max_png_bytes)
+    except SignatureRejected as exc:
+        raise Invalid(str(exc), field="signature") from exc
+    if strokes:
+        if len(strokes) > MAX_STROKES_BYTES:
+            raise Invalid("The signature has too many points; please sign again.", field="signature")
+        try:
+            json.loads(strokes)
+        except ValueError as exc:
+            raise Invalid("The signature data was damaged in transit; please sign again.",
+                          field="signature") from exc
+    entry.signature_png = image.png
+    entry.signature_sha256 = image.sha256
+    entry.signature_strokes = strokes
+    entry.signed_at = now
+    entry.user_agent = (user_agent or "")[:400]
+    if entry.status == "expected":
+        entry.status = "present"
+    db.session.commit()
+    return entry
+
+
+def _clock_on_dos(session: GroupSession, text: str | None, field: str) -> datetime:
+    try:
+        clock = parse_clock(text, field)
+    except TimeInputError as exc:
+        raise Invalid(str(exc), field=field) from exc
+    return local_to_utc(session.dos, clock, session.cohort.program.tz)
+
+
+def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str | None = None,
+                    departure: str | None = None) -> AttendanceEntry:
+    """Set a roster row's status, with the arrival time (late) or departure time (left early)
+    typed as program-local clock times.
+
+    Raises NotFound, Conflict (roster closed; absent/cancelled for a patient who already
+    signed), Invalid (unknown status, missing or unreadable time, departure before arrival).
+    """
+    if status not in MARKABLE:
+        raise Invalid(f"Unknown attendance status \u201c{status}\u201d.", field="status")
+    session = _open_session(session_id, for_update=True)
+    entry = _entry(session, entry_id)
+    if status in ("absent", "cancelled") and entry.is_signed:
+        raise Conflict(f"{entry.patient.roster_name} signed in; a signed patient cannot be "
+                       "marked absent.")
+    arrival_at = departure_at = None
+    if status == "late":
+        arrival_at = _clock_on_dos(session, arrival, "arrival")
+        if arrival_at <= session.scheduled_start:
+            raise Invalid("A late arrival must be after the scheduled start "
+                          f"({session.scheduled_start.astimezone(session.cohort.program.tz):%-I:%M %p}).",
+                          field="arrival")
+    if status == "left_early":
+        departure_at = _clock_on_dos(session, departure, "departure")
+        if departure_at >= session.scheduled_end:
+            raise Invalid("An early departure must be before the scheduled end "
+                          f"({session.scheduled_end.astimezone(session.cohort.program.tz):%-I:%M %p}).",
+                          field="departure")
+        if arrival:
+            arrival_at = _clock_on_dos(session, arrival, "arrival")
+    if arrival_at and departure_at and departure_at <= arrival_at:
+        raise Invalid("Departure must be after arrival.", field="departure")
+    entry.status = status
+    entry.arrival = arrival_at
+    entry.departure = departure_at
+    db.session.commit()
+    return entry
+
+
+def set_session_times(session_id: int, *, start: str | None, end: str | None) -> GroupSession:
+    """Record the session's actual start and end (program-local clock times on the DOS).
+
+    Raises NotFound, Conflict (closed), Invalid (unreadable, end not after start, > 12 h).
+    """
+    session = _open_session(session_id, for_update=True)
+    start_at = _clock_on_dos(session, start, "start")
+    end_at = _clock_on_dos(session, end, "end")
+    if end_at <= start_at:
+        raise Invalid("The session must end after it starts.", field="end")
+    if (end_at - start_at).total_seconds() > MAX_SESSION_MINUTES * 60:
+        raise Invalid("A group session cannot last more than 12 hours.", field="end")
+    session.actual_start, session.actual_end = start_at, end_at
+    db.session.commit()
+    return session
+
+
+def closing_problems(session: GroupSession) -> list[str]:
+    """Why this roster cannot be closed yet ([] when it can). Each item tells what to fix."""
+    problems = []
+    if not (session.actual_start and session.actual_end):
+        problems.append("Enter the session's actual start and end times.")
+    unmarked = [e.patient.roster_name for e in session.entries if e.status == "expected"]
+    if unmarked:
+        problems.append("Not signed and not marked absent: " + ", ".join(unmarked) + ".")
+    unsigned = [e.patient.roster_name for e in session.entries
+                if e.status in ATTENDED and not e.is_signed]
+    if unsigned:
+        problems.append("Marked as attending but not signed: " + ", ".join(unsigned) + ".")
+    if not session.entries:
+        problems.append("No patients are on this roster.")
+    return problems
+
+
+def close_roster(session_id: int, *, facilitator: User, typed_name: str, attested: bool,
+                 signature_png: bytes, max_png_bytes: int, now: datetime | None = None
+                 ) -> GroupSession:
+    """Close the roster: validate, render its PDF (outside any transaction), then in ONE
+    transaction re-check the roster under the lock, append the stamped PDF to the audit chain,
+    fill in minutes attended and mark the session closed.
+
+    Raises NotFound; Conflict (already closed, e.g. a double tap: exactly one entry is made; or
+    the roster changed while the PDF rendered); Invalid (open problems, no attestation, typed
+    name not the facilitator's, blank signature).
+    """
+    session = _open_session(session_id)
+    problems = closing_problems(session)
+    if not attested:
+        problems.append("Tick the attestation box.")
+    if " ".join(typed_name.split()).casefold() != " ".join(facilitator.name.split()).casefold():
+        problems.append(f"Type your full name exactly as \u201c{facilitator.name}\u201d to attest.")
+    try:
+        image = check_signature_png(signature_png, max_png_bytes)
+    except SignatureRejected as exc:
+        problems.append(str(exc))
+        image = None
+    if problems:
+        raise Invalid(" ".join(problems))
+    closed_at = now or now_utc()
+    if closed_at.astimezone(session.cohort.program.tz).date() < session.dos:
+        raise Invalid("A roster cannot be closed before its date of service.")
+    record = roster_record(session, facilitator, attestation_name=typed_name.strip(),
+                           facilitator_signature_sha256=image.sha256, closed_at=closed_at)
+    signatures = {e.signature_sha256: e.signature_png for e in session.entries if e.is_signed}
+    signatures[image.sha256] = image.png
+    # End the read transaction before the slow render so no lock is held while laying out pages.
+    db.session.rollback()
+    pdf = render_roster_pdf(record, signatures)
+
+    session = _open_session(session_id, for_update=True)
+    facilitator = db.session.get(User, facilitator.id)
+    again = roster_record(session, facilitator, attestation_name=typed_name.strip(),
+                          facilitator_signature_sha256=image.sha256, closed_at=closed_at)
+    if again != record:
+        db.session.rollback()
+        raise Conflict("The roster changed while it was being closed. Review it and close again.")
+    lines = [PatientLine(int(line["patient_id"]), line) for line in record["lines"]]
+    try:
+        doc = archive_document(
+            kind="roster", title=f"Roster {session.cohort.name} {session.dos.isoformat()}",
+            dos=session.dos, subject={"session_id": str(session.id), "dos": session.dos.isoformat(),
+                                      "cohort": session.cohort.name},
+            actor=f"user:{facilitator.id}", record=record, pdf=pdf, occurred_at=closed_at,
+            patient_lines=lines)
+        for e in session.entries:
+            e.minutes_attended = minutes_attended(e, session)
+        session.status = "closed"
+        session.closed_at = closed_at
+        session.attestation = record["attestation"]["text"] + " — " + typed_name.strip()
+        session.facilitator_signature_png = image.png
+        session.facilitator_signature_sha256 = image.sha256
+        session.document_id = doc.id
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return session

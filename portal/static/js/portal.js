@@ -1,0 +1,104 @@
+/* IOP Audit Portal: the little JavaScript the tablet needs (htmx does the rest).
+ *
+ * Signature pads: the canvas is sized by CSS and its backing store scaled by devicePixelRatio,
+ * so ink lands exactly under the finger at any DPR. A resize or rotation clears the pad (its
+ * old strokes no longer fit) and disables submit, so a cleared pad can never count as signed.
+ * The server still judges the PNG; this only keeps honest mistakes from being sent.
+ */
+(function () {
+  "use strict";
+
+  function sizeCanvas(canvas, pad) {
+    var ratio = Math.max(window.devicePixelRatio || 1, 1);
+    var rect = canvas.getBoundingClientRect();
+    canvas.width = Math.round(rect.width * ratio);
+    canvas.height = Math.round(rect.height * ratio);
+    canvas.getContext("2d").scale(ratio, ratio);
+    pad.clear();
+  }
+
+  function setupForm(form) {
+    if (form.dataset.padReady) return;
+    var canvas = form.querySelector("canvas.pad");
+    if (!canvas || typeof SignaturePad === "undefined") return;
+    form.dataset.padReady = "1";
+    var pad = new SignaturePad(canvas, { minWidth: 1, maxWidth: 3, penColor: "#10203a" });
+    var submit = form.querySelector("[data-pad-submit]");
+    var png = form.querySelector("input[name=signature_png]");
+    var strokes = form.querySelector("input[name=strokes]");
+
+    function reset() {
+      sizeCanvas(canvas, pad);
+      png.value = "";
+      strokes.value = "";
+      if (submit) submit.disabled = true;
+    }
+    pad.addEventListener("endStroke", function () {
+      if (submit) submit.disabled = pad.isEmpty();
+    });
+    var clear = form.querySelector("[data-pad-clear]");
+    if (clear) clear.addEventListener("click", reset);
+    var cancel = form.querySelector("[data-pad-cancel]");
+    if (cancel) cancel.addEventListener("click", function () {
+      var panel = document.getElementById("panel");
+      if (panel) panel.innerHTML = "";
+      document.body.classList.remove("signing");
+    });
+    // Rotation or resize: the backing store must be rebuilt, which empties the pad.
+    var lastW = canvas.getBoundingClientRect().width;
+    var onResize = function () {
+      if (!document.body.contains(canvas)) { window.removeEventListener("resize", onResize); return; }
+      var w = canvas.getBoundingClientRect().width;
+      if (w !== lastW) { lastW = w; reset(); }
+    };
+    window.addEventListener("resize", onResize);
+    window.addEventListener("orientationchange", onResize);
+    // Fill the hidden fields just before htmx sends the form.
+    form.addEventListener("htmx:configRequest", function (evt) {
+      if (pad.isEmpty()) { evt.preventDefault(); return; }
+      evt.detail.parameters["signature_png"] = pad.toDataURL("image/png");
+      evt.detail.parameters["strokes"] = JSON.stringify(pad.toData());
+    });
+    reset();
+    if (form.closest(".sign-overlay")) document.body.classList.add("signing");
+  }
+
+  function setupAll(root) {
+    (root || document).querySelectorAll("form[data-signature-form]").forEach(setupForm);
+    if (!document.querySelector(".sign-overlay")) document.body.classList.remove("signing");
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setupAll(document); });
+  document.addEventListener("htmx:load", function (evt) { setupAll(evt.detail.elt.parentNode || document); });
+  document.addEventListener("htmx:afterSettle", function () { setupAll(document); });
+
+  // A 5xx (or a dropped connection) is never swapped into the page: say so briefly instead.
+  function flash(message) {
+    var box = document.getElementById("flash");
+    if (!box) return;
+    box.innerHTML = "";
+    var div = document.createElement("div");
+    div.className = "flash flash-error";
+    div.setAttribute("role", "alert");
+    div.textContent = message;
+    box.appendChild(div);
+  }
+  document.addEventListener("htmx:responseError", function (evt) {
+    var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
+    if (status >= 500) flash("The portal hit an error (" + status + ") and saved nothing. Please try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    flash("The portal could not be reached. Check the network; nothing was saved.");
+  });
+  // Long requests (closing a roster renders a PDF): show progress after a moment.
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var el = evt.detail.elt;
+    el._slowTimer = setTimeout(function () { el.classList.add("is-busy"); el.setAttribute("aria-busy", "true"); }, 400);
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var el = evt.detail.elt;
+    clearTimeout(el._slowTimer);
+    el.classList.remove("is-busy");
+    el.removeAttribute("aria-busy");
+  });
+})();

@@ -1,0 +1,150 @@
+"""Export for one patient and the standalone verifier (python -m audit_archive verify)."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from audit_archive.__main__ import main
+from audit_archive.canonical import commit_line, new_salt
+from audit_archive.checkpoint import make_checkpoint, public_key_text
+from audit_archive.export import export
+from audit_archive.offline import verify_export
+
+from .helpers import do_append
+
+from .helpers import ORIGIN
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ledger(engine, store, key_path):
+    """Entry 1: group roster (patients A and B, withheld); entry 2: A's own note; entries 3-4 others."""
+    salt_a, salt_b = new_salt(), new_salt()
+    line_a = {"patient_id": "A", "status": "present", "minutes": 180}
+    line_b = {"patient_id": "B", "status": "absent"}
+    do_append(engine, store, 1, lines=[commit_line(line_a, salt_a), commit_line(line_b, salt_b)])
+    with engine.begin() as conn:
+        old = make_checkpoint(conn, key_path, ORIGIN).note
+    do_append(engine, store, 3, kind="note")
+    with engine.begin() as conn:
+        make_checkpoint(conn, key_path, ORIGIN)
+    return {"line_a": line_a, "salt_a": salt_a, "old": old, "pub": public_key_text(key_path, ORIGIN)}
+
+
+@pytest.mark.parametrize("suffix", ["", ".zip"])
+def test_export_for_one_patient_verifies(engine, store, ledger, tmp_path, suffix):
+    out = tmp_path / f"export{suffix}"
+    with engine.connect() as conn:
+        export(conn, store, out, [1, 2], include_documents={2},
+               line_disclosures={1: [(ledger["line_a"], ledger["salt_a"])]}, public_key_text=ledger["pub"])
+    rep = verify_export(out, key=ledger["pub"], since=ledger["old"])
+    assert rep.ok, rep.text()
+    t = rep.text()
+    assert "entry 1: document not included (withheld" in t
+    assert "entry 2: document matches the entry" in t
+    assert "entry 1: disclosed line" in t and "the log only grew from size 1 to 4" in t
+    names = zipfile.ZipFile(out).namelist() if suffix else [p.relative_to(out).as_posix() for p in out.rglob("*")]
+    blob = b"".join(zipfile.ZipFile(out).read(n) for n in names) if suffix else b"".join(
+        (out / n).read_bytes() for n in names if (out / n).is_file())
+    assert b'"patient_id":"B"' not in blob and b'"B"' not in blob  # the other patient never appears
+    assert not any(n.startswith("documents/00000001") for n in names)
+
+
+def _tamper_dir(out: Path, what: str):
+    if what == "entry":
+        p = out / "entries/00000002.json"
+        p.write_bytes(p.read_bytes().replace(b'"note"', b'"nope"'))
+    elif what == "document":
+        p = out / "documents/00000002.pdf"
+        b = bytearray(p.read_bytes()); b[100] ^= 1; p.write_bytes(bytes(b))
+    elif what == "proof":
+        p = out / "proofs/00000002.json"
+        d = json.loads(p.read_text()); d["hashes"][0] = "00" * 32; p.write_text(json.dumps(d))
+    elif what == "checkpoint":
+        p = out / "checkpoint.txt"
+        lines = p.read_text().split("\n"); lines[1] = "5"; p.write_text("\n".join(lines))
+    elif what == "extra":
+        (out / "documents/00000001.pdf").write_bytes(b"%PDF-1.7 smuggled")
+    elif what == "line":
+        p = out / "lines/00000001-0.json"
+        p.write_bytes(p.read_bytes().replace(b"present", b"absent!"))
+
+
+@pytest.mark.parametrize("what,fragment", [
+    ("entry", "entries/00000002.json: sha256 mismatch"),
+    ("document", "entry 2: document sha256 mismatch"),
+    ("proof", "proofs/00000002.json: sha256 mismatch"),
+    ("checkpoint", "checkpoint.txt"),
+    ("extra", "documents/00000001.pdf: file not listed in manifest"),
+    ("line", "entry 1: disclosed line lines/00000001-0.json matches no line commitment"),
+])
+def test_verifier_names_each_failure(engine, store, ledger, tmp_path, what, fragment):
+    out = tmp_path / "export"
+    with engine.connect() as conn:
+        export(conn, store, out, [1, 2], include_documents={2},
+               line_disclosures={1: [(ledger["line_a"], ledger["salt_a"])]}, public_key_text=ledger["pub"])
+    _tamper_dir(out, what)
+    rep = verify_export(out, key=ledger["pub"])
+    assert not rep.ok
+    assert any(fragment in f for f in rep.failures), rep.text()
+    assert main(["verify", str(out), "--key", ledger["pub"]]) == 1
+
+
+def test_wrong_key_and_rollback_detected(engine, store, ledger, tmp_path, key_path):
+    out = tmp_path / "export.zip"
+    with engine.connect() as conn:
+        first = make_checkpoint(conn, key_path, ORIGIN)  # same head: returns stored one
+        export(conn, store, out, [2], public_key_text=ledger["pub"], checkpoint=first.note)
+    other = public_key_text(tmp_path / "other.key", ORIGIN)
+    assert not verify_export(out, key=other).ok
+    # an auditor who saw a *larger* head than the export's detects the rollback
+    do_append(engine, store, 1)
+    with engine.begin() as conn:
+        newer = make_checkpoint(conn, key_path, ORIGIN).note
+    rep = verify_export(out, key=ledger["pub"], since=newer)
+    assert any("log truncated or rolled back" in f for f in rep.failures), rep.text()
+
+
+def test_export_refuses_wrong_line(engine, store, ledger, tmp_path):
+    with engine.connect() as conn, pytest.raises(ValueError, match="does not match any line commitment"):
+        export(conn, store, tmp_path / "x", [1], line_disclosures={1: [({"patient_id": "A"}, ledger["salt_a"])]},
+               public_key_text=ledger["pub"])
+
+
+def test_cli_runs_without_pypdf_sqlalchemy_rfc8785(engine, store, ledger, tmp_path):
+    out = tmp_path / "export.zip"
+    with engine.connect() as conn:
+        export(conn, store, out, [1, 2], include_documents={2}, public_key_text=ledger["pub"])
+    keyfile = tmp_path / "pub.txt"
+    keyfile.write_text(ledger["pub"])
+    oldfile = tmp_path / "old.txt"
+    oldfile.write_text(ledger["old"])
+    blocker = (
+        "import sys\n"
+        "class B:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('pypdf', 'sqlalchemy', 'rfc8785', 'qrcode', 'flask', 'portal', 'PIL'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, B())\n"
+        "import runpy; sys.argv = ['audit_archive'] + sys.argv[1:]\n"
+        "runpy.run_module('audit_archive', run_name='__main__')\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", blocker, "verify", str(out), "--key", str(keyfile), "--since", str(oldfile)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "RESULT: all checks passed" in r.stdout
+    bad = tmp_path / "bad.zip"
+    data = bytearray(out.read_bytes())
+    with zipfile.ZipFile(out) as z, zipfile.ZipFile(bad, "w") as zb:
+        for n in z.namelist():
+            b = z.read(n)
+            zb.writestr(n, b.replace(b'"roster"', b'"rosteR"') if n.startswith("entries/") else b)
+    r = subprocess.run([sys.executable, "-c", blocker, "verify", str(bad), "--key", str(keyfile)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 1 and "FAIL entries/00000001.json: sha256 mismatch" in r.stdout, r.stdout + r.stderr

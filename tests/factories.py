@@ -1,0 +1,107 @@
+"""Factory functions for test data. Every person here is fictional (names from the shared
+census fixture or invented)."""
+from __future__ import annotations
+
+import re
+from datetime import date, time
+
+from portal.extensions import db
+from portal.models import Cohort, Enrollment, Patient, Payer, Program, User
+from portal.passwords import hash_password
+
+PASSWORD = "correct horse battery staple"
+_HASH = None
+
+PAYERS = (
+    ("sunrise_medicaid_mco", "Sunrise Medicaid MCO", "medicaid"),
+    ("blueriver_ppo", "BlueRiver PPO", "commercial"),
+    ("keystone_commercial_hmo", "Keystone Commercial HMO", "commercial"),
+    ("self_pay", "Self-pay", "self_pay"),
+)
+
+
+def password_hash() -> str:
+    global _HASH
+    if _HASH is None:  # argon2 is slow on purpose; hash the shared test password once
+        _HASH = hash_password(PASSWORD)
+    return _HASH
+
+
+def csrf_from(html: str) -> str:
+    m = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
+        r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def make_program(**kw) -> Program:
+    p = Program(name=kw.get("name", "Lakeshore Recovery IOP"), time_zone=kw.get("time_zone", "America/Chicago"),
+                billing_npi=kw.get("billing_npi", "1234567893"), tax_id="36-1234567",
+                address="410 N Harbor Dr, Chicago IL 60601")
+    db.session.add(p)
+    return p
+
+
+def make_payers() -> dict[str, Payer]:
+    out = {}
+    for key, name, kind in PAYERS:
+        payer = Payer(rule_key=key, name=name, kind=kind)
+        db.session.add(payer)
+        out[key] = payer
+    return out
+
+
+def make_user(role: str, name: str, email: str, credential=None, npi=None) -> User:
+    u = User(name=name, email=email, role=role, credential=credential, npi=npi,
+             password_hash=password_hash())
+    db.session.add(u)
+    return u
+
+
+def make_patient(mrn, first, last, payer, *, preferred=None, dob=date(1988, 3, 14),
+                 member_id="SMC44120931", admit=date(2026, 11, 2), dx="F10.20") -> Patient:
+    p = Patient(mrn=mrn, legal_first=first, legal_last=last, preferred_first=preferred, dob=dob,
+                payer=payer, member_id=member_id, level_of_care="2.1", admit_date=admit,
+                diagnoses=dx)
+    db.session.add(p)
+    return p
+
+
+class World:
+    """Handles to what ``build_world`` created."""
+
+
+def build_world(today: date | None = None) -> World:
+    w = World()
+    w.program = make_program()
+    w.payers = make_payers()
+    w.facilitator = make_user("facilitator", "Dana Whitfield", "dana@lakeshore.test", "LCSW", "1487654323")
+    w.facilitator2 = make_user("facilitator", "Marcus Greene", "marcus@lakeshore.test", "LPC", "1598765430")
+    w.clinician = make_user("clinician", "Priya Raman", "priya@lakeshore.test", "LCADC", "1679876544")
+    w.billing = make_user("billing", "Jo Billing", "jo@lakeshore.test")
+    w.auditor = make_user("auditor", "Avery Auditor", "avery@payer.test")
+    w.admin = make_user("admin", "Sam Admin", "sam@lakeshore.test")
+    w.users = {u.role: u for u in (w.facilitator, w.clinician, w.billing, w.auditor, w.admin)}
+    # Both cohorts meet every day so tests can use "today" whatever weekday the suite runs on.
+    w.am = Cohort(program=w.program, name="AM IOP", weekdays="1,2,3,4,5,6,7", start_local=time(9, 0),
+                  duration_minutes=180, facilitator=w.facilitator, capacity=12)
+    w.pm = Cohort(program=w.program, name="PM IOP", weekdays="1,2,3,4,5,6,7", start_local=time(17, 30),
+                  duration_minutes=180, facilitator=w.facilitator2, capacity=12)
+    db.session.add_all([w.am, w.pm])
+    med, ppo, sp = w.payers["sunrise_medicaid_mco"], w.payers["blueriver_ppo"], w.payers["self_pay"]
+    w.patients = [
+        make_patient("100231", "Marisol", "Alvarez", med),
+        make_patient("100232", "Keegan", "O'Brien", med, member_id="SMC44120932"),
+        make_patient("100233", "José", "García-López", ppo, member_id="BRP-883-1120"),
+        make_patient("100234", "Thi Lan", "Nguyen", sp, preferred="Lan", member_id=None),
+    ]
+    w.pm_patients = [
+        make_patient("100250", "Ravi", "Patel", med, member_id="SMC44120950"),
+        make_patient("100251", "Sofia", "Lindqvist", w.payers["keystone_commercial_hmo"], member_id="KCH0099150"),
+    ]
+    for p in w.patients:
+        db.session.add(Enrollment(patient=p, cohort=w.am, start_date=date(2026, 10, 1)))
+    for p in w.pm_patients:
+        db.session.add(Enrollment(patient=p, cohort=w.pm, start_date=date(2026, 10, 1)))
+    db.session.commit()
+    return w
