@@ -63,6 +63,7 @@ def check_policies(app: Flask) -> None:
 
 def enforce() -> None:
     """``before_request`` hook: apply the endpoint's policy."""
+    g.patient_id = None  # set by views that show one patient's records (for the access log)
     if request.endpoint is None:  # no route matched: let the 404/405 handler answer
         return None
     policy = policy_of(current_app, request.endpoint)

@@ -6,21 +6,22 @@ from flask import Flask
 
 def register_web(app: Flask) -> None:
     from portal import access_control, access_log
+    from portal.census.views import bp as census_bp
+    from portal.documents.views import bp as documents_bp
     from portal.errors import register_error_handlers
     from portal.home import bp as home_bp
+    from portal.readiness.views import bp as readiness_bp
     from portal.rosters import bp as rosters_bp
 
-    for bp in (home_bp, rosters_bp):
+    for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp):
         app.register_blueprint(bp)
-    for module, name in (("portal.readiness.views", "bp"), ("portal.documents.views", "bp"),
-                         ("portal.census.views", "bp"), ("portal.billing.views", "bp")):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that job's package is not built yet
+    try:  # the billing board is being built in parallel; register it once it exists
+        from portal.billing.views import bp as billing_bp
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("portal.billing", "portal.billing.views"):
             raise
-        app.register_blueprint(getattr(mod, name))
+    else:
+        app.register_blueprint(billing_bp)
 
     app.before_request(access_control.enforce)
     app.after_request(access_log.log_access)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import (abort, current_app, g, make_response, redirect, render_template, request,
+from flask import (abort, current_app, make_response, redirect, render_template, request,
                    url_for)
 from flask_login import current_user
 
@@ -18,7 +18,7 @@ from portal.errors import is_partial_request
 from portal.program import current_program
 from portal.rosters import bp
 from portal.services import roster as svc
-from portal.services.errors import ServiceError
+from portal.services.errors import Invalid, ServiceError
 from portal.services.schedule import ensure_sessions
 
 STAFF = ("facilitator", "clinician", "admin")
@@ -34,11 +34,11 @@ def _decode_png(field: str) -> bytes:
     if not raw:
         return b""
     if not raw.startswith(DATA_URI_PREFIX):
-        raise svc.Invalid("The signature must be a PNG image from the signing pad.", field="signature")
+        raise Invalid("The signature must be a PNG image from the signing pad.", field="signature")
     try:
         return base64.b64decode(raw[len(DATA_URI_PREFIX):], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise svc.Invalid("The signature data was damaged in transit; please sign again.",
+        raise Invalid("The signature data was damaged in transit; please sign again.",
                           field="signature") from exc
 
 
@@ -178,7 +178,3 @@ def close(session_id: int):
         return resp
     return redirect(target)
 
-
-@bp.before_request
-def _note_patient():
-    g.patient_id = None
