@@ -196,3 +196,68 @@ def _check_head(rep: Report, label: str, ck_size: int, ck_root: bytes, size: int
     if r != ck_root:
         rep.fail(f"{label}: root {ck_root.hex()} != recomputed root {r.hex() if r else None} of the first {ck_size} entries "
                  f"(history rewritten)")
+
+
+@dataclass
+class EntryCheck:
+    """Outcome of ``verify_entry``: each check as (label, passed, detail), plus the parsed entry."""
+    seq: int
+    entry: dict | None = None
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    checkpoint_size: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(passed for _label, passed, _d in self.checks)
+
+
+def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str | Verifier | None) -> EntryCheck:
+    """Check ONE entry the way a printed page's QR code asks: its stored bytes hash to its
+    recorded hash, it links to the previous entry, its PDF matches, and an RFC 9162 inclusion
+    proof ties it to the latest signed checkpoint (signature checked with ``public_key``).
+
+    Costs one pass over the leaf hashes (to build the proof), not a full verification; returns
+    an ``EntryCheck`` whose ``entry`` is None when no entry ``seq`` exists.
+    """
+    out = EntryCheck(seq=seq)
+    row = conn.execute(select(audit_entries).where(audit_entries.c.seq == seq)).mappings().first()
+    if row is None:
+        return out
+    data = bytes(row["entry_bytes"])
+    out.entry = json.loads(data)
+    h = sha256(data).hexdigest()
+    out.checks.append(("Entry bytes match the recorded entry hash", h == row["entry_hash"], h))
+    prev = None
+    if seq > 1:
+        prev_row = conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq - 1)).first()
+        prev = sha256(bytes(prev_row[0])).hexdigest() if prev_row else "(missing)"
+    out.checks.append(("Links to the previous entry", out.entry.get("prev_hash") == prev, prev or "genesis"))
+    doc = out.entry.get("doc", {})
+    try:
+        got, size = _file_sha256(store.path_for(doc.get("sha256", "")))
+        out.checks.append(("Stored PDF matches the entry", (got, size) == (doc.get("sha256"), doc.get("size")), got))
+    except (FileNotFoundError, ValueError):
+        out.checks.append(("Stored PDF matches the entry", False, "file missing"))
+    verifier = parse_verifier(public_key) if isinstance(public_key, str) else public_key
+    cps = [dict(r) for r in conn.execute(select(audit_checkpoints).order_by(
+        audit_checkpoints.c.tree_size.desc(), audit_checkpoints.c.id.desc())).mappings()]
+    covering = [c for c in cps if int(c["tree_size"]) >= seq]
+    if not covering:
+        out.checks.append(("Included in a signed checkpoint", False, "no checkpoint covers this entry yet"))
+        return out
+    try:
+        ck = open_checkpoint(covering[0]["note"], verifier)
+    except NoteError as exc:
+        out.checks.append(("Checkpoint signature", False, str(exc)))
+        return out
+    out.checkpoint_size = ck.size
+    leaves = [sha256(b"\x00" + bytes(r[0])).digest() for r in conn.execute(
+        select(audit_entries.c.entry_bytes).where(audit_entries.c.seq <= ck.size).order_by(audit_entries.c.seq))]
+    if len(leaves) < ck.size:
+        out.checks.append(("Included in a signed checkpoint", False, "ledger shorter than the checkpoint"))
+        return out
+    proof = merkle.Tree(leaves).inclusion_proof(seq - 1)
+    included = merkle.verify_inclusion(sha256(b"\x00" + data).digest(), seq - 1, ck.size, proof, ck.root)
+    out.checks.append(("Included in signed checkpoint (inclusion proof)", included,
+                       f"tree size {ck.size}, root {ck.root.hex()}"))
+    return out

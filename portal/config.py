@@ -29,7 +29,9 @@ def load_config(instance_path: str | os.PathLike) -> dict:
 
     ``PORTAL_DATABASE_URL``: SQLAlchemy URL; default ``sqlite:///<instance>/portal.sqlite3``.
     ``PORTAL_ARCHIVE_DIR``: where archived PDFs are stored; default ``<instance>/archive``.
-    ``PORTAL_SIGNING_KEY``: Ed25519 private key file for checkpoints; default ``<instance>/checkpoint.key``.
+    ``PORTAL_SIGNING_KEY``: Ed25519 private key file for checkpoints; default ``<instance>/checkpoint.key``
+    (created with mode 0600 on first use; keep it off the database server's backups).
+    ``PORTAL_CHECKPOINT_DIR``: signed checkpoint files; default ``<instance>/checkpoints``.
     ``PORTAL_BASE_URL``: public address printed in stamps' QR codes; default ``http://127.0.0.1:5000``.
     """
     instance = Path(instance_path)
@@ -41,6 +43,7 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "PORTAL_ARCHIVE_DIR": os.environ.get("PORTAL_ARCHIVE_DIR", str(instance / "archive")),
         "PORTAL_SIGNING_KEY": os.environ.get("PORTAL_SIGNING_KEY", str(instance / "checkpoint.key")),
+        "PORTAL_CHECKPOINT_DIR": os.environ.get("PORTAL_CHECKPOINT_DIR", str(instance / "checkpoints")),
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
         "PORTAL_ARCHIVE_ORIGIN": os.environ.get("PORTAL_ARCHIVE_ORIGIN", "iop-audit-portal/archive"),
         # A signature PNG from a tablet canvas is ~10-60 KB; anything far larger is not a signature.

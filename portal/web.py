@@ -12,8 +12,9 @@ def register_web(app: Flask) -> None:
     from portal.home import bp as home_bp
     from portal.readiness.views import bp as readiness_bp
     from portal.rosters import bp as rosters_bp
+    from portal.verification import bp as verification_bp
 
-    for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp):
+    for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp):
         app.register_blueprint(bp)
     try:  # the billing board is being built in parallel; register it once it exists
         from portal.billing.views import bp as billing_bp

@@ -29,6 +29,7 @@ def _config(tmp: Path, url: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "PORTAL_ARCHIVE_DIR": str(tmp / "archive"),
         "PORTAL_SIGNING_KEY": str(tmp / "keys" / "checkpoint.key"),
+        "PORTAL_CHECKPOINT_DIR": str(tmp / "checkpoints"),
         "PORTAL_BASE_URL": "http://portal.test",
     }
 

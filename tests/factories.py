@@ -105,3 +105,24 @@ def build_world(today: date | None = None) -> World:
         db.session.add(Enrollment(patient=p, cohort=w.pm, start_date=date(2026, 10, 1)))
     db.session.commit()
     return w
+
+
+def sign_and_close(session, facilitator, *, absent=(), now=None):
+    """Sign every patient on ``session`` (except ``absent`` MRNs, marked no-show), record times
+    and close the roster through the real services. Returns the closed session."""
+    from portal.demo.signature_art import squiggle_png
+    from portal.services import roster as svc
+
+    tz = session.cohort.program.tz
+    for i, entry in enumerate(list(session.entries)):
+        if entry.patient.mrn in absent:
+            svc.mark_attendance(session.id, entry.id, status="absent")
+        else:
+            svc.sign_attendance(session.id, entry.id, png=squiggle_png(seed=i), strokes=None,
+                                user_agent="pytest", max_png_bytes=512 * 1024, now=now)
+    start = session.scheduled_start.astimezone(tz).strftime("%H:%M")
+    end = session.scheduled_end.astimezone(tz).strftime("%H:%M")
+    svc.set_session_times(session.id, start=start, end=end)
+    return svc.close_roster(session.id, facilitator=facilitator, typed_name=facilitator.name,
+                            attested=True, signature_png=squiggle_png(seed=99),
+                            max_png_bytes=512 * 1024, now=now)

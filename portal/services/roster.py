@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.models import AttendanceEntry, GroupSession, User
 from portal.models.attendance import ATTENDED
 from portal.services.archiving import PatientLine, archive_document
+from portal.services.checkpoints import checkpoint_if_due
 from portal.services.errors import Conflict, Invalid, NotFound
 from portal.signatures import SignatureRejected, check_signature_png
 
@@ -243,4 +244,5 @@ def close_roster(session_id: int, *, facilitator: User, typed_name: str, atteste
     except Exception:
         db.session.rollback()
         raise
+    checkpoint_if_due()
     return session
