@@ -15,6 +15,7 @@ def demo_load(today):
     """Create the demo program with four weeks of history (skips if a program exists)."""
     from portal.demo import load_demo, login_lines
 
+    click.echo("Loading the demo program (rendering and archiving about 40 rosters, ~20 s)...")
     summary = load_demo(today.date() if today else None)
     if summary.created:
         click.echo(f"Demo program loaded: {summary.sessions} sessions, {summary.closed} rosters "

@@ -69,6 +69,10 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
                duration_minutes=180, facilitator=users["Marcus Greene"], capacity=12,
                place_of_service="57"),
     ])
+    weekend = Cohort(program=program, name="Weekend Relapse Prevention", weekdays="6,7",
+                     start_local=time(10, 0), duration_minutes=180,
+                     facilitator=users["Dana Whitfield"], capacity=12, place_of_service="57")
+    db.session.add(weekend)
     db.session.commit()
 
     from portal.census.importer import import_census
@@ -76,9 +80,28 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
     report = import_census(CENSUS.read_bytes(), commit=True)
     if report.errors:
         raise RuntimeError(f"demo census has errors: {report.errors}")
+    _clinical_details(weekend)
     summary = DemoSummary(created=True)
     _history(program, today or local_today(program.tz), random.Random(seed), summary, history_days)
     return summary
+
+
+# Principal SUD diagnoses (ICD-10-CM F10-F19 [S112]); the census export carries none.
+DIAGNOSES = ("F10.20", "F11.20", "F14.20", "F12.20,F10.10", "F15.20", "F10.20,F41.1")
+
+
+def _clinical_details(weekend: Cohort) -> None:
+    """Diagnoses for every patient, and a weekend group for a few AM patients (so the demo has
+    a roster to sign on any day of the week)."""
+    from portal.models import Enrollment, Patient
+
+    patients = db.session.scalars(select(Patient).order_by(Patient.mrn)).all()
+    for i, patient in enumerate(patients):
+        patient.diagnoses = DIAGNOSES[i % len(DIAGNOSES)]
+    for patient in patients[:6]:
+        db.session.add(Enrollment(patient=patient, cohort=weekend, start_date=patient.admit_date,
+                                  primary_counselor="Dana Whitfield, LCSW"))
+    db.session.commit()
 
 
 def _history(program: Program, today: date, rng: random.Random, summary: DemoSummary,

@@ -1,0 +1,52 @@
+"""Parse and check the billing pages' query and form fields; bad input aborts with a 400 that
+says what to fix (before anything is read or written)."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort
+
+from portal.rules.payer_rules import RuleBook
+
+#: Longest export range: a year (366 days covers a leap year).
+MAX_RANGE_DAYS = 366
+
+
+def parse_day(text: str | None, default: date, field: str = "date") -> date:
+    """``YYYY-MM-DD`` (a program-local date) or ``default`` when empty."""
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        abort(400, description=f"The {field} \u201c{text[:40]}\u201d is not a date; use the form "
+                               "2026-11-30.")
+
+
+def parse_range(values, default_last: date) -> tuple[date, date]:
+    """``from``/``to`` (inclusive, program-local). Default: the month up to ``default_last``.
+    Refuses from > to and ranges longer than a year."""
+    last = parse_day(values.get("to"), default_last, "end date")
+    first = parse_day(values.get("from"), last.replace(day=1), "start date")
+    if first > last:
+        abort(400, description=f"The start date {first:%b %-d, %Y} is after the end date "
+                               f"{last:%b %-d, %Y}.")
+    if (last - first).days >= MAX_RANGE_DAYS:
+        abort(400, description="Choose a range of at most one year.")
+    return first, last
+
+
+def parse_payer(text: str | None, rulebook: RuleBook, *, required: bool) -> str | None:
+    """A payer rule key from the form, or None for "all payers" when not ``required``."""
+    key = (text or "").strip()
+    if not key:
+        if required:
+            abort(400, description="Choose a payer: an 837P file goes to one payer.")
+        return None
+    if key not in rulebook.payers:
+        abort(400, description=f"There is no payer \u201c{key[:60]}\u201d in the payer rules.")
+    return key
+
+
+def parse_flag(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,225 @@
+"""Exports: the claim-line CSV job (progress partial, download, disclosure row, user scoping)
+and the X12 837P file (structure checked segment by segment), plus bad input."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+
+from portal.billing import jobs
+from portal.extensions import db
+from portal.models import AccessLogEntry
+from tests import factories
+from tests.web.test_billing_board import DAY, prepare_day
+
+
+@pytest.fixture
+def two_days(world):
+    """Nov 17 (PM roster closed: Patel ready) and Nov 18 (see test_billing_board)."""
+    prepare_day(world, DAY - timedelta(days=1), close_pm=True)
+    prepare_day(world, DAY)
+    return DAY - timedelta(days=1), DAY
+
+
+def token(client):
+    return factories.csrf_from(client.get("/billing/exports").get_data(as_text=True))
+
+
+def exports_logged(endpoint=None):
+    q = db.select(AccessLogEntry).where(AccessLogEntry.method == "EXPORT")
+    if endpoint:
+        q = q.where(AccessLogEntry.endpoint == endpoint)
+    db.session.expire_all()
+    return db.session.scalars(q.order_by(AccessLogEntry.id)).all()
+
+
+def run_csv_export(client, app, data) -> tuple[str, str]:
+    """Start an export through htmx, wait for the thread, poll once; returns (job id, partial)."""
+    resp = client.post("/billing/exports", data={"csrf_token": token(client), **data},
+                       headers={"HX-Request": "true"})
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    first = resp.get_data(as_text=True)
+    job_id = re.search(r"/billing/exports/([\w-]+)", first).group(1)
+    assert 'hx-trigger="every 600ms"' in first or "Export ready" in first
+    registry, _ = app.extensions[jobs.EXT_KEY]
+    registry[job_id].thread.join(30)
+    done = client.get(f"/billing/exports/{job_id}", headers={"HX-Request": "true"})
+    return job_id, done.get_data(as_text=True)
+
+
+def read_csv(data: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, world, two_days, app):
+    first, last = two_days
+    login.as_(world.billing)
+    job_id, partial = run_csv_export(client, app, {"from": first.isoformat(), "to": last.isoformat()})
+    assert "Export ready" in partial and "every 600ms" not in partial
+    assert f"/billing/exports/{job_id}/download" in partial
+    assert exports_logged() == []  # starting is not yet a disclosure; the download is
+    resp = client.get(f"/billing/exports/{job_id}/download")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    rows = read_csv(resp.data)
+    got = sorted((r["dos"], r["mrn"], r["status"]) for r in rows)
+    assert got == [("2026-11-17", "100231", "ready"), ("2026-11-17", "100234", "ready"),
+                   ("2026-11-17", "100250", "ready"),
+                   ("2026-11-18", "100231", "ready"), ("2026-11-18", "100234", "ready")]
+    alvarez = next(r for r in rows if r["mrn"] == "100231" and r["dos"] == "2026-11-18")
+    assert alvarez["patient_name"] == "Marisol Alvarez" and alvarez["code"] == "H0015"
+    assert alvarez["modifiers"] == "HF:HQ" and alvarez["charge_cents"] == "16500"
+    assert alvarez["charge_dollars"] == "165.00" and alvarez["authorization_number"] == "SMC-A-1001"
+    assert alvarez["rendering_npi"] == "1487654323" and alvarez["blocking_reasons"] == ""
+    (log,) = exports_logged("billing.export_download")
+    assert log.user_id == world.billing.id and "claim-lines CSV" in log.path
+    assert "lines=5" in log.path and "ready only" in log.path
+
+
+def test_csv_export_all_includes_blocked_with_reasons_for_one_payer(client, login, world, two_days, app):
+    login.as_(world.admin)
+    job_id, _ = run_csv_export(client, app, {"from": DAY.isoformat(), "to": DAY.isoformat(),
+                                             "payer": "sunrise_medicaid_mco", "all": "1"})
+    rows = read_csv(client.get(f"/billing/exports/{job_id}/download").data)
+    by_mrn = {r["mrn"]: r for r in rows}
+    assert set(by_mrn) == {"100231", "100232", "100250"}  # no other payer, no no-service rows
+    assert by_mrn["100232"]["status"] == "blocked"
+    assert "patient_not_signed" in by_mrn["100232"]["blocking_reasons"]
+    assert by_mrn["100232"]["who_must_act"] == "facilitator"
+    assert "roster_not_closed" in by_mrn["100250"]["blocking_reasons"]
+
+
+def test_export_jobs_belong_to_their_user(client, login, world, two_days, app):
+    login.as_(world.billing)
+    job_id, _ = run_csv_export(client, app, {"from": DAY.isoformat(), "to": DAY.isoformat()})
+    login.as_(world.admin)
+    assert client.get(f"/billing/exports/{job_id}").status_code == 404
+    assert client.get(f"/billing/exports/{job_id}/download").status_code == 404
+    assert exports_logged() == []
+
+
+def test_export_status_full_page_without_htmx(client, login, world, two_days, app):
+    login.as_(world.billing)
+    resp = client.post("/billing/exports", data={"csrf_token": token(client), "from": str(DAY),
+                                                 "to": str(DAY)})
+    assert resp.status_code == 303
+    page = client.get(resp.headers["Location"])
+    assert page.status_code == 200 and "<html" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"from": "2026-11-18", "to": "2026-11-01"}, "after the end date"),
+    ({"from": "2025-11-01", "to": "2026-11-18"}, "at most one year"),
+    ({"from": "2026-11-01", "to": "2026-11-31"}, "not a date"),
+    ({"from": "2026-11-01", "to": "2026-11-18", "payer": "acme_health"}, "no payer"),
+])
+def test_bad_export_input_is_400_and_starts_nothing(client, login, world, app, data, message):
+    login.as_(world.billing)
+    for url in ("/billing/exports", "/billing/837p"):
+        payload = {"payer": "sunrise_medicaid_mco", **data}
+        resp = client.post(url, data={"csrf_token": token(client), **payload})
+        assert resp.status_code == 400, (url, resp.get_data(as_text=True))
+        assert message in resp.get_data(as_text=True)
+    assert not app.extensions.get(jobs.EXT_KEY, ({}, None))[0]
+    assert exports_logged() == []
+
+
+# ----------------------------------------------------------------------------------------
+# 837P
+# ----------------------------------------------------------------------------------------
+
+def segments(text: str) -> list[list[str]]:
+    return [s.strip().split("*") for s in text.split("~") if s.strip()]
+
+
+def check_837p_structure(text: str) -> dict:
+    """Envelope and claim arithmetic of one interchange; returns what a test needs to look at."""
+    segs = segments(text)
+    ids = [s[0] for s in segs]
+    assert ids[0] == "ISA" and ids[1] == "GS" and ids[2] == "ST" and ids[-2:] == ["GE", "IEA"]
+    isa, gs, st = segs[0], segs[1], segs[2]
+    se, ge, iea = segs[-3], segs[-2], segs[-1]
+    assert se[0] == "SE"
+    assert isa[13] == iea[2], "ISA13 = IEA02"
+    assert gs[6] == ge[2], "GS06 = GE02"
+    assert st[2] == se[2], "ST02 = SE02"
+    assert int(se[1]) == len(segs) - 4, "SE01 counts ST..SE inclusive"
+    assert st[3] == gs[8] == "005010X222A1"
+    assert len(segs[0]) == 17 and len("*".join(isa)) == 105  # fixed-width ISA
+    claims = []
+    for i, s in enumerate(segs):
+        if s[0] == "CLM":
+            body = []
+            for t in segs[i + 1:]:
+                if t[0] in ("CLM", "HL", "SE"):
+                    break
+                body.append(t)
+            claims.append((s, body))
+    out = {"isa13": isa[13], "claims": claims}
+    for clm, body in claims:
+        sv1 = [t for t in body if t[0] == "SV1"]
+        cents = sum(round(float(t[2]) * 100) for t in sv1)
+        assert round(float(clm[2]) * 100) == cents, "CLM02 = sum of SV102"
+        kinds = [t[0] for t in body]
+        first_lx = kinds.index("LX")
+        assert kinds.count("DTP") == len(sv1) == kinds.count("LX")
+        for j, t in enumerate(body):
+            if t[0] == "SV1":
+                assert body[j + 1][:2] == ["DTP", "472"] and body[j + 1][2] == "D8"
+        assert all(t[0] != "REF" or j < first_lx for j, t in enumerate(body)), "REF*G1 at claim level"
+    return out
+
+
+def post_837p(client, payer, first, last):
+    return client.post("/billing/837p", data={"csrf_token": token(client), "payer": payer,
+                                              "from": first.isoformat(), "to": last.isoformat()})
+
+
+def test_837p_structure_and_control_numbers(client, login, world, two_days):
+    first, last = two_days
+    login.as_(world.billing)
+    resp = post_837p(client, "sunrise_medicaid_mco", first, last)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert "attachment" in resp.headers["Content-Disposition"]
+    assert resp.headers["Content-Disposition"].endswith('000000001.x12"')
+    text = resp.get_data(as_text=True)
+    info = check_837p_structure(text)
+    assert info["isa13"] == "000000001"
+    claims = defaultdict(list)
+    for clm, body in info["claims"]:
+        claims[clm[1].split("-")[0]].append((clm, body))
+    assert set(claims) == {"100231", "100250"}  # Alvarez both days; Patel on the 17th only
+    (alvarez_clm, body), = claims["100231"]
+    assert alvarez_clm[2] == "330"  # two $165 days in one claim under one authorization
+    sv1 = [t for t in body if t[0] == "SV1"]
+    assert [t[1] for t in sv1] == ["HC:H0015:HF:HQ", "HC:H0015:HF:HQ"]
+    assert [t[3:5] for t in sv1] == [["UN", "1"], ["UN", "1"]]
+    assert [t[3] for t in body if t[:2] == ["DTP", "472"]] == ["20261117", "20261118"]
+    assert ["REF", "G1", "SMCA1001"] in body
+    # 2310B: the rendering clinician (Dana, LCSW) differs from the billing NPI
+    dana = ["NM1", "82", "1", "WHITFIELD", "DANA", "", "", "", "XX", "1487654323"]
+    assert body.index(dana) < [t[0] for t in body].index("LX")  # claim level, before the lines
+    (patel_clm, patel_body), = claims["100250"]
+    assert ["NM1", "82", "1", "GREENE", "MARCUS", "", "", "", "XX", "1598765430"] in patel_body
+    assert "NM1*85*2*LAKESHORE RECOVERY IOP*****XX*1234567893" in text
+    (log,) = exports_logged("billing.x12_837p")
+    assert "ISA13=000000001" in log.path and "lines=3" in log.path
+    again = post_837p(client, "sunrise_medicaid_mco", first, last)
+    assert check_837p_structure(again.get_data(as_text=True))["isa13"] == "000000002"
+
+
+def test_837p_refusals_write_nothing(client, login, world, two_days):
+    first, last = two_days
+    login.as_(world.billing)
+    self_pay = post_837p(client, "self_pay", first, last)
+    assert self_pay.status_code == 422 and "Self-pay" in self_pay.get_data(as_text=True)
+    none_ready = post_837p(client, "blueriver_ppo", first, last)  # García-López lacks an authorization
+    assert none_ready.status_code == 422 and "No ready lines" in none_ready.get_data(as_text=True)
+    missing = client.post("/billing/837p", data={"csrf_token": token(client), "from": str(first),
+                                                 "to": str(last)})
+    assert missing.status_code == 400 and "Choose a payer" in missing.get_data(as_text=True)
+    assert exports_logged() == []
