@@ -9,7 +9,17 @@ Shape: cohorts of 12 patients meet Monday/Wednesday/Friday in two 90-minute grou
 93,600 attendance rows. About 5% of rows are absences and 2% are unsigned; each patient has a
 rolling 28-day authorization of 12 units; payers rotate over the four shipped payer files.
 
-Run: ``.venv/bin/python bench/claim_lines.py [n_patients] [days]``.
+Second part (``--sql``, on by default; ``--no-sql`` skips it): the same synthetic year is
+inserted (SQLAlchemy Core ``insert()`` executemany) into a temporary SQLite database built by
+running the Alembic migrations, then three timings are printed, best of 3 each:
+
+- baseline: ONE SQL query reading the same attendance rows joined to their sessions (and cohort,
+  for the program filter), fetched as rows;
+- ``portal.fact_loader.load_facts`` + ``derive_claim_lines`` (what the board, readiness pages
+  and exports do);
+- their ratio (target <= 4x).
+
+Run: ``.venv/bin/python bench/claim_lines.py [n_patients] [days] [--no-sql]``.
 """
 from __future__ import annotations
 
@@ -89,9 +99,136 @@ def make_synthetic(n_patients: int = 300, days: int = 365, first_dos: date = dat
     return program, patients, sessions, attendance, authorizations, load_all()
 
 
+def _best_of(fn, runs: int = 3) -> tuple[float, object]:
+    best, result = None, None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        ms = (time.perf_counter() - t0) * 1000
+        best = ms if best is None else min(best, ms)
+    return best, result
+
+
+def _populate(facts) -> None:
+    """Insert the synthetic facts into the (migrated, empty) database of the current app.
+    Ids are given explicitly so the rows line up with the facts' ids."""
+    from sqlalchemy import insert
+
+    from portal.extensions import db
+    from portal.models import (AttendanceEntry, Authorization, Cohort, GroupSession, Patient,
+                               Payer, Program, User)
+
+    program, patients, sessions, attendance, authorizations, rulebook = facts
+    conn = db.session.connection()
+    conn.execute(insert(Program), [{"id": 1, "name": program.name, "time_zone": program.time_zone,
+                                    "billing_npi": program.billing_npi, "tax_id": program.tax_id,
+                                    "address": "1 Main St, Springfield, IL 62701"}])
+    payer_ids = {key: i for i, key in enumerate(PAYERS, start=1)}
+    conn.execute(insert(Payer), [{"id": i, "rule_key": key, "name": rulebook.payer(key).name,
+                                  "kind": rulebook.payer(key).kind} for key, i in payer_ids.items()])
+    facilitators = sorted({(s.facilitator_id, s.facilitator_name, s.facilitator_npi) for s in sessions})
+    conn.execute(insert(User), [{"id": fid + 1, "name": name, "email": f"c{fid}@bench.test",
+                                 "password_hash": "x", "role": "facilitator", "credential": "LCSW",
+                                 "npi": npi, "is_active_user": True, "created_at": datetime.now(ZoneInfo("UTC"))}
+                                for fid, name, npi in facilitators])
+    cohort_ids: dict[str, int] = {}
+    for s in sessions:
+        cohort_ids.setdefault(s.cohort_name, len(cohort_ids) + 1)
+    first_start = {}
+    for s in sessions:
+        first_start.setdefault(s.cohort_name, s)
+    conn.execute(insert(Cohort), [{"id": cid, "program_id": 1, "name": name, "weekdays": "1,3,5",
+                                   "start_local": first_start[name].scheduled_start.timetz().replace(tzinfo=None),
+                                   "duration_minutes": 90, "facilitator_id": first_start[name].facilitator_id + 1,
+                                   "capacity": COHORT_SIZE, "modality": "in_person", "place_of_service": "57"}
+                                  for name, cid in cohort_ids.items()])
+    conn.execute(insert(Patient), [{"id": p.patient_id + 1, "mrn": p.mrn, "legal_first": "Patient",
+                                    "legal_last": str(p.patient_id), "dob": date(1985, 1, 1),
+                                    "sex": "U", "payer_id": payer_ids[p.payer_key], "member_id": p.member_id,
+                                    "level_of_care": "2.1", "asam_edition": "3", "admit_date": p.admit_date,
+                                    "diagnoses": ",".join(p.diagnoses), "created_at": datetime.now(ZoneInfo("UTC"))}
+                                   for p in patients])
+    conn.execute(insert(GroupSession), [{
+        "id": s.session_id, "cohort_id": cohort_ids[s.cohort_name], "dos": s.dos,
+        "scheduled_start": s.scheduled_start, "scheduled_end": s.scheduled_end,
+        "actual_start": s.actual_start, "actual_end": s.actual_end, "modality": "in_person",
+        "place_of_service": "57", "facilitator_id": s.facilitator_id + 1, "status": "closed",
+        "closed_at": s.actual_end} for s in sessions])
+    by_session = {s.session_id: s for s in sessions}
+    conn.execute(insert(AttendanceEntry), [{
+        "session_id": a.session_id, "patient_id": a.patient_id + 1, "status": a.status,
+        "signed_at": by_session[a.session_id].scheduled_start if a.signed else None}
+        for a in attendance])
+    conn.execute(insert(Authorization), [{
+        "patient_id": au.patient_id + 1, "payer_id": payer_ids[patients[au.patient_id].payer_key],
+        "number": au.number, "hcpcs_code": au.code, "level_of_care": "2.1", "start_date": au.start,
+        "end_date": au.end, "units": au.units_authorized} for au in authorizations])
+    db.session.commit()
+
+
+def sql_comparison(n: int, days: int) -> None:
+    """Migrate a temporary SQLite database, insert the synthetic year, time baseline vs loader."""
+    import os
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-claim-lines-"))
+    os.environ["PORTAL_INSTANCE_DIR"] = str(tmp / "instance")  # keep the repo's instance/ untouched
+    from flask_migrate import upgrade
+    from sqlalchemy import select
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.fact_loader import load_facts
+    from portal.models import AttendanceEntry, Cohort, GroupSession, Program
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bench.sqlite3'}",
+                      "SECRET_KEY": "bench", "PORTAL_ARCHIVE_DIR": str(tmp / "archive")})
+    facts = make_synthetic(n, days)
+    first, last = facts[2][0].dos, facts[2][-1].dos
+    with app.app_context():
+        t0 = time.perf_counter()
+        upgrade()
+        _populate(facts)
+        print(f"SQLite database migrated and filled in {time.perf_counter() - t0:.1f} s "
+              f"({tmp / 'bench.sqlite3'})")
+        program = db.session.get(Program, 1)
+        rulebook = app.extensions["rulebook"]
+        baseline_q = (select(AttendanceEntry.session_id, AttendanceEntry.patient_id,
+                             AttendanceEntry.status, AttendanceEntry.arrival,
+                             AttendanceEntry.departure, AttendanceEntry.signed_at,
+                             GroupSession.dos, GroupSession.actual_start, GroupSession.actual_end,
+                             GroupSession.status.label("session_status"))
+                      .join(GroupSession, GroupSession.id == AttendanceEntry.session_id)
+                      .join(Cohort, Cohort.id == GroupSession.cohort_id)
+                      .where(Cohort.program_id == program.id, GroupSession.dos >= first,
+                             GroupSession.dos <= last))
+
+        def baseline():
+            rows = db.session.execute(baseline_q).all()
+            db.session.rollback()
+            return rows
+
+        def loader_and_rules():
+            loaded = load_facts(program, first, last)
+            db.session.rollback()
+            return loaded, derive_claim_lines(*loaded.args(), rulebook)
+
+        base_ms, rows = _best_of(baseline)
+        full_ms, (loaded, lines) = _best_of(loader_and_rules)
+        load_ms, _ = _best_of(lambda: (load_facts(program, first, last), db.session.rollback()))
+        ready = sum(1 for ln in lines if ln.status == "ready")
+        print(f"baseline: one SQL query, {len(rows)} attendance rows joined to sessions: {base_ms:.0f} ms")
+        print(f"load_facts + derive_claim_lines: {full_ms:.0f} ms ({len(lines)} lines, {ready} ready; "
+              f"load_facts alone {load_ms:.0f} ms = {load_ms / base_ms:.1f}x)")
+        print(f"ratio: {full_ms / base_ms:.1f}x the baseline (target <= 4x)")
+        db.session.remove()
+        db.engine.dispose()
+
+
 def main(argv: list[str]) -> None:
-    n = int(argv[1]) if len(argv) > 1 else 300
-    days = int(argv[2]) if len(argv) > 2 else 365
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 300
+    days = int(args[1]) if len(args) > 1 else 365
     facts = make_synthetic(n, days)
     print(f"{n} patients, {days} days: {len(facts[2])} sessions, {len(facts[3])} attendance rows")
     best = None
@@ -102,6 +239,8 @@ def main(argv: list[str]) -> None:
         best = ms if best is None else min(best, ms)
     ready = sum(1 for ln in lines if ln.status == "ready")
     print(f"derive_claim_lines: {best:.0f} ms (best of 3), {len(lines)} lines, {ready} ready")
+    if "--no-sql" not in argv:
+        sql_comparison(n, days)
 
 
 if __name__ == "__main__":
