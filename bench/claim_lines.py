@@ -169,6 +169,7 @@ def _populate(facts) -> None:
 def sql_comparison(n: int, days: int) -> None:
     """Migrate a temporary SQLite database, insert the synthetic year, time baseline vs loader."""
     import os
+    import shutil
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-claim-lines-"))
@@ -189,8 +190,7 @@ def sql_comparison(n: int, days: int) -> None:
         t0 = time.perf_counter()
         upgrade()
         _populate(facts)
-        print(f"SQLite database migrated and filled in {time.perf_counter() - t0:.1f} s "
-              f"({tmp / 'bench.sqlite3'})")
+        print(f"SQLite database migrated and filled in {time.perf_counter() - t0:.1f} s")
         program = db.session.get(Program, 1)
         rulebook = app.extensions["rulebook"]
         baseline_q = (select(AttendanceEntry.session_id, AttendanceEntry.patient_id,
@@ -223,6 +223,7 @@ def sql_comparison(n: int, days: int) -> None:
         print(f"ratio: {full_ms / base_ms:.1f}x the baseline (target <= 4x)")
         db.session.remove()
         db.engine.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str]) -> None:

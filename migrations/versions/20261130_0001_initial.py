@@ -89,6 +89,7 @@ def upgrade():
     sa.Column('level_of_care', sa.String(length=10), nullable=False),
     sa.Column('asam_edition', sa.String(length=10), nullable=False),
     sa.Column('prior_level_of_care', sa.String(length=10), nullable=True),
+    sa.Column('prior_auth_number', sa.String(length=60), nullable=True),
     sa.Column('admit_date', sa.Date(), nullable=False),
     sa.Column('diagnoses', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),

@@ -145,6 +145,8 @@ def _patient_fields(row: CensusRow, payer: Payer) -> dict[str, tuple[str, object
         out["sex"] = ("Sex", row.sex)
     if row.prior_level_of_care is not None:
         out["prior_level_of_care"] = ("Prior Level of Care", row.prior_level_of_care)
+    if row.prior_auth_number is not None:
+        out["prior_auth_number"] = ("Prior Auth #", row.prior_auth_number)
     return out
 
 

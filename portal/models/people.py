@@ -50,6 +50,8 @@ class Patient(db.Model):
     level_of_care: Mapped[str] = mapped_column(String(10), default="2.1")
     asam_edition: Mapped[str] = mapped_column(String(10), default="3")
     prior_level_of_care: Mapped[str | None] = mapped_column(String(10))
+    # The authorization of the level the patient stepped down from (e.g. residential 3.5).
+    prior_auth_number: Mapped[str | None] = mapped_column(String(60))
     admit_date: Mapped[date] = mapped_column(Date)
     # ICD-10-CM codes, principal first, comma separated (e.g. "F10.20,F12.10").
     diagnoses: Mapped[str] = mapped_column(String(200), default="")

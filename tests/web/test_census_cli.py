@@ -90,6 +90,7 @@ def test_commit_of_a_clean_file_creates_patients_enrollments_and_authorizations(
     jose = db.session.scalar(select(Patient).where(Patient.mrn == "100233"))
     assert (jose.legal_first, jose.legal_last, jose.dob, jose.sex) == ("José", "García-López", date(1995, 12, 1), "M")
     assert (jose.payer.name, jose.member_id, jose.prior_level_of_care) == ("BlueRiver PPO", "BRP-883-1120", "2.5")
+    assert jose.prior_auth_number == "PHP-2231"  # the step-down source authorization
     [enrollment] = jose.enrollments
     assert (enrollment.cohort.name, enrollment.start_date, enrollment.primary_counselor) == (
         "AM IOP", date(2026, 11, 5), "Dana Whitfield, LCSW")
