@@ -33,7 +33,7 @@ class GroupSession(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attestation: Mapped[str | None] = mapped_column(Text)
-    facilitator_signature_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    facilitator_signature_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     facilitator_signature_sha256: Mapped[str | None] = mapped_column(String(64))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("archived_documents.id"))
 
@@ -61,8 +61,9 @@ class AttendanceEntry(db.Model):
     departure: Mapped[datetime | None] = mapped_column(UTCDateTime)
     minutes_attended: Mapped[int | None] = mapped_column(Integer)
     # Signature: the raw pad strokes (JSON), the PNG the pad exported, and its SHA-256.
-    signature_strokes: Mapped[str | None] = mapped_column(Text)
-    signature_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: roster pages list rows without pulling every signature image.
+    signature_strokes: Mapped[str | None] = mapped_column(Text, deferred=True)
+    signature_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     signature_sha256: Mapped[str | None] = mapped_column(String(64))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str | None] = mapped_column(String(400))

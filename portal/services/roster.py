@@ -10,6 +10,7 @@ import json
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal.clock import local_to_utc, now_utc, parse_clock, TimeInputError
 from portal.documents.roster import (minutes_attended, render_roster_pdf, roster_record)
@@ -26,10 +27,16 @@ MAX_SESSION_MINUTES = 12 * 60
 MARKABLE = ("present", "late", "left_early", "absent", "cancelled")
 
 
-def get_session(session_id: int, *, for_update: bool = False) -> GroupSession:
-    """The session or ``NotFound``. ``for_update`` row-locks it on PostgreSQL (SQLite
-    transactions already hold the database write lock from BEGIN IMMEDIATE)."""
-    stmt = select(GroupSession).where(GroupSession.id == session_id)
+def get_session(session_id: int, *, for_update: bool = False,
+                with_signatures: bool = False) -> GroupSession:
+    """The session (roster rows and patients loaded in one more query) or ``NotFound``.
+    ``for_update`` row-locks it on PostgreSQL (SQLite transactions already hold the database
+    write lock from BEGIN IMMEDIATE); ``with_signatures`` also loads the signature images."""
+    rows = selectinload(GroupSession.entries)
+    if with_signatures:
+        rows = rows.undefer(AttendanceEntry.signature_png)
+    stmt = (select(GroupSession).where(GroupSession.id == session_id)
+            .options(rows.selectinload(AttendanceEntry.patient)))
     if for_update:
         stmt = stmt.with_for_update()
     session = db.session.scalar(stmt)
@@ -38,8 +45,9 @@ def get_session(session_id: int, *, for_update: bool = False) -> GroupSession:
     return session
 
 
-def _open_session(session_id: int, *, for_update: bool = False) -> GroupSession:
-    session = get_session(session_id, for_update=for_update)
+def _open_session(session_id: int, *, for_update: bool = False,
+                  with_signatures: bool = False) -> GroupSession:
+    session = get_session(session_id, for_update=for_update, with_signatures=with_signatures)
     if session.is_closed:
         closed = session.closed_at.astimezone(session.cohort.program.tz).strftime("%-I:%M %p")
         raise Conflict(f"This roster was closed at {closed} and can no longer change. "
@@ -193,7 +201,7 @@ def close_roster(session_id: int, *, facilitator: User, typed_name: str, atteste
     the roster changed while the PDF rendered); Invalid (open problems, no attestation, typed
     name not the facilitator's, blank signature).
     """
-    session = _open_session(session_id)
+    session = _open_session(session_id, with_signatures=True)
     problems = closing_problems(session)
     if not attested:
         problems.append("Tick the attestation box.")
