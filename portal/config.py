@@ -46,6 +46,11 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "PORTAL_CHECKPOINT_DIR": os.environ.get("PORTAL_CHECKPOINT_DIR", str(instance / "checkpoints")),
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
         "PORTAL_ARCHIVE_ORIGIN": os.environ.get("PORTAL_ARCHIVE_ORIGIN", "iop-audit-portal/archive"),
+        # X12 837P envelope: the clearinghouse assigns the submitter id; "T" = test, "P" = production.
+        "PORTAL_X12_SUBMITTER_ID": os.environ.get("PORTAL_X12_SUBMITTER_ID"),
+        "PORTAL_X12_RECEIVER_ID": os.environ.get("PORTAL_X12_RECEIVER_ID"),
+        "PORTAL_X12_CONTACT_PHONE": os.environ.get("PORTAL_X12_CONTACT_PHONE", "0000000000"),
+        "PORTAL_X12_USAGE": os.environ.get("PORTAL_X12_USAGE", "T"),
         # A signature PNG from a tablet canvas is ~10-60 KB; anything far larger is not a signature.
         "MAX_SIGNATURE_BYTES": 512 * 1024,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,

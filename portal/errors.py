@@ -17,6 +17,7 @@ TITLES = {
     409: "Already done",
     413: "Too large",
     422: "Please fix this",
+    429: "Please wait",
     500: "Something went wrong",
 }
 

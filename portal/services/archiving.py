@@ -40,7 +40,8 @@ def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[s
     Each patient line is committed in the entry with a fresh 32-byte salt, so a patient's export
     can prove their own line without revealing anyone else's. Raises whatever the archive raises
     (``StampError`` for a non-PDF, database errors); the caller's rollback then undoes everything
-    but an unreferenced file, which ``audit verify`` reports.
+    but an unreferenced file, which ``audit verify`` reports. After committing, callers call
+    ``portal.services.checkpoints.checkpoint_if_due()`` so a signed head exists at least daily.
     """
     salted = []
     for pl in patient_lines:

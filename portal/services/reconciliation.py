@@ -36,6 +36,7 @@ from portal.rules.facts import (ATTENDED_STATUSES, STATUS_BLOCKED, STATUS_NO_SER
                                 STATUS_READY, ClaimLine, PatientFact, Reason, SessionFact)
 from portal.rules.payer_rules import RuleBook
 from portal.services.archiving import PatientLine, archive_document
+from portal.services.checkpoints import checkpoint_if_due
 from portal.services.errors import Conflict, Invalid
 
 #: End of business for the day's gaps: 5:00 PM program-local on the date of service.
@@ -408,6 +409,7 @@ def reconcile_day(program: Program, day: date, user: User, rulebook: RuleBook, *
     except Exception:
         db.session.rollback()
         raise
+    checkpoint_if_due()
     return doc
 
 
