@@ -15,6 +15,11 @@ from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 from .schema import audit_checkpoints, audit_entries
 
 
+# Entries are UTF-8 by construction (RFC 8785); decoding directly skips json.loads's per-call
+# encoding sniffing, a measurable share of a 100,000-entry verification.
+_DECODE = json.JSONDecoder().decode
+
+
 @dataclass
 class Report:
     """Outcome of ``verify_ledger``.  ``ok`` is False iff ``failures`` is non-empty.
@@ -107,10 +112,11 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
         h = sha256(data).hexdigest()
         if h != col_hash:
             rep.fail(f"entry {seq}: entry_hash column {col_hash} != SHA-256 of stored bytes {h}", seq)
-        if sha256(b"\x00" + data).hexdigest() != col_leaf:
+        leaf = sha256(b"\x00" + data).digest()
+        if leaf.hex() != col_leaf:
             rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
         try:
-            e = json.loads(data)
+            e = _DECODE(data.decode("utf-8"))
             e_seq, e_prev, doc = e["seq"], e["prev_hash"], e["doc"]
             e_doc, e_size, e_ck = doc["sha256"], doc["size"], e.get("checkpoint")
         except (ValueError, KeyError, TypeError) as exc:
@@ -145,7 +151,7 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
                         rep.fail(f"entry {seq}: stored PDF sha256 mismatch (expected {e_doc}, got {got})", seq)
                     elif got_size != e_size:
                         rep.fail(f"entry {seq}: stored PDF size mismatch (expected {e_size}, got {got_size})", seq)
-        frontier.append(sha256(b"\x00" + data).digest())
+        frontier.append(leaf)
         if frontier.size in want_sizes:
             roots[frontier.size] = frontier.root()
         rep.entries += 1
