@@ -26,6 +26,13 @@ EXPORT_FORMAT = "iop-audit-export/v1"
 WITHHELD_REASON = "withheld: the document names other patients; the entry and proof are included"
 _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 
+# The standalone verifier ships inside every export, so that an auditor needs nothing from us
+# but the export and the key: these are the modules ``python -m audit_archive verify`` imports
+# (stdlib + cryptography only; tests/audit/test_export.py runs the bundled copy in isolation).
+# They are copied byte for byte from this package at export time, so they cannot drift.
+VERIFIER_DIR = "verifier"
+VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "merkle.py", "commitments.py", "note.py")
+
 README = """\
 Audit export ({format})
 =======================
@@ -42,19 +49,37 @@ entries listed in manifest.json are part of the append-only audit log named in c
                       manifest.json gives its salt, the entry lists its commitment
   consistency/S.json  RFC 9162 consistency proof from an earlier signed tree size S
   manifest.json       what is where, with SHA-256 of every file
+  verifier/           the standalone verifier's source (Python), to run as shown below
 
 Documents that also name other patients are withheld; their entry and proof are still
 included, and the disclosed patient's own line is proven through its line commitment.
 
-To verify (needs Python 3.10+ and the `cryptography` package; nothing else):
+To verify you need Python 3.10+ with the `cryptography` package (pip install cryptography),
+nothing else.  Unzip the export if it came as a .zip, then, in a terminal:
 
-    python -m audit_archive verify THIS_PATH --key 'KEY' [--since OLDER_CHECKPOINT_FILE]
+    cd EXPORT_FOLDER
+    PYTHONPATH=verifier python3 -m audit_archive verify . --key 'KEY' [--since OLDER_CHECKPOINT_FILE]
+
+(On Windows, PowerShell: $env:PYTHONPATH = "verifier"; py -m audit_archive verify . --key 'KEY')
+Exit status 0 and "RESULT: all checks passed" mean every check passed; 1 means a check failed,
+and each failure is named on a FAIL line.
 
 Pass --key with the verifier key you obtained from the organisation independently; without it
 the key in public-key.txt is used, which only proves internal consistency.  Pass --since with a
 checkpoint you saved earlier to prove the log was only appended to since then.
-The format is specified in docs/audit-format.md of the portal's source.
+
+The verifier in verifier/ came in the same package as the data, so it cannot vouch for itself:
+it is not covered by the checks (manifest.json lists its files' SHA-256 for information only).
+You may read it (under 800 lines), or use your own copy instead: the `audit_archive` package
+of the portal's source, or an implementation of your own.  The format and every check are
+specified in docs/audit-format.md of the portal's source.
 """
+
+
+def verifier_files() -> dict[str, bytes]:
+    """The bundled verifier: export path -> bytes, read from this package's own files."""
+    here = Path(__file__).resolve().parent
+    return {f"{VERIFIER_DIR}/audit_archive/{m}": (here / m).read_bytes() for m in VERIFIER_MODULES}
 
 
 def _dumps(obj) -> bytes:
@@ -142,6 +167,14 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
         "consistency": consistency,
         "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
     }
+    bundled = verifier_files()
+    manifest["verifier"] = {
+        "dir": VERIFIER_DIR + "/",
+        "run": f"PYTHONPATH={VERIFIER_DIR} python3 -m audit_archive verify . --key KEY",
+        "note": "informational: the bundled verifier is not covered by 'files' or the proofs",
+        "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(bundled.items())},
+    }
+    files.update(bundled)
     files["manifest.json"] = _dumps(manifest)
     out = Path(out)
     if out.suffix == ".zip":

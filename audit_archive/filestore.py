@@ -4,6 +4,9 @@ Durability order for ``put``: write a temp file in the target directory, fsync i
 into place, fsync the directory.  After ``put`` returns, the file survives a crash; a crash
 before that leaves at most a ``.tmp-*`` file, which ``list_all`` ignores and
 ``stale_temp_files`` reports.
+
+Stored files are read-only (0444), as the store is write-once: the mode is set on the temp file
+before it is linked into place, so a stored file is never writable under its final name.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 class FileStoreError(Exception):
     """Integrity or usage error in the file store (bad hash, conflicting existing file)."""
+
+
+FILE_MODE = 0o444  # stored files are never written again
 
 
 class FileStore:
@@ -47,6 +53,11 @@ class FileStore:
         if path.exists():
             if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
                 raise FileStoreError(f"{path} exists with different content; refusing to overwrite")
+            if path.stat().st_mode & 0o777 != FILE_MODE:
+                try:
+                    path.chmod(FILE_MODE)  # stored before files were made read-only
+                except OSError:
+                    pass  # not ours to change; its content is right, which is what matters
             return digest, path
         d = path.parent
         d.mkdir(exist_ok=True)
@@ -57,6 +68,9 @@ class FileStore:
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
+            # read-only before it gets its final name (a hard link shares the inode, so the
+            # stored file is never writable, not even between link and chmod)
+            os.fchmod(fd, FILE_MODE)
             os.fsync(fd)
         except BaseException:
             os.close(fd)

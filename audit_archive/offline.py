@@ -16,6 +16,8 @@ from . import merkle
 from .commitments import commit_line_bytes
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 
+VERIFIER_PREFIX = "verifier/"  # the standalone verifier's own source, shipped in every export
+
 
 @dataclass
 class ExportReport:
@@ -78,9 +80,16 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             continue
         if got != digest:
             rep.failures.append(f"{name}: sha256 mismatch (manifest {digest}, file {got})")
-    extra = r.names() - set(listed) - {"manifest.json"}
+    names = r.names()
+    # The bundled verifier (and the __pycache__ running it leaves behind) is not evidence and
+    # cannot vouch for itself; it is outside the checks by design (docs/audit-format.md §7).
+    bundled = {n for n in names if n.startswith(VERIFIER_PREFIX)} - set(listed)
+    extra = names - set(listed) - {"manifest.json"} - bundled
     for name in sorted(extra):
         rep.failures.append(f"{name}: file not listed in manifest")
+    if bundled:
+        rep.notes.append(f"{VERIFIER_PREFIX}: {len(bundled)} file(s) of the bundled verifier, not checked "
+                         "(a verifier cannot vouch for itself)")
 
     export_key = r.read("public-key.txt").decode().strip() if "public-key.txt" in listed else None
     try:

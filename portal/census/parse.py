@@ -38,7 +38,6 @@ _DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _MRN = re.compile(r"[A-Za-z0-9-]+")
 _LEVEL = re.compile(r"[0-4](\.[0-9])?")
 _UNITS = re.compile(r"[0-9]+")
-MAX_DECODE_ERRORS = 20  # a binary file would otherwise produce one error per byte
 
 
 @dataclass(frozen=True)
@@ -237,37 +236,49 @@ def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str]) 
 
 
 def _decode(data: bytes) -> tuple[str, list[RowError]]:
-    """UTF-8 (a BOM is dropped). Every undecodable spot is an error with its line and byte offset."""
+    """UTF-8 (a BOM is dropped). Undecodable input is ONE error: where the first bad byte is
+    (line, column, byte offset) and how many more bad bytes follow.  A binary file renamed .csv
+    would otherwise drown the user in one error per byte, and once the encoding is wrong nothing
+    after the first bad byte is worth reading anyway."""
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return data.decode("utf-8-sig"), []
-    except UnicodeDecodeError:
-        pass
-    errors = []
-    pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    while pos < len(data) and len(errors) < MAX_DECODE_ERRORS:
-        try:
-            data[pos:].decode("utf-8")
-            break
-        except UnicodeDecodeError as exc:
-            offset = pos + exc.start
-            line = data.count(b"\n", 0, offset) + 1
-            errors.append(RowError(line, _column_at(data, offset), (
-                f"byte 0x{data[offset]:02X} at byte offset {offset} is not UTF-8; "
-                "export the census as CSV UTF-8")))
-            pos = pos + exc.end
-    return "", errors
+        return data[bom:].decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        offset = bom + exc.start
+    # surrogateescape turns each undecodable byte into exactly one lone surrogate.
+    bad = len(_ESCAPED.findall(data[bom:].decode("utf-8", "surrogateescape")))
+    more = bad - 1
+    line, column = _locate(data[bom:offset].decode("utf-8", "replace"))
+    reason = f"byte 0x{data[offset]:02X} at byte offset {offset} is not UTF-8"
+    if more:
+        reason += f" (nor {'is' if more == 1 else 'are'} {more} more byte{'s' if more != 1 else ''} after it)"
+    return "", [RowError(line, column, reason + "; export the census as CSV UTF-8")]
 
 
-def _column_at(data: bytes, offset: int) -> str | None:
-    """Best-effort column name for a byte offset (counts fields before it on its line)."""
-    start = data.rfind(b"\n", 0, offset) + 1
-    prefix = data[start:offset].decode("utf-8", errors="replace")
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _locate(prefix: str) -> tuple[int, str | None]:
+    """Physical line and column of the character right after ``prefix`` (the decoded text before
+    a bad byte).  Counts line breaks the way the csv reader does (CRLF, CR or LF), and finds the
+    field by reading ``prefix`` as CSV up to a sentinel, so quoted commas and line breaks inside
+    quotes are handled, and names the field by the file's own header (columns may come in any
+    order).  Returns column None when the prefix is not readable as CSV."""
+    line = len(_LINE_BREAK.findall(prefix)) + 1
     try:
-        fields_before = next(csv.reader([prefix]), [""])
+        records = list(csv.reader(io.StringIO(prefix + "x", newline="")))
     except csv.Error:
-        return None
-    position = max(len(fields_before) - 1, 0)
-    return COLUMNS[position] if position < len(COLUMNS) else None
+        return line, None
+    position = len(records[-1]) - 1
+    if len(records) == 1:  # in the header itself
+        return line, f"column {position + 1}"
+    header = records[0]
+    if position >= len(header):
+        return line, f"column {position + 1}"
+    known = {normalize_name(c): c for c in COLUMNS}
+    cell = header[position]
+    return line, known.get(normalize_name(cell)) or cell.strip() or f"column {position + 1}"
 
 
 def _check_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:

@@ -49,6 +49,13 @@ class GroupSession(db.Model):
     def is_closed(self) -> bool:
         return self.status == "closed"
 
+    @property
+    def is_signing_day(self) -> bool:
+        """Patients sign only on the date of service (program-local), never afterwards."""
+        from portal.clock import local_today
+
+        return local_today(self.cohort.program.tz) == self.dos
+
 
 class AttendanceEntry(db.Model):
     __tablename__ = "attendance_entries"

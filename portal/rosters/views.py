@@ -62,9 +62,12 @@ def today():
     program = current_program()
     day = local_today(program.tz)
     sessions = ensure_sessions(program, day)
+    earlier = svc.open_rosters_before(program, day)
     if current_user.role == "facilitator":
         sessions = [s for s in sessions if s.facilitator_id == current_user.id]
-    return render_template("rosters/today.html", sessions=sessions, day=day, tz=program.tz)
+        earlier = [s for s in earlier if s.facilitator_id == current_user.id]
+    return render_template("rosters/today.html", sessions=sessions, earlier=earlier, day=day,
+                           tz=program.tz)
 
 
 @bp.route("/sessions/<int:session_id>")
@@ -73,6 +76,11 @@ def roster(session_id: int):
     session = _session_or_404(session_id)
     return render_template("rosters/roster.html", session=session, tz=_tz(),
                            problems=svc.closing_problems(session))
+
+
+@bp.app_template_global()
+def unsigned_attendees(session):
+    return svc.unsigned_attendees(session)
 
 
 @bp.route("/sessions/<int:session_id>/entries/<int:entry_id>/sign")
@@ -100,12 +108,15 @@ def sign(session_id: int, entry_id: int):
                                     user_agent=request.headers.get("User-Agent"),
                                     max_png_bytes=current_app.config["MAX_SIGNATURE_BYTES"])
     except ServiceError as exc:
-        if exc.status == 422:
-            entry = next((e for e in session.entries if e.id == entry_id), None)
+        entry = next((e for e in session.entries if e.id == entry_id), None)
+        if entry is not None and exc.status in (409, 422):
+            # Answer inside the full-screen panel: the page's flash area is hidden behind it.
             return render_template("rosters/_sign_panel.html", session=session, entry=entry,
-                                   error=exc.message), 422
+                                   error=exc.message, final=exc.status == 409), exc.status
         abort(exc.status, description=exc.message)
-    return render_template("rosters/_signed.html", session=entry.session, entry=entry, tz=_tz())
+    session = entry.session
+    return render_template("rosters/_signed.html", session=session, entry=entry, tz=_tz(),
+                           problems=svc.closing_problems(session))
 
 
 @bp.route("/sessions/<int:session_id>/entries/<int:entry_id>/mark", methods=["POST"])
@@ -163,13 +174,13 @@ def close(session_id: int):
         svc.close_roster(session_id, facilitator=current_user._get_current_object(),
                          typed_name=request.form.get("typed_name", ""),
                          attested=request.form.get("attest") == "yes", signature_png=png,
+                         acknowledge_unsigned=request.form.get("ack_unsigned") == "yes",
                          max_png_bytes=current_app.config["MAX_SIGNATURE_BYTES"])
     except ServiceError as exc:
         if exc.status == 422:
             session = svc.get_session(session_id)
             return render_template("rosters/_close.html", session=session, error=exc.message,
-                                   form=request.form,
-                                   problems=svc.closing_problems(session)), 422
+                                   errors=exc.details or [exc.message], form=request.form), 422
         abort(exc.status, description=exc.message)
     target = url_for(".roster", session_id=session_id)
     if is_partial_request():

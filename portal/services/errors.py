@@ -5,10 +5,12 @@ from __future__ import annotations
 class ServiceError(Exception):
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None,
+                 details: list[str] | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.details = details or []  # one item per thing to fix, shown as a list
 
 
 class Invalid(ServiceError):

@@ -109,21 +109,34 @@ def sign_attendance(session_id: int, entry_id: int, *, png: bytes, strokes: str 
     return entry
 
 
+FIELD_LABELS = {"arrival": "Arrival time", "departure": "Departure time",
+                "start": "Actual start", "end": "Actual end"}
+# An actual start this far from the scheduled one is a typo (3:00 for 13:00), not a late group.
+MAX_START_DRIFT_MINUTES = 180
+
+
 def _clock_on_dos(session: GroupSession, text: str | None, field: str) -> datetime:
     try:
-        clock = parse_clock(text, field)
+        clock = parse_clock(text, FIELD_LABELS.get(field, field))
     except TimeInputError as exc:
         raise Invalid(str(exc), field=field) from exc
     return local_to_utc(session.dos, clock, session.cohort.program.tz)
 
 
+def _local(session: GroupSession, instant: datetime) -> str:
+    return f"{instant.astimezone(session.cohort.program.tz):%-I:%M %p}"
+
+
 def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str | None = None,
                     departure: str | None = None) -> AttendanceEntry:
-    """Set a roster row's status, with the arrival time (late) or departure time (left early)
-    typed as program-local clock times.
+    """Set a roster row's status, with the arrival time (late; a departure may be added if they
+    also left early) or the departure time (left early; an arrival may be added), typed as
+    program-local clock times on the date of service.
 
+    Times must fall inside the scheduled session: a late arrival after the start and before the
+    end, an early departure after the start and before the end, departure after arrival.
     Raises NotFound, Conflict (roster closed; absent/cancelled for a patient who already
-    signed), Invalid (unknown status, missing or unreadable time, departure before arrival).
+    signed), Invalid (unknown status, missing, unreadable or out-of-session time).
     """
     if status not in MARKABLE:
         raise Invalid(f"Unknown attendance status \u201c{status}\u201d.", field="status")
@@ -132,23 +145,30 @@ def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str
     if status in ("absent", "cancelled") and entry.is_signed:
         raise Conflict(f"{entry.patient.roster_name} signed in; a signed patient cannot be "
                        "marked absent.")
+    start, end = session.scheduled_start, session.scheduled_end
+    window = f"{_local(session, start)}\u2013{_local(session, end)}"
     arrival_at = departure_at = None
     if status == "late":
         arrival_at = _clock_on_dos(session, arrival, "arrival")
-        if arrival_at <= session.scheduled_start:
-            raise Invalid("A late arrival must be after the scheduled start "
-                          f"({session.scheduled_start.astimezone(session.cohort.program.tz):%-I:%M %p}).",
-                          field="arrival")
+        if not start < arrival_at < end:
+            raise Invalid(f"A late arrival must be after the start and before the end of the "
+                          f"session ({window}).", field="arrival")
+        if departure:
+            departure_at = _clock_on_dos(session, departure, "departure")
     if status == "left_early":
         departure_at = _clock_on_dos(session, departure, "departure")
-        if departure_at >= session.scheduled_end:
-            raise Invalid("An early departure must be before the scheduled end "
-                          f"({session.scheduled_end.astimezone(session.cohort.program.tz):%-I:%M %p}).",
-                          field="departure")
+        if not start < departure_at < end:
+            raise Invalid(f"An early departure must be after the start and before the end of "
+                          f"the session ({window}).", field="departure")
         if arrival:
             arrival_at = _clock_on_dos(session, arrival, "arrival")
+    if arrival_at and not start <= arrival_at < end:
+        raise Invalid(f"The arrival time must fall within the session ({window}).", field="arrival")
+    if departure_at and not start < departure_at <= end:
+        raise Invalid(f"The departure time must fall within the session ({window}).",
+                      field="departure")
     if arrival_at and departure_at and departure_at <= arrival_at:
-        raise Invalid("Departure must be after arrival.", field="departure")
+        raise Invalid("The departure time must be after the arrival time.", field="departure")
     entry.status = status
     entry.arrival = arrival_at
     entry.departure = departure_at
@@ -159,7 +179,8 @@ def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str
 def set_session_times(session_id: int, *, start: str | None, end: str | None) -> GroupSession:
     """Record the session's actual start and end (program-local clock times on the DOS).
 
-    Raises NotFound, Conflict (closed), Invalid (unreadable, end not after start, > 12 h).
+    Raises NotFound, Conflict (closed), Invalid (unreadable, end not after start, > 12 h, or a
+    start more than 3 hours from the scheduled start, which is a typo rather than a late group).
     """
     session = _open_session(session_id, for_update=True)
     start_at = _clock_on_dos(session, start, "start")
@@ -168,31 +189,67 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None) ->
         raise Invalid("The session must end after it starts.", field="end")
     if (end_at - start_at).total_seconds() > MAX_SESSION_MINUTES * 60:
         raise Invalid("A group session cannot last more than 12 hours.", field="end")
+    drift = abs((start_at - session.scheduled_start).total_seconds()) / 60
+    if drift > MAX_START_DRIFT_MINUTES:
+        raise Invalid(f"The actual start {_local(session, start_at)} is more than 3 hours from the "
+                      f"scheduled start {_local(session, session.scheduled_start)}; check AM/PM.",
+                      field="start")
     session.actual_start, session.actual_end = start_at, end_at
     db.session.commit()
     return session
 
 
-def closing_problems(session: GroupSession) -> list[str]:
-    """Why this roster cannot be closed yet ([] when it can). Each item tells what to fix."""
+def open_rosters_before(program, day) -> list[GroupSession]:
+    """Rosters of ``program`` with a date of service before ``day`` that are still open, oldest
+    first: each one is a documentation gap until it is closed."""
+    from portal.models import Cohort
+
+    return list(db.session.scalars(
+        select(GroupSession).join(Cohort).where(Cohort.program_id == program.id,
+                                                GroupSession.dos < day,
+                                                GroupSession.status == "open")
+        .order_by(GroupSession.dos, GroupSession.scheduled_start)))
+
+
+def _names(entries) -> str:
+    return ", ".join(e.patient.roster_name for e in entries)
+
+
+def unsigned_attendees(session: GroupSession) -> list[AttendanceEntry]:
+    """Rows marked as attending that carry no signature."""
+    return [e for e in session.entries if e.status in ATTENDED and not e.is_signed]
+
+
+def closing_problems(session: GroupSession, *, acknowledge_unsigned: bool = False) -> list[str]:
+    """Why this roster cannot be closed yet ([] when it can). Each item tells what to fix.
+
+    Attendees without a signature block closing unless the facilitator acknowledges them: on a
+    past date they can no longer sign, and the honest record is "attended, not signed" (their
+    date of service then stays unbillable) rather than a false no-show.
+    """
     problems = []
     if not (session.actual_start and session.actual_end):
-        problems.append("Enter the session's actual start and end times.")
-    unmarked = [e.patient.roster_name for e in session.entries if e.status == "expected"]
+        problems.append("Save the session's actual start and end times.")
+    unmarked = [e for e in session.entries if e.status == "expected"]
     if unmarked:
-        problems.append("Not signed and not marked absent: " + ", ".join(unmarked) + ".")
-    unsigned = [e.patient.roster_name for e in session.entries
-                if e.status in ATTENDED and not e.is_signed]
-    if unsigned:
-        problems.append("Marked as attending but not signed: " + ", ".join(unsigned) + ".")
+        problems.append(f"Not signed and not marked absent: {_names(unmarked)}")
+    unsigned = unsigned_attendees(session)
+    if unsigned and not acknowledge_unsigned:
+        problems.append(f"Marked as attending but not signed: {_names(unsigned)}")
+    if session.actual_start and session.actual_end:
+        empty = [e for e in session.entries
+                 if e.status in ATTENDED and minutes_attended(e, session) == 0]
+        if empty:
+            problems.append("Arrival or departure time falls outside the actual session times "
+                            f"(0 minutes attended): {_names(empty)}")
     if not session.entries:
         problems.append("No patients are on this roster.")
     return problems
 
 
 def close_roster(session_id: int, *, facilitator: User, typed_name: str, attested: bool,
-                 signature_png: bytes, max_png_bytes: int, now: datetime | None = None
-                 ) -> GroupSession:
+                 signature_png: bytes, max_png_bytes: int, acknowledge_unsigned: bool = False,
+                 now: datetime | None = None) -> GroupSession:
     """Close the roster: validate, render its PDF (outside any transaction), then in ONE
     transaction re-check the roster under the lock, append the stamped PDF to the audit chain,
     fill in minutes attended and mark the session closed.
@@ -202,18 +259,18 @@ def close_roster(session_id: int, *, facilitator: User, typed_name: str, atteste
     name not the facilitator's, blank signature).
     """
     session = _open_session(session_id, with_signatures=True)
-    problems = closing_problems(session)
+    problems = closing_problems(session, acknowledge_unsigned=acknowledge_unsigned)
     if not attested:
         problems.append("Tick the attestation box.")
     if " ".join(typed_name.split()).casefold() != " ".join(facilitator.name.split()).casefold():
-        problems.append(f"Type your full name exactly as \u201c{facilitator.name}\u201d to attest.")
+        problems.append(f"Type your full name exactly as \u201c{facilitator.name}\u201d.")
     try:
         image = check_signature_png(signature_png, max_png_bytes)
     except SignatureRejected as exc:
         problems.append(str(exc))
         image = None
     if problems:
-        raise Invalid(" ".join(problems))
+        raise Invalid(" ".join(p.rstrip(".") + "." for p in problems), details=problems)
     closed_at = now or now_utc()
     if closed_at.astimezone(session.cohort.program.tz).date() < session.dos:
         raise Invalid("A roster cannot be closed before its date of service.")

@@ -148,3 +148,73 @@ def test_cli_runs_without_pypdf_sqlalchemy_rfc8785(engine, store, ledger, tmp_pa
     r = subprocess.run([sys.executable, "-c", blocker, "verify", str(bad), "--key", str(keyfile)],
                        capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 1 and "FAIL entries/00000001.json: sha256 mismatch" in r.stdout, r.stdout + r.stderr
+
+
+_ISOLATED_BOOTSTRAP = (
+    # -I ignores PYTHONPATH (and the cwd), so do exactly what PYTHONPATH would do, nothing more;
+    # then make sure the repo's own package and the portal's dependencies are out of reach.
+    "import os, sys\n"
+    "sys.path.insert(0, os.environ['PYTHONPATH'])\n"
+    "class B:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('pypdf', 'sqlalchemy', 'rfc8785', 'qrcode', 'flask', 'portal', 'PIL'):\n"
+    "            raise ImportError('blocked: ' + name)\n"
+    "sys.meta_path.insert(0, B())\n"
+    "import audit_archive\n"
+    "assert audit_archive.__file__.startswith(os.environ['PYTHONPATH'] + os.sep), audit_archive.__file__\n"
+    "import runpy; sys.argv = ['audit_archive'] + sys.argv[1:]\n"
+    "runpy.run_module('audit_archive', run_name='__main__', alter_sys=True)\n")
+
+
+def test_export_carries_a_verifier_that_runs_alone(engine, store, ledger, tmp_path):
+    """The export is self-sufficient: its verifier/ runs with only the stdlib + cryptography,
+    from outside the repo, passes a good export and fails one with a flipped document byte."""
+    from audit_archive.export import VERIFIER_MODULES
+    out = tmp_path / "export"
+    with engine.connect() as conn:
+        export(conn, store, out, [1, 2], include_documents={2},
+               line_disclosures={1: [(ledger["line_a"], ledger["salt_a"])]}, public_key_text=ledger["pub"])
+    pkg = out / "verifier" / "audit_archive"
+    assert sorted(p.name for p in pkg.iterdir()) == sorted(VERIFIER_MODULES)
+    for name in VERIFIER_MODULES:  # byte-for-byte copies: they cannot drift from the package
+        assert (pkg / name).read_bytes() == (ROOT / "audit_archive" / name).read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not any(n.startswith("verifier/") for n in manifest["files"])
+    assert set(manifest["verifier"]["files"]) == {f"verifier/audit_archive/{m}" for m in VERIFIER_MODULES}
+    readme = (out / "README.txt").read_text()
+    assert "PYTHONPATH=verifier python3 -m audit_archive verify . --key 'KEY'" in readme
+    assert "use your own copy instead" in readme
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(out / "verifier")}
+
+    def run_isolated():
+        return subprocess.run([sys.executable, "-I", "-c", _ISOLATED_BOOTSTRAP, "verify", str(out),
+                               "--key", ledger["pub"]], capture_output=True, text=True, env=env, cwd=elsewhere)
+
+    good = run_isolated()
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "RESULT: all checks passed" in good.stdout
+    assert "verifier/: " in good.stdout and "not checked" in good.stdout
+    # the README's own command line, from inside the export (now with __pycache__ in verifier/)
+    literal = subprocess.run([sys.executable, "-m", "audit_archive", "verify", ".", "--key", ledger["pub"]],
+                             capture_output=True, text=True, cwd=out,
+                             env={**os.environ, "PYTHONPATH": "verifier"})
+    assert literal.returncode == 0, literal.stdout + literal.stderr
+    assert list(pkg.glob("__pycache__/*.pyc"))  # written by the runs above, and ignored
+
+    _tamper_dir(out, "document")
+    bad = run_isolated()
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "FAIL entry 2: document sha256 mismatch" in bad.stdout
+
+
+def test_zip_export_carries_the_verifier_too(engine, store, ledger, tmp_path):
+    out = tmp_path / "export.zip"
+    with engine.connect() as conn:
+        export(conn, store, out, [2], include_documents={2}, public_key_text=ledger["pub"])
+    from audit_archive.export import VERIFIER_MODULES
+    names = set(zipfile.ZipFile(out).namelist())
+    assert {f"verifier/audit_archive/{m}" for m in VERIFIER_MODULES} <= names
+    assert verify_export(out, key=ledger["pub"]).ok

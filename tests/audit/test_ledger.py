@@ -109,3 +109,14 @@ def test_leaf_hashes_match_tree(engine, store):
         leaves = leaf_hashes(conn)
         stored = [bytes.fromhex(x) for x in conn.execute(select(audit_entries.c.leaf_hash).order_by(audit_entries.c.seq)).scalars()]
     assert leaves == stored == [merkle.leaf_hash(r.entry_bytes) for r in res]
+
+
+def test_stored_documents_are_read_only(engine, store):
+    """The store is write-once: every archived PDF is 0444 under its final name, no temp file is
+    left, and storing the same bytes again (or an older 0644 copy) ends read-only too."""
+    [res] = do_append(engine, store)
+    assert res.path.stat().st_mode & 0o777 == 0o444
+    assert store.stale_temp_files() == []
+    res.path.chmod(0o644)  # as a store written before files were made read-only
+    assert store.put(res.path.read_bytes()) == (res.path.parent.name + res.path.stem, res.path)
+    assert res.path.stat().st_mode & 0o777 == 0o444

@@ -23,11 +23,14 @@ def flip_byte(ctx):
     p = ctx["res"][2].path
     b = bytearray(p.read_bytes())
     b[len(b) // 2] ^= 0x01
+    p.chmod(0o644)  # stored files are read-only; an insider with shell access can still do this
     p.write_bytes(bytes(b))
 
 
 def replace_pdf(ctx):
-    ctx["res"][2].path.write_bytes(make_pdf("a different but valid PDF"))
+    p = ctx["res"][2].path
+    p.chmod(0o644)
+    p.write_bytes(make_pdf("a different but valid PDF"))
 
 
 def delete_row(ctx):

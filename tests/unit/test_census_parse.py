@@ -178,11 +178,69 @@ def test_undecodable_bytes_are_reported_with_line_and_byte_offset():
     assert parse(data).rows == []
 
 
-def test_binary_file_is_reported_not_crashed():
-    data = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5\xff" * 50
-    errors = parse(data).errors
-    assert errors and errors[0].line == 1 and "is not UTF-8" in errors[0].reason
-    assert len(errors) <= 20
+def _latin1(data: bytes) -> bytes:
+    """What a census saved as Latin-1/cp1252 instead of UTF-8 looks like."""
+    return data.decode("utf-8").encode("cp1252")
+
+
+REORDERED = ("Last Name", "First Name", "MRN") + COLUMNS[3:]
+SECOND = {"MRN": "100232", "Member ID": "SMC2", "Auth #": "IOP-2"}
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _first_non_ascii(data: bytes) -> int:
+    start = len(BOM) if data.startswith(BOM) else 0
+    return next(i for i in range(start, len(data)) if data[i] >= 0x80)
+
+
+@pytest.mark.parametrize("data, line, column", [
+    (_latin1(csv_bytes({"Last Name": "García"})), 2, "Last Name"),
+    (_latin1(csv_bytes({"First Name": "José"})), 2, "First Name"),
+    (_latin1(csv_bytes({"Last Name": "García, Jr."})), 2, "Last Name"),  # quoted, comma before
+    (_latin1(csv_bytes({"Primary Counselor": "Renée Roy, LPC"})), 2, "Primary Counselor"),
+    (_latin1(csv_bytes({"Sex": "é"})), 2, "Sex"),
+    # the file's own header order decides the column, not the expected order
+    (_latin1(csv_bytes({"Last Name": "García"}, header=REORDERED)), 2, "Last Name"),
+    (_latin1(csv_bytes({"First Name": "José"}, header=REORDERED)), 2, "First Name"),
+    # a quoted line break in an earlier field: physical line 4, still the right column
+    (_latin1(csv_bytes({"Primary Counselor": "Dana\r\nWhitfield, LCSW"}, {**SECOND, "First Name": "José"})),
+     4, "First Name"),
+    (_latin1(csv_bytes({"Primary Counselor": "Dana Whitfield,\r\nRenée Roy"})), 3, "Primary Counselor"),
+    # CR-only and LF-only line ends count lines like the CSV reader does
+    (_latin1(csv_bytes({}, {**SECOND, "Last Name": "García"})).replace(b"\r\n", b"\r"), 3, "Last Name"),
+    (_latin1(csv_bytes({}, {**SECOND, "Last Name": "García"})).replace(b"\r\n", b"\n"), 3, "Last Name"),
+    (BOM + _latin1(csv_bytes({"Last Name": "García"})), 2, "Last Name"),
+    # a byte at the very start of a field or of a line
+    (_latin1(csv_bytes({"Last Name": "Élan"})), 2, "Last Name"),
+    (_latin1(csv_bytes({"MRN": "Ñ1"})), 2, "MRN"),
+    # in the header: there is no column name to give, only its position
+    (_latin1(csv_bytes({}).replace(b"Last Name", "Lást Name".encode(), 1)), 1, "column 2"),
+])
+def test_an_undecodable_byte_is_named_by_line_and_the_column_holding_it(data, line, column):
+    offset = _first_non_ascii(data)
+    assert errors_of(data) == [(line, column, (
+        f"byte 0x{data[offset]:02X} at byte offset {offset} is not UTF-8; export the census as CSV UTF-8"))]
+
+
+@pytest.mark.parametrize("data, line, column, first, more", [
+    # a zip (an .xlsx) renamed .csv: one error, not one per byte
+    (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5\xff" * 50, 1, "column 1", 14, 99),
+    (bytes(range(256)) * 4, 3, "column 2", 128, 4 * 128 - 1),  # \n at 0x0A, \r at 0x0D, "," at 0x2C
+    # two Latin-1 names: the first is reported, the second counted
+    (_latin1(csv_bytes({"Last Name": "García"}, {**SECOND, "First Name": "José"})), 2, "Last Name", None, 1),
+    # a truncated multi-byte sequence counts each of its bytes
+    (csv_bytes({}) + b"100300,Gar\xe2\x82,Jo\xe9\r\n", 3, "Last Name", None, 2),
+])
+def test_undecodable_input_is_one_error_with_a_count_of_the_rest(data, line, column, first, more):
+    [error] = parse(data).errors
+    offset = first if first is not None else _first_non_ascii(data)
+    assert (error.line, error.column) == (line, column)
+    plural = "is 1 more byte" if more == 1 else f"are {more} more bytes"
+    assert error.reason == (f"byte 0x{data[offset]:02X} at byte offset {offset} is not UTF-8 "
+                            f"(nor {plural} after it); export the census as CSV UTF-8")
+    assert parse(data).rows == []
 
 
 def test_wrong_number_of_fields_and_unclosed_quote():
