@@ -61,6 +61,7 @@ nothing else.  Unzip the export if it came as a .zip, then, in a terminal:
     PYTHONPATH=verifier python3 -m audit_archive verify . --key 'KEY' [--since OLDER_CHECKPOINT_FILE]
 
 (On Windows, PowerShell: $env:PYTHONPATH = "verifier"; py -m audit_archive verify . --key 'KEY')
+A .zip also works unopened: PYTHONPATH=EXPORT.zip/verifier python3 -m audit_archive verify EXPORT.zip --key 'KEY'
 Exit status 0 and "RESULT: all checks passed" mean every check passed; 1 means a check failed,
 and each failure is named on a FAIL line.
 

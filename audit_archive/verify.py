@@ -211,6 +211,9 @@ class EntryCheck:
     entry: dict | None = None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     checkpoint_size: int | None = None
+    # True when every check passed but no signed checkpoint covers the entry yet (it is newer
+    # than the last checkpoint): intact so far, not yet provable against a signed head.
+    pending_checkpoint: bool = False
 
     @property
     def ok(self) -> bool:
@@ -249,7 +252,7 @@ def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str |
         audit_checkpoints.c.tree_size.desc(), audit_checkpoints.c.id.desc())).mappings()]
     covering = [c for c in cps if int(c["tree_size"]) >= seq]
     if not covering:
-        out.checks.append(("Included in a signed checkpoint", False, "no checkpoint covers this entry yet"))
+        out.pending_checkpoint = True
         return out
     try:
         ck = open_checkpoint(covering[0]["note"], verifier)

@@ -80,6 +80,8 @@ def build_world(today: date | None = None) -> World:
     w.clinician = make_user("clinician", "Priya Raman", "priya@lakeshore.test", "LCADC", "1679876544")
     w.billing = make_user("billing", "Jo Billing", "jo@lakeshore.test")
     w.auditor = make_user("auditor", "Avery Auditor", "avery@payer.test")
+    db.session.flush()
+    w.auditor.payer_scope_id = w.payers["sunrise_medicaid_mco"].id  # a payer's auditor
     w.admin = make_user("admin", "Sam Admin", "sam@lakeshore.test")
     w.users = {u.role: u for u in (w.facilitator, w.clinician, w.billing, w.auditor, w.admin)}
     # Both cohorts meet every day so tests can use "today" whatever weekday the suite runs on.

@@ -55,8 +55,10 @@ def upgrade():
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('credential', sa.String(length=40), nullable=True),
     sa.Column('npi', sa.String(length=10), nullable=True),
+    sa.Column('payer_scope_id', sa.Integer(), nullable=True),
     sa.Column('is_active_user', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['payer_scope_id'], ['payers.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email')
     )

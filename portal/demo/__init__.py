@@ -61,6 +61,10 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
         users[name] = User(role=role, name=name, email=email, credential=cred, npi=npi,
                            password_hash=hash_password(password))
         db.session.add(users[name])
+    db.session.flush()
+    # The demo auditor works for the Medicaid MCO and sees only its members.
+    users["Avery Quinn"].payer_scope_id = db.session.scalar(
+        select(Payer.id).where(Payer.rule_key == "sunrise_medicaid_mco"))
     db.session.add_all([
         Cohort(program=program, name="AM IOP", weekdays="1,2,3,4", start_local=time(9, 0),
                duration_minutes=180, facilitator=users["Dana Whitfield"], capacity=12,
@@ -83,6 +87,9 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
     _clinical_details(weekend)
     summary = DemoSummary(created=True)
     _history(program, today or local_today(program.tz), random.Random(seed), summary, history_days)
+    from portal.services.checkpoints import checkpoint_now
+
+    checkpoint_now()  # so every demo entry is provable against a signed head right away
     return summary
 
 

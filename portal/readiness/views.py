@@ -9,8 +9,10 @@ from collections import Counter
 from datetime import date, timedelta
 
 from flask import Blueprint, abort, current_app, g, render_template, request
+from flask_login import current_user
 
 from portal.access_control import allow
+from portal.access_scope import may_see_patient, sees_all_patients
 from portal.clock import local_today
 from portal.extensions import db
 from portal.fact_loader import load_facts
@@ -48,14 +50,17 @@ def program():
     program = current_program()
     first, last = _date_range()
     facts = load_facts(program, first, last)
+    patients_q = db.select(Patient).order_by(Patient.legal_last, Patient.legal_first)
+    if not sees_all_patients(current_user.role, current_user.payer_scope_id):
+        patients_q = patients_q.where(Patient.payer_id == current_user.payer_scope_id)
+    patients = db.session.scalars(patients_q).all()
+    visible = {p.id for p in patients}
     lines = [ln for ln in derive_claim_lines(*facts.args(), current_app.extensions["rulebook"])
-             if first <= ln.dos <= last]
+             if first <= ln.dos <= last and ln.patient_id in visible]
     by_patient: dict = {}
     for ln in lines:
         c = by_patient.setdefault(ln.patient_id, Counter())
         c[ln.status] += 1
-    patients = db.session.scalars(db.select(Patient).order_by(Patient.legal_last,
-                                                              Patient.legal_first)).all()
     rows = [(p, by_patient.get(p.id, Counter())) for p in patients]
     rows.sort(key=lambda r: (-r[1]["blocked"], r[0].legal_last))
     return render_template("readiness/program.html", rows=rows, first=first, last=last,
@@ -68,6 +73,8 @@ def patient(patient_id: int):
     patient = db.session.get(Patient, patient_id)
     if patient is None:
         abort(404, description="There is no patient with that id.")
+    if not may_see_patient(current_user.role, current_user.payer_scope_id, patient.payer_id):
+        abort(403, description="This patient is outside your access.")
     g.patient_id = patient.id
     program = current_program()
     first, last = _date_range()

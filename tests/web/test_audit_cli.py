@@ -82,3 +82,10 @@ def test_qr_page_verifies_entry(client, login, world, closed, runner):
     html = page.get_data(as_text=True)
     assert "Verified" in html and "FAIL" not in html
     assert client.get("/verify/99").status_code == 404
+
+
+def test_qr_page_says_pending_before_a_checkpoint_covers_the_entry(client, login, world, closed):
+    # The first close signs a checkpoint (none existed); the second is newer than it.
+    login.as_(world.auditor)
+    html = client.get("/verify/2").get_data(as_text=True)
+    assert "awaiting checkpoint" in html and "Does not verify" not in html

@@ -168,6 +168,31 @@ def test_non_utf8_upload_names_the_byte_and_writes_nothing(world, client, login)
     assert counts() == before
 
 
+def test_binary_file_named_csv_is_one_error_not_one_per_byte(world, client, login):
+    login.as_(world.admin)
+    before = counts()
+    data = bytes(range(128, 256)) * 40 + b"PK\x03\x04" * 100  # 5120 bad bytes, none decodable
+    resp = upload(client, data, filename="census.csv")
+    assert resp.status_code == 422
+    body = text(resp)
+    assert body.count("is not UTF-8") == 1
+    assert ("<td>1</td><td>column 1</td><td>byte 0x80 at byte offset 0 is not UTF-8 "
+            "(nor are 5119 more bytes after it); export the census as CSV UTF-8</td>") in body
+    assert counts() == before
+
+
+def test_latin1_name_in_reordered_columns_is_named_by_its_own_column(world, client, login):
+    login.as_(world.admin)
+    lines = clean_fixture().split(b"\r\n")
+    # swap the first two columns of every line: the file says "Last Name,MRN,..."
+    swapped = b"\r\n".join(b",".join([c[1], c[0], *c[2:]]) if len(c := ln.split(b",")) > 1 else ln
+                            for ln in lines)
+    data = swapped.replace("García".encode(), "García".encode("cp1252"))
+    resp = upload(client, data)
+    assert resp.status_code == 422
+    assert "<td>4</td><td>Last Name</td><td>byte 0xED at byte offset" in text(resp)
+
+
 def test_htmx_upload_gets_only_the_preview_partial(world, client, login):
     login.as_(world.admin)
     resp = upload(client, FIXTURE.read_bytes(), headers={"HX-Request": "true"})
