@@ -16,9 +16,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_SIDE_PX = 4096
 MIN_SIDE_PX = 60
 # Ink thresholds relative to the canvas, so the same stroke passes at any devicePixelRatio.
+# Height is judged against the canvas's longer side: a tall portrait pad must not demand a
+# tall signature (a 470 x 50 px scribble on a 784 x 1040 pad is a signature).
 MIN_INK_BOX_WIDTH = 0.12   # of image width
-MIN_INK_BOX_HEIGHT = 0.06  # of image height
-MIN_INK_FRACTION = 0.0015  # of image area
+MIN_INK_BOX_HEIGHT = 0.025  # of the image's longer side
+MIN_INK_FRACTION = 0.0008  # of image area
 
 
 class SignatureRejected(ValueError):
@@ -67,8 +69,8 @@ def check_signature_png(data: bytes, max_bytes: int) -> SignatureImage:
         raise SignatureRejected("The signature box is blank or nearly blank. Please sign with "
                                 "your name across the box.")
     box_w, box_h = box[2] - box[0], box[3] - box[1]
-    if box_w < MIN_INK_BOX_WIDTH * width or box_h < MIN_INK_BOX_HEIGHT * height:
-        raise SignatureRejected("That looks like a dot or a short line, not a signature. "
-                                "Please sign across the box.")
+    if box_w < MIN_INK_BOX_WIDTH * width or box_h < MIN_INK_BOX_HEIGHT * max(width, height):
+        raise SignatureRejected("That looks like a dot or a straight line, not a signature. "
+                                "Please sign your name across the box.")
     return SignatureImage(png=data, sha256=hashlib.sha256(data).hexdigest(), width=width,
                           height=height, ink_pixels=ink_pixels)
