@@ -130,8 +130,10 @@ def _history(program: Program, today: date, rng: random.Random, summary: DemoSum
                 continue  # today's rosters are left open for the facilitators to sign
             key = (session.cohort.name, day)
             facilitator = session.facilitator
-            start = session.scheduled_start + timedelta(minutes=rng.choice((0, 1, 2, 3, 5)))
-            end = session.scheduled_end + timedelta(minutes=rng.choice((-2, 0, 2, 4)))
+            # Groups usually run a few minutes over; now and then one starts late and ends on
+            # time, and a 3-hour day falls under the H0015 minimum (a realistic gap).
+            start = session.scheduled_start + timedelta(minutes=rng.choice((-2, 0, 0, 1, 2, 6)))
+            end = session.scheduled_end + timedelta(minutes=rng.choice((3, 5, 8, 10, 10, 0)))
             session.actual_start = start
             session.actual_end = None if key == missing_time_gap else end
             for i, entry in enumerate(session.entries):
