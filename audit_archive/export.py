@@ -90,7 +90,8 @@ def _dumps(obj) -> bytes:
 def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Iterable[int], *,
            include_documents: Iterable[int] = (),
            line_disclosures: Mapping[int, Sequence[tuple[Mapping, bytes]]] | None = None,
-           public_key_text: str, checkpoint: str | None = None) -> Path:
+           public_key_text: str, checkpoint: str | None = None,
+           notice: str | None = None) -> Path:
     """Write an export directory (or a ``.zip`` file if ``out`` ends in .zip); returns its path.
 
     - ``seqs``: entries to export; each must be covered by the checkpoint.
@@ -100,6 +101,8 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
       each commitment must appear in the entry (ValueError otherwise).
     - ``public_key_text``: verifier key text; the checkpoint must verify with it.
     - ``checkpoint``: signed checkpoint text to prove against; default the latest stored one.
+    - ``notice``: text written as ``NOTICE.txt`` (listed in the manifest, so it is checked too);
+      the portal passes the 42 CFR 2.32 redisclosure notice and what was disclosed to whom.
     Raises ValueError for uncovered seqs, missing checkpoint, bad disclosures; FileNotFoundError
     if an included document is missing from the store.
     """
@@ -127,6 +130,8 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
         "public-key.txt": (verifier.text() + "\n").encode(),
         "README.txt": README.format(format=EXPORT_FORMAT).encode(),
     }
+    if notice:
+        files["NOTICE.txt"] = (notice.rstrip() + "\n").encode()
     rows = {r.seq: bytes(r.entry_bytes) for r in conn.execute(
         select(audit_entries.c.seq, audit_entries.c.entry_bytes).where(audit_entries.c.seq.in_(seqs)))}
     items = []

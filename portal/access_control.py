@@ -72,11 +72,12 @@ def enforce() -> None:
     if policy is PUBLIC:
         return None
     if not current_user.is_authenticated:
+        back = request.full_path if request.query_string else request.path
         if request.headers.get("HX-Request") == "true":
             resp = current_app.response_class(status=401)
-            resp.headers["HX-Redirect"] = url_for("auth.login", next=request.full_path)
+            resp.headers["HX-Redirect"] = url_for("auth.login", next=back)
             return resp
-        return redirect(url_for("auth.login", next=request.full_path))
+        return redirect(url_for("auth.login", next=back))
     if current_user.role not in policy:
         abort(403, description="Your role does not give access to this page.")
     view = current_app.view_functions[request.endpoint]

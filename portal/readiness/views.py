@@ -36,7 +36,8 @@ def _date_range() -> tuple[date, date]:
         first = (date.fromisoformat(request.args["from"]) if request.args.get("from")
                  else last - timedelta(days=DEFAULT_DAYS - 1))
     except ValueError:
-        abort(400, description="Dates must look like 2026-11-30.")
+        abort(400, description="Dates must be real calendar dates written like 2026-11-30 "
+                               f"(got {request.args.get('from', '')!r} to {request.args.get('to', '')!r}).")
     if first > last:
         abort(400, description="The start date is after the end date.")
     if (last - first).days >= MAX_DAYS:

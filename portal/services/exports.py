@@ -19,6 +19,7 @@ from audit_archive.export import export
 from portal.extensions import db
 from portal.models import AccessLogEntry, ArchivedDocument, ArchivedDocumentPatient, Patient
 from portal.services.archiving import archive_store
+from portal.part2 import REDISCLOSURE_NOTICE
 from portal.services.checkpoints import checkpoint_now, public_key
 
 
@@ -66,8 +67,11 @@ def export_patient(mrn: str, first: date, last: date, out: Path, *, recipient: s
     db.session.rollback()
     signed = checkpoint_now()
     key = public_key()
+    notice = (f"{REDISCLOSURE_NOTICE}\n\nDisclosed: archived records of patient MRN {patient.mrn}, "
+              f"dates of service {first} to {last}, to {recipient}, for payer audit.\n")
     path = export(db.session.connection(), archive_store(), out, seqs, include_documents=whole,
-                  line_disclosures=disclosures, public_key_text=key, checkpoint=signed.note)
+                  line_disclosures=disclosures, public_key_text=key, checkpoint=signed.note,
+                  notice=notice)
     db.session.rollback()
     db.session.add(AccessLogEntry(
         user_id=user_id, role=None, method="EXPORT", endpoint="audit.export",

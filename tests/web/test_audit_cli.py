@@ -63,6 +63,7 @@ def test_patient_export_verifies_standalone_and_reveals_no_one_else(runner, app,
     for other in ("Brien", "Keegan", "Jos", "Nguyen", "Patel", "Ravi", "100232", "100233", "100250"):
         assert other.encode() not in everything, other
     assert not list(out.rglob("*.pdf"))  # the group roster names others: withheld
+    assert "42 CFR part 2" in (out / "NOTICE.txt").read_text()  # 42 CFR 2.32
 
 
 def test_export_bad_input(runner, closed, tmp_path):
