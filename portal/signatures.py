@@ -74,3 +74,27 @@ def check_signature_png(data: bytes, max_bytes: int) -> SignatureImage:
                                 "Please sign your name across the box.")
     return SignatureImage(png=data, sha256=hashlib.sha256(data).hexdigest(), width=width,
                           height=height, ink_pixels=ink_pixels)
+
+
+PRINT_MAX_WIDTH_PX = 600
+PRINT_MARGIN_PX = 6
+
+
+def print_copy(png: bytes) -> bytes:
+    """The signature cropped to its ink (plus a small margin) and at most 600 px wide, for
+    embedding in a PDF. The stored original (and its SHA-256 in the archived record) is the
+    evidence; this copy only keeps a 25-patient roster from carrying 25 full-screen canvases."""
+    with Image.open(io.BytesIO(png)) as img:
+        rgba = img.convert("RGBA")
+    box = rgba.getchannel("A").getbbox()
+    if box:
+        left, top, right, bottom = box
+        rgba = rgba.crop((max(left - PRINT_MARGIN_PX, 0), max(top - PRINT_MARGIN_PX, 0),
+                          min(right + PRINT_MARGIN_PX, rgba.width),
+                          min(bottom + PRINT_MARGIN_PX, rgba.height)))
+    if rgba.width > PRINT_MAX_WIDTH_PX:
+        rgba = rgba.resize((PRINT_MAX_WIDTH_PX, max(1, round(rgba.height * PRINT_MAX_WIDTH_PX / rgba.width))),
+                           Image.LANCZOS)
+    out = io.BytesIO()
+    rgba.save(out, format="PNG", optimize=False)
+    return out.getvalue()

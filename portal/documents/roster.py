@@ -7,6 +7,7 @@ from portal.clock import fmt_local, minutes_between
 from portal.documents.render import render_pdf
 from portal.models import GroupSession, User
 from portal.models.attendance import ATTENDED
+from portal.signatures import print_copy
 
 STATUS_LABEL = {
     "expected": "Not marked", "present": "Present", "late": "Late arrival",
@@ -90,5 +91,7 @@ def roster_record(session: GroupSession, facilitator: User, *, attestation_name:
 
 
 def render_roster_pdf(record: dict, signatures: dict[str, bytes]) -> bytes:
-    """PDF bytes of the roster from its ``record`` and the signature PNGs keyed by SHA-256."""
-    return render_pdf("documents/roster.html", {"r": record, "signatures": signatures})
+    """PDF bytes of the roster from its ``record`` and the signature PNGs keyed by SHA-256
+    (embedded as cropped print copies; the record keeps the originals' hashes)."""
+    printable = {sha: print_copy(png) for sha, png in signatures.items()}
+    return render_pdf("documents/roster.html", {"r": record, "signatures": printable})

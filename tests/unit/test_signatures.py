@@ -52,3 +52,13 @@ def test_bad_uploads(data, message):
     limit = 100 if message == "too large" else LIMIT
     with pytest.raises(SignatureRejected, match=message):
         check_signature_png(data, limit)
+
+
+def test_print_copy_is_cropped_to_the_ink_and_bounded():
+    from portal.signatures import print_copy
+
+    big = scribble(canvas=(784, 1040), box=(150, 500, 620, 550), scale=2)
+    small = print_copy(big)
+    img = Image.open(io.BytesIO(small))
+    assert img.width <= 600 and img.height < 200
+    assert img.width * img.height < Image.open(io.BytesIO(big)).width * Image.open(io.BytesIO(big)).height / 10
