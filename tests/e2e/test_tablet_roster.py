@@ -90,8 +90,13 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
     sign_on_pad(page, ".sign-overlay canvas.pad")
     page.set_viewport_size({"width": 1180, "height": 820})
     page.wait_for_function("document.querySelector('.sign-overlay [data-pad-submit]').disabled")
-    page.click(".sign-overlay [data-pad-cancel]")
+    # Keyboard: focus is in the dialog; Escape leaves it and focus returns to the row's button.
+    assert page.evaluate("document.activeElement.closest('.sign-overlay') !== null")
+    page.keyboard.press("Escape")
     page.wait_for_selector(".sign-overlay", state="detached")
+    assert page.evaluate(
+        f"document.activeElement.closest('tr') && document.activeElement.closest('tr').id") \
+        == f"entry-{entries['100233']}"
 
     # Mark an absence and a cancellation.
     for mrn, status in (("100233", "absent"), ("100234", "cancelled")):

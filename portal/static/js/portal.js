@@ -39,10 +39,18 @@
     var clear = form.querySelector("[data-pad-clear]");
     if (clear) clear.addEventListener("click", reset);
     var cancel = form.querySelector("[data-pad-cancel]");
-    if (cancel) cancel.addEventListener("click", function () {
-      var panel = document.getElementById("panel");
-      if (panel) panel.innerHTML = "";
-      document.body.classList.remove("signing");
+    form.querySelectorAll("[data-pad-cancel]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var panel = document.getElementById("panel");
+        if (panel) panel.innerHTML = "";
+        document.body.classList.remove("signing");
+        if (opener) {
+          var row = document.getElementById(opener);
+          var target = row && (row.querySelector(".btn-sign") || row.querySelector("select"));
+          if (target) target.focus();
+          opener = null;
+        }
+      });
     });
     // Rotation or resize: the backing store must be rebuilt, which empties the pad.
     var lastW = canvas.getBoundingClientRect().width;
@@ -60,8 +68,32 @@
       evt.detail.parameters["strokes"] = JSON.stringify(pad.toData());
     });
     reset();
-    if (form.closest(".sign-overlay")) document.body.classList.add("signing");
+    var overlay = form.closest(".sign-overlay");
+    if (overlay) {
+      document.body.classList.add("signing");
+      // Keyboard and screen-reader users land in the dialog, and Escape leaves it.
+      var title = overlay.querySelector("h2");
+      if (title) { title.setAttribute("tabindex", "-1"); title.focus(); }
+      overlay.addEventListener("keydown", function (evt) {
+        if (evt.key === "Escape" && cancel) cancel.click();
+      });
+    }
   }
+
+  // Return focus to the row's sign button when the panel closes.
+  var opener = null;
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest(".btn-sign");
+    if (btn) opener = btn.closest("tr") ? btn.closest("tr").id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!document.querySelector(".sign-overlay") && opener) {
+      var row = document.getElementById(opener);
+      var target = row && (row.querySelector(".btn-sign") || row.querySelector("select"));
+      if (target) target.focus();
+      opener = null;
+    }
+  });
 
   function setupAll(root) {
     (root || document).querySelectorAll("form[data-signature-form]").forEach(setupForm);
