@@ -138,12 +138,17 @@ def mark(session_id: int, entry_id: int):
     return _row_with_status(entry)
 
 
+def _with_close_status(html: str, session) -> str:
+    """Append the "Before closing" checklist as an out-of-band swap: every change to the roster
+    can change what is left to do."""
+    return html + render_template("rosters/_close_status.html", session=session,
+                                  problems=svc.closing_problems(session), oob=True)
+
+
 def _row_with_status(entry):
-    session = entry.session
-    html = render_template("rosters/_row.html", session=session, entry=entry, tz=_tz())
-    html += render_template("rosters/_close_status.html", session=session,
-                            problems=svc.closing_problems(session), oob=True)
-    return html
+    return _with_close_status(
+        render_template("rosters/_row.html", session=entry.session, entry=entry, tz=_tz()),
+        entry.session)
 
 
 @bp.route("/sessions/<int:session_id>/times", methods=["POST"])
@@ -159,10 +164,8 @@ def times(session_id: int):
             return render_template("rosters/_times.html", session=session, tz=_tz(),
                                    error=exc.message, form=request.form), 422
         abort(exc.status, description=exc.message)
-    html = render_template("rosters/_times.html", session=session, tz=_tz(), saved=True)
-    html += render_template("rosters/_close_status.html", session=session,
-                            problems=svc.closing_problems(session), oob=True)
-    return html
+    return _with_close_status(
+        render_template("rosters/_times.html", session=session, tz=_tz(), saved=True), session)
 
 
 @bp.route("/sessions/<int:session_id>/close", methods=["POST"])
