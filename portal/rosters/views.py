@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from portal.access_control import allow
 from portal.clock import local_today
+from portal.documents.roster import STATUS_LABEL
 from portal.errors import is_partial_request
 from portal.program import current_program
 from portal.rosters import bp
@@ -81,6 +82,12 @@ def roster(session_id: int):
 @bp.app_template_global()
 def unsigned_attendees(session):
     return svc.unsigned_attendees(session)
+
+
+@bp.app_template_filter()
+def status_label(status: str) -> str:
+    """The same words on the tablet as on the archived PDF."""
+    return STATUS_LABEL[status]
 
 
 @bp.route("/sessions/<int:session_id>/entries/<int:entry_id>/sign")
