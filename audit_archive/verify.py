@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from hashlib import sha256
 
@@ -59,6 +60,175 @@ def _file_sha256(path) -> tuple[str, int]:
     return sha256(data).hexdigest(), len(data)
 
 
+
+# Rows fetched per round trip.  A power of two: each full batch starts at a multiple of it, so
+# its leaves form whole perfect Merkle subtrees that are hashed level by level (see _Heads).
+_BATCH = 4096
+
+_ENTRY_SQL = (f"SELECT seq, entry_bytes, entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size "
+              f"FROM {audit_entries.name} ORDER BY seq")
+
+# Fast path for canonical v1 entries.  The pattern is the exact JCS layout of a v1 entry
+# (keys in sorted order, no whitespace) restricted to strings of printable ASCII WITHOUT
+# escapes: inside such a string no byte is '"' or '\', so every '"' in the text is a string
+# delimiter and the structure cannot be faked by a string's content.  Every text it matches
+# is valid JSON that ``json`` parses to the captured values (unique top-level keys, ``v`` = 1,
+# ints in canonical spelling); anything else (escapes, non-ASCII, other shapes or versions,
+# invalid JSON) does not match and is judged by the json path, with its precise messages.
+_S = r'"[\x20\x21\x23-\x5b\x5d-\x7f]*"'
+_I = r'(0|[1-9][0-9]{0,15})'
+_H = r'"([0-9a-f]{64})"'
+_ENTRY = re.compile(
+    r'\{"actor":' + _S +
+    r',"checkpoint":(?:null|\{"origin":' + _S + r',"root":' + _H + r',"size":' + _I + r'\})'
+    r',"doc":\{"media_type":' + _S + r',"sha256":' + _H + r',"size":' + _I + r'\}'
+    r',"kind":' + _S +
+    r',"line_commitments":\[(?:' + _S + r'(?:,' + _S + r')*)?\]'
+    r',"log":' + _S + r',"occurred_at":' + _S +
+    r',"prev_hash":(?:null|' + _H + r')'
+    r',"record_sha256":' + _S + r',"seq":' + _I +
+    r',"subject":\{(?:' + _S + r':' + _S + r'(?:,' + _S + r':' + _S + r')*)?\}'
+    r',"v":1\}')
+_match_entry = _ENTRY.fullmatch
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return sha256(b"\x01" + left + right).digest()
+
+
+def _fold(peaks: list[bytes]) -> bytes:
+    """Root of a compact range (perfect-subtree peaks, largest first), as merkle.Frontier.root."""
+    if not peaks:
+        return merkle.EMPTY_ROOT
+    h = peaks[-1]
+    for p in reversed(peaks[:-1]):
+        h = sha256(b"\x01" + p + h).digest()
+    return h
+
+
+def _push(peaks: list[bytes], size: int, h: bytes, height: int) -> None:
+    """Append the perfect subtree ``h`` of 2**height leaves to the compact range of ``size`` leaves
+    (``size`` must be a multiple of 2**height)."""
+    n = size >> height
+    while n & 1:
+        h = sha256(b"\x01" + peaks.pop() + h).digest()
+        n >>= 1
+    peaks.append(h)
+
+
+class _Heads:
+    """Streaming RFC 9162 tree head fed a batch of leaf hashes at a time (same results as
+    ``merkle.Frontier``); records the root at every size in ``want`` into ``roots``.
+
+    A batch appended at a size that is a multiple of its largest power of two is hashed level
+    by level in list comprehensions; its whole perfect subtrees are then merged into the peaks,
+    and a root inside the batch is the peaks plus the subtrees of that prefix.  Otherwise the
+    leaves are appended one at a time.
+    """
+
+    __slots__ = ("size", "peaks", "roots", "_want", "_wi")
+
+    def __init__(self, want: set[int], roots: dict[int, bytes]) -> None:
+        self.size = 0
+        self.peaks: list[bytes] = []
+        self.roots = roots
+        self._want = sorted(s for s in want if isinstance(s, int) and s > 0)
+        self._wi = 0
+
+    def root(self) -> bytes:
+        return _fold(self.peaks)
+
+    def extend(self, leaves: list[bytes]) -> None:
+        m = len(leaves)
+        if not m:
+            return
+        s = self.size
+        want, wi = self._want, self._wi
+        if s & ((1 << (m.bit_length() - 1)) - 1):
+            for leaf in leaves:
+                _push(self.peaks, s, leaf, 0)
+                s += 1
+                if wi < len(want) and want[wi] == s:
+                    self.roots[s] = _fold(self.peaks)
+                    wi += 1
+            self.size, self._wi = s, wi
+            return
+        levels = [leaves]
+        cur = leaves
+        while len(cur) > 1:
+            cur = [sha256(b"\x01" + a + b).digest() for a, b in zip(cur[::2], cur[1::2])]
+            levels.append(cur)
+        end = s + m
+        while wi < len(want) and want[wi] < end:
+            self.roots[want[wi]] = _fold(self._add_prefix(self.peaks[:], s, levels, want[wi] - s))
+            wi += 1
+        self._add_prefix(self.peaks, s, levels, m)
+        self.size = end
+        if wi < len(want) and want[wi] == end:
+            self.roots[end] = _fold(self.peaks)
+            wi += 1
+        self._wi = wi
+
+    @staticmethod
+    def _add_prefix(peaks: list[bytes], s: int, levels: list[list[bytes]], j: int) -> list[bytes]:
+        # The first j leaves of the batch are whole subtrees of 2**h leaves, one per set bit h of j,
+        # largest first; the subtree at batch offset `off` is node off >> h of level h.
+        off = 0
+        for h in range(j.bit_length() - 1, -1, -1):
+            if j >> h & 1:
+                _push(peaks, s + off, levels[h][off >> h], h)
+                off += 1 << h
+        return peaks
+
+
+def _entry_batches(conn: Connection, batch: int):
+    """Yield lists of ``(seq, entry_bytes, entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size)``
+    tuples in seq order, streamed in batches of ``batch`` rows (the last may be shorter).
+
+    Uses the DBAPI cursor of the caller's connection (same transaction) for the stdlib sqlite3
+    and psycopg/psycopg2 drivers — a server-side cursor on PostgreSQL — and SQLAlchemy's
+    streamed result otherwise.  entry_bytes may be bytes or a buffer (memoryview).
+    """
+    dialect = conn.dialect
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        cur = conn.connection.driver_connection.cursor()
+    elif dialect.name == "postgresql" and dialect.driver in ("psycopg", "psycopg2"):
+        cur = conn.connection.driver_connection.cursor(name=f"audit_verify_{id(conn):x}")
+    else:
+        result = conn.execution_options(stream_results=True, yield_per=batch).exec_driver_sql(_ENTRY_SQL)
+        try:
+            for part in result.partitions(batch):
+                yield [tuple(r) for r in part]
+        finally:
+            result.close()
+        return
+    try:
+        cur.execute(_ENTRY_SQL)
+        fetch = cur.fetchmany
+        while True:
+            rows = fetch(batch)
+            if not rows:
+                break
+            yield rows
+    finally:
+        cur.close()
+
+
+def _check_document(rep: "Report", path_for, seq: int, e_doc: str, e_size) -> None:
+    try:
+        got, got_size = _file_sha256(path_for(e_doc))
+    except FileNotFoundError:
+        rep.fail(f"entry {seq}: stored PDF {e_doc} is missing", seq)
+    except Exception as exc:  # unreadable or a malformed name in the entry
+        rep.fail(f"entry {seq}: stored PDF {e_doc!r} unreadable: {exc}", seq)
+    else:
+        rep.documents_checked += 1
+        if got != e_doc:
+            rep.fail(f"entry {seq}: stored PDF sha256 mismatch (expected {e_doc}, got {got})", seq)
+        elif got_size != e_size:
+            rep.fail(f"entry {seq}: stored PDF size mismatch (expected {e_size}, got {got_size})", seq)
+
+
 def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier | None = None,
                   since_checkpoint: str | None = None, *, check_documents: bool = True) -> Report:
     """Recompute and cross-check everything the ledger claims.  Read-only.
@@ -73,6 +243,11 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
       checkpoint text held outside the database; it must verify and match the recomputed
       prefix root (this catches truncation and rewrites even if the checkpoints table was
       rewritten too).  Files in the store that no entry references are warnings.
+
+    Rows are checked a batch at a time: hashes, fields (read by ``_ENTRY`` when an entry has the
+    plain canonical layout) and columns are compared as whole lists, and only a batch where
+    something differs, or an entry needs the json parser, is walked row by row to word each
+    failure — so the checks and messages are those of a row-by-row pass.
     """
     rep = Report()
     verifier = parse_verifier(public_key) if isinstance(public_key, str) else public_key
@@ -90,74 +265,96 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     roots: dict[int, bytes] = {}
     if 0 in want_sizes:
         roots[0] = merkle.EMPTY_ROOT
-    frontier = merkle.Frontier()
+    heads = _Heads(want_sizes, roots)
     referenced: set[str] = set()
     prev_hash: str | None = None
     expected = 1
     named: dict[tuple[int, str], int] = {}  # (size, root) named by entries -> first seq naming it
-    q = select(audit_entries.c.seq, audit_entries.c.entry_bytes, audit_entries.c.entry_hash,
-               audit_entries.c.leaf_hash, audit_entries.c.prev_hash, audit_entries.c.doc_sha256,
-               audit_entries.c.doc_size).order_by(audit_entries.c.seq)
-    result = conn.execution_options(stream_results=True, yield_per=2000).execute(q)
     path_for = store.path_for
-    for seq, data, col_hash, col_leaf, col_prev, col_doc, col_size in result:
-        data = bytes(data)
-        if seq != expected:
-            if seq > expected:
-                missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
-                rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
-            else:
-                rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
-            expected = seq
-        h = sha256(data).hexdigest()
-        if h != col_hash:
-            rep.fail(f"entry {seq}: entry_hash column {col_hash} != SHA-256 of stored bytes {h}", seq)
-        leaf = sha256(b"\x00" + data).digest()
-        if leaf.hex() != col_leaf:
-            rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
-        try:
-            e = _DECODE(data.decode("utf-8"))
-            e_seq, e_prev, doc = e["seq"], e["prev_hash"], e["doc"]
-            e_doc, e_size, e_ck = doc["sha256"], doc["size"], e.get("checkpoint")
-        except (ValueError, KeyError, TypeError) as exc:
-            rep.fail(f"entry {seq}: stored bytes are not a v1 entry ({type(exc).__name__}: {exc})", seq)
-            e_seq, e_prev, e_doc, e_size, e_ck = None, None, col_doc, col_size, None
-        else:
-            if e.get("v") != 1:
-                rep.fail(f"entry {seq}: unknown format version {e.get('v')!r}", seq)
-        if e_seq is not None and e_seq != seq:
-            rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
-        if e_prev != prev_hash and e_seq is not None:
-            rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({prev_hash})", seq)
-        if col_prev != e_prev and e_seq is not None:
-            rep.fail(f"entry {seq}: prev_hash column {col_prev} differs from the entry bytes ({e_prev})", seq)
-        if (col_doc, int(col_size)) != (e_doc, e_size):
-            rep.fail(f"entry {seq}: doc columns ({col_doc}, {col_size}) differ from the entry bytes ({e_doc}, {e_size})", seq)
-        if isinstance(e_ck, dict):
-            named.setdefault((e_ck.get("size"), e_ck.get("root")), seq)
-        prev_hash = h
-        if isinstance(e_doc, str):
-            referenced.add(e_doc)
+    match_entry = _match_entry
+    for rows in _entry_batches(conn, _BATCH):
+        m = len(rows)
+        seqs, datas, col_hashes, col_leaves, col_prevs, col_docs, col_sizes = zip(*rows)
+        if set(map(type, datas)) != {bytes}:
+            datas = tuple(map(bytes, datas))
+        hashes = [sha256(d).hexdigest() for d in datas]
+        leaves = [sha256(b"\x00" + d).digest() for d in datas]
+        found = [match_entry(d.decode("latin-1")) for d in datas]
+        clean = False
+        if None not in found:
+            ck_roots, ck_sizes, e_docs, e_sizes, e_prevs, e_seqs = zip(*[f.groups() for f in found])
+            e_sizes = tuple(map(int, e_sizes))
+            clean = (seqs == tuple(range(expected, expected + m))
+                     and tuple(map(int, e_seqs)) == seqs
+                     and list(col_hashes) == hashes
+                     and e_prevs[0] == prev_hash and list(e_prevs[1:]) == hashes[:-1]
+                     and col_prevs == e_prevs
+                     and col_docs == e_docs and col_sizes == e_sizes
+                     and list(col_leaves) == [leaf.hex() for leaf in leaves])
+        if clean:
+            expected += m
+            prev_hash = hashes[-1]
+            referenced.update(e_docs)
+            if ck_roots.count(None) != m:
+                # first seq naming each (size, root): later rows are overwritten by earlier ones
+                first = dict(zip(reversed(tuple(zip(ck_sizes, ck_roots))), reversed(seqs)))
+                first.pop((None, None), None)
+                for (ck_size, ck_root), seq in first.items():
+                    named.setdefault((int(ck_size), ck_root), seq)
             if check_documents:
-                try:
-                    got, got_size = _file_sha256(path_for(e_doc))
-                except FileNotFoundError:
-                    rep.fail(f"entry {seq}: stored PDF {e_doc} is missing", seq)
-                except Exception as exc:  # unreadable or a malformed name in the entry
-                    rep.fail(f"entry {seq}: stored PDF {e_doc!r} unreadable: {exc}", seq)
+                for seq, e_doc, e_size in zip(seqs, e_docs, e_sizes):
+                    _check_document(rep, path_for, seq, e_doc, e_size)
+        else:
+            for i, (seq, _, col_hash, col_leaf, col_prev, col_doc, col_size) in enumerate(rows):
+                if seq != expected:
+                    if seq > expected:
+                        missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
+                        rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
+                    else:
+                        rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
+                    expected = seq
+                h = hashes[i]
+                if h != col_hash:
+                    rep.fail(f"entry {seq}: entry_hash column {col_hash} != SHA-256 of stored bytes {h}", seq)
+                if leaves[i].hex() != col_leaf:
+                    rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
+                e_ck = None
+                if found[i] is not None:
+                    ck_root, ck_size, e_doc, e_size, e_prev, e_seq = found[i].groups()
+                    e_seq, e_size = int(e_seq), int(e_size)
+                    if ck_root is not None:
+                        e_ck = {"size": int(ck_size), "root": ck_root}
                 else:
-                    rep.documents_checked += 1
-                    if got != e_doc:
-                        rep.fail(f"entry {seq}: stored PDF sha256 mismatch (expected {e_doc}, got {got})", seq)
-                    elif got_size != e_size:
-                        rep.fail(f"entry {seq}: stored PDF size mismatch (expected {e_size}, got {got_size})", seq)
-        frontier.append(leaf)
-        if frontier.size in want_sizes:
-            roots[frontier.size] = frontier.root()
-        rep.entries += 1
-        expected = seq + 1
-    size = frontier.size
-    rep.root_hash = frontier.root().hex()
+                    try:
+                        e = _DECODE(datas[i].decode("utf-8"))
+                        e_seq, e_prev, doc = e["seq"], e["prev_hash"], e["doc"]
+                        e_doc, e_size, e_ck = doc["sha256"], doc["size"], e.get("checkpoint")
+                    except (ValueError, KeyError, TypeError) as exc:
+                        rep.fail(f"entry {seq}: stored bytes are not a v1 entry ({type(exc).__name__}: {exc})", seq)
+                        e_seq, e_prev, e_doc, e_size, e_ck = None, None, col_doc, col_size, None
+                    else:
+                        if e.get("v") != 1:
+                            rep.fail(f"entry {seq}: unknown format version {e.get('v')!r}", seq)
+                if e_seq is not None and e_seq != seq:
+                    rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
+                if e_prev != prev_hash and e_seq is not None:
+                    rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({prev_hash})", seq)
+                if col_prev != e_prev and e_seq is not None:
+                    rep.fail(f"entry {seq}: prev_hash column {col_prev} differs from the entry bytes ({e_prev})", seq)
+                if (col_doc, int(col_size)) != (e_doc, e_size):
+                    rep.fail(f"entry {seq}: doc columns ({col_doc}, {col_size}) differ from the entry bytes ({e_doc}, {e_size})", seq)
+                if isinstance(e_ck, dict):
+                    named.setdefault((e_ck.get("size"), e_ck.get("root")), seq)
+                prev_hash = h
+                if isinstance(e_doc, str):
+                    referenced.add(e_doc)
+                    if check_documents:
+                        _check_document(rep, path_for, seq, e_doc, e_size)
+                expected = seq + 1
+        heads.extend(leaves)
+        rep.entries += m
+    size = heads.size
+    rep.root_hash = heads.root().hex()
 
     for (ck_size, ck_root), seq in sorted(named.items(), key=lambda kv: kv[1]):
         r = roots.get(ck_size) if isinstance(ck_size, int) else None

@@ -67,7 +67,8 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     session_q = (select(GroupSession.id, GroupSession.dos, GroupSession.scheduled_start,
                         GroupSession.scheduled_end, GroupSession.actual_start,
                         GroupSession.actual_end, GroupSession.modality,
-                        GroupSession.place_of_service, GroupSession.status,
+                        GroupSession.place_of_service, GroupSession.patient_location,
+                        GroupSession.status,
                         Cohort.name.label("cohort"), facilitator.id.label("fid"),
                         facilitator.name.label("fname"), facilitator.credential,
                         facilitator.npi, ArchivedDocument.entry_seq)
@@ -88,7 +89,10 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
             scheduled_end=r.scheduled_end, actual_start=r.actual_start, actual_end=r.actual_end,
             facilitator_id=r.fid, facilitator_name=r.fname,
             facilitator_credential=r.credential or "", facilitator_npi=r.npi,
-            modality=r.modality, pos_override=r.place_of_service,
+            modality=r.modality, patient_location=r.patient_location,
+            # In person, the cohort's POS (11 or 57) is a real choice; for telehealth the payer's
+            # rules derive POS 10/02 from the patient's location.
+            pos_override=r.place_of_service if r.modality == "in_person" else None,
             roster_closed=r.status == "closed", archive_seq=r.entry_seq))
 
     attendance = []

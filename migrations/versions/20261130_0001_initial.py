@@ -166,6 +166,7 @@ def upgrade():
     sa.Column('actual_end', sa.DateTime(), nullable=True),
     sa.Column('modality', sa.String(length=20), nullable=False),
     sa.Column('place_of_service', sa.String(length=2), nullable=False),
+    sa.Column('patient_location', sa.String(length=10), nullable=True),
     sa.Column('topic', sa.String(length=200), nullable=True),
     sa.Column('facilitator_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),

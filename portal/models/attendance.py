@@ -28,6 +28,8 @@ class GroupSession(db.Model):
     actual_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     modality: Mapped[str] = mapped_column(String(20), default="in_person")
     place_of_service: Mapped[str] = mapped_column(String(2), default="57")
+    # Telehealth only: where the patients were (home -> POS 10, other -> POS 02; CMS CR 12427).
+    patient_location: Mapped[str | None] = mapped_column(String(10))
     topic: Mapped[str | None] = mapped_column(String(200))
     facilitator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed

@@ -164,7 +164,9 @@ def times(session_id: int):
     _session_or_404(session_id)
     try:
         session = svc.set_session_times(session_id, start=request.form.get("start"),
-                                        end=request.form.get("end"))
+                                        end=request.form.get("end"),
+                                        modality=request.form.get("modality"),
+                                        patient_location=request.form.get("patient_location"))
     except ServiceError as exc:
         if exc.status == 422:
             session = svc.get_session(session_id)

@@ -17,6 +17,7 @@ from portal.documents.roster import (minutes_attended, render_roster_pdf, roster
 from portal.extensions import db
 from portal.models import AttendanceEntry, GroupSession, User
 from portal.models.attendance import ATTENDED
+from portal.models.program import MODALITIES
 from portal.services.archiving import PatientLine, archive_document
 from portal.services.checkpoints import checkpoint_if_due
 from portal.services.errors import Conflict, Invalid, NotFound
@@ -176,13 +177,27 @@ def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str
     return entry
 
 
-def set_session_times(session_id: int, *, start: str | None, end: str | None) -> GroupSession:
-    """Record the session's actual start and end (program-local clock times on the DOS).
+TELEHEALTH_POS = {"home": "10", "other": "02"}  # CMS CR 12427 (Transmittal 11045) [S28]
 
-    Raises NotFound, Conflict (closed), Invalid (unreadable, end not after start, > 12 h, or a
-    start more than 3 hours from the scheduled start, which is a typo rather than a late group).
+
+def set_session_times(session_id: int, *, start: str | None, end: str | None,
+                      modality: str | None = None, patient_location: str | None = None
+                      ) -> GroupSession:
+    """Record the session's actual start and end (program-local clock times on the DOS), and
+    its modality: in person (the cohort's place of service) or telehealth by video or audio
+    only, with where the patients were (home -> POS 10, elsewhere -> POS 02).
+
+    Raises NotFound, Conflict (closed), Invalid (unreadable, end not after start, > 12 h, a
+    start more than 3 hours from the scheduled start, which is a typo rather than a late group,
+    an unknown modality, or telehealth without the patients' location).
     """
     session = _open_session(session_id, for_update=True)
+    modality = modality or session.modality
+    if modality not in MODALITIES:
+        raise Invalid(f"Unknown modality \u201c{modality}\u201d.", field="modality")
+    if modality != "in_person" and patient_location not in TELEHEALTH_POS:
+        raise Invalid("For a telehealth session, say where the patients were: home or "
+                      "another place.", field="patient_location")
     start_at = _clock_on_dos(session, start, "start")
     end_at = _clock_on_dos(session, end, "end")
     if end_at <= start_at:
@@ -195,6 +210,13 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None) ->
                       f"scheduled start {_local(session, session.scheduled_start)}; check AM/PM.",
                       field="start")
     session.actual_start, session.actual_end = start_at, end_at
+    session.modality = modality
+    if modality == "in_person":
+        session.patient_location = None
+        session.place_of_service = session.cohort.place_of_service
+    else:
+        session.patient_location = patient_location
+        session.place_of_service = TELEHEALTH_POS[patient_location]
     db.session.commit()
     return session
 

@@ -104,3 +104,16 @@ def test_signing_refused_outside_the_dos_in_the_service(world):
     with pytest.raises(Conflict, match="date of service"):
         svc.sign_attendance(session.id, session.entries[0].id, png=squiggle_png(), strokes=None,
                             user_agent="t", max_png_bytes=512 * 1024)
+
+
+def test_telehealth_session_sets_pos_from_patient_location(world):
+    session = am(world, local_today(world.program.tz))
+    with pytest.raises(Invalid, match="where the patients were"):
+        svc.set_session_times(session.id, start="09:00", end="12:00", modality="video")
+    s = svc.set_session_times(session.id, start="09:00", end="12:00", modality="video",
+                              patient_location="home")
+    assert (s.modality, s.place_of_service) == ("video", "10")
+    s = svc.set_session_times(session.id, start="09:00", end="12:00", modality="in_person")
+    assert (s.modality, s.place_of_service, s.patient_location) == ("in_person", "57", None)
+    with pytest.raises(Invalid, match="Unknown modality"):
+        svc.set_session_times(session.id, start="09:00", end="12:00", modality="carrier pigeon")
