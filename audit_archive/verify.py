@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -11,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from . import merkle
-from .filestore import FileStore
+from .filestore import _HEX64, FileStore
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 from .schema import audit_checkpoints, audit_entries
 
@@ -60,40 +62,69 @@ def _file_sha256(path) -> tuple[str, int]:
     return sha256(data).hexdigest(), len(data)
 
 
-
 # Rows fetched per round trip.  A power of two: each full batch starts at a multiple of it, so
 # its leaves form whole perfect Merkle subtrees that are hashed level by level (see _Heads).
-_BATCH = 4096
+_BATCH = 1024
 
 _ENTRY_SQL = (f"SELECT seq, entry_bytes, entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size "
               f"FROM {audit_entries.name} ORDER BY seq")
 
-# Fast path for canonical v1 entries.  The pattern is the exact JCS layout of a v1 entry
-# (keys in sorted order, no whitespace) restricted to strings of printable ASCII WITHOUT
-# escapes: inside such a string no byte is '"' or '\', so every '"' in the text is a string
-# delimiter and the structure cannot be faked by a string's content.  Every text it matches
-# is valid JSON that ``json`` parses to the captured values (unique top-level keys, ``v`` = 1,
-# ints in canonical spelling); anything else (escapes, non-ASCII, other shapes or versions,
-# invalid JSON) does not match and is judged by the json path, with its precise messages.
-_S = r'"[\x20\x21\x23-\x5b\x5d-\x7f]*"'
+# Fast path for canonical v1 entries.  ``_ENTRY`` is the exact JCS layout of a v1 entry (keys
+# in sorted order, no whitespace, ``v`` = 1, ints in canonical spelling) and is only applied to
+# entries free of ``_UNSAFE`` bytes: control characters, backslash, DEL and non-ASCII.  In such
+# a text no string contains '"' (it would need an escape), so every '"' is a string delimiter,
+# ``"[^"]*"`` is exactly one JSON string whose value is its raw content, and the structure
+# cannot be faked from inside a string.  A text that matches is therefore valid JSON that
+# ``json`` parses to the captured values; anything else (escapes, non-ASCII, other shapes,
+# versions, invalid JSON) goes to the json parser, which words the failure precisely.
+_UNSAFE = bytes(range(0x20)) + b"\\" + bytes(range(0x7F, 0x100))
+_S = r'"[^"]*"'
+_V = r'"([^"]*)"'
 _I = r'(0|[1-9][0-9]{0,15})'
-_H = r'"([0-9a-f]{64})"'
 _ENTRY = re.compile(
     r'\{"actor":' + _S +
-    r',"checkpoint":(?:null|\{"origin":' + _S + r',"root":' + _H + r',"size":' + _I + r'\})'
-    r',"doc":\{"media_type":' + _S + r',"sha256":' + _H + r',"size":' + _I + r'\}'
+    r',"checkpoint":(?:null|\{"origin":' + _S + r',"root":' + _V + r',"size":' + _I + r'\})'
+    r',"doc":\{"media_type":' + _S + r',"sha256":' + _V + r',"size":' + _I + r'\}'
     r',"kind":' + _S +
     r',"line_commitments":\[(?:' + _S + r'(?:,' + _S + r')*)?\]'
     r',"log":' + _S + r',"occurred_at":' + _S +
-    r',"prev_hash":(?:null|' + _H + r')'
+    r',"prev_hash":(?:null|' + _V + r')'
     r',"record_sha256":' + _S + r',"seq":' + _I +
     r',"subject":\{(?:' + _S + r':' + _S + r'(?:,' + _S + r':' + _S + r')*)?\}'
     r',"v":1\}')
-_match_entry = _ENTRY.fullmatch
 
 
-def _node(left: bytes, right: bytes) -> bytes:
-    return sha256(b"\x01" + left + right).digest()
+def _fast_parse(datas) -> list:
+    """For each entry: the ``_ENTRY`` match (groups: checkpoint root, checkpoint size, doc sha256,
+    doc size, prev_hash, seq — all str, or None for a null checkpoint/prev_hash), or None when the
+    entry has an ``_UNSAFE`` byte or another layout and must be read with ``json``."""
+    match = _ENTRY.fullmatch
+    return [match(d.decode("ascii")) if len(d.translate(None, _UNSAFE)) == len(d) else None for d in datas]
+
+
+def _scan_store(store: FileStore, referenced: set[str]) -> tuple[list[str], list] | None:
+    """``(sorted(set(store.list_all()) - referenced), store.stale_temp_files())`` in one pass of
+    ``os.listdir`` over the store, for a plain ``FileStore`` (None for anything else, or on an
+    OS error, so that the caller asks the store itself).  Only names not referenced by an entry
+    are checked against the digest pattern, instead of every stored file.
+    """
+    if type(store) is not FileStore or not store.root.is_dir():
+        return None
+    root, suffix = store.root, store.suffix
+    cut = -len(suffix)
+    on_disk: set[str] = set()
+    stale = []
+    try:
+        for sub in os.scandir(root):
+            if not (sub.is_dir() and len(sub.name) == 2):
+                continue
+            p = sub.name
+            names = os.listdir(sub.path)
+            on_disk.update([p + n[:cut] for n in names if n.endswith(suffix) and n[:1] != "."])
+            stale += [root / p / n for n in names if n.startswith(".tmp-")]
+    except OSError:
+        return None
+    return sorted(d for d in on_disk - referenced if _HEX64.match(d)), sorted(stale)
 
 
 def _fold(peaks: list[bytes]) -> bytes:
@@ -271,88 +302,96 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     expected = 1
     named: dict[tuple[int, str], int] = {}  # (size, root) named by entries -> first seq naming it
     path_for = store.path_for
-    match_entry = _match_entry
-    for rows in _entry_batches(conn, _BATCH):
-        m = len(rows)
-        seqs, datas, col_hashes, col_leaves, col_prevs, col_docs, col_sizes = zip(*rows)
-        if set(map(type, datas)) != {bytes}:
-            datas = tuple(map(bytes, datas))
-        hashes = [sha256(d).hexdigest() for d in datas]
-        leaves = [sha256(b"\x00" + d).digest() for d in datas]
-        found = [match_entry(d.decode("latin-1")) for d in datas]
-        clean = False
-        if None not in found:
-            ck_roots, ck_sizes, e_docs, e_sizes, e_prevs, e_seqs = zip(*[f.groups() for f in found])
-            e_sizes = tuple(map(int, e_sizes))
-            clean = (seqs == tuple(range(expected, expected + m))
-                     and tuple(map(int, e_seqs)) == seqs
-                     and list(col_hashes) == hashes
-                     and e_prevs[0] == prev_hash and list(e_prevs[1:]) == hashes[:-1]
-                     and col_prevs == e_prevs
-                     and col_docs == e_docs and col_sizes == e_sizes
-                     and list(col_leaves) == [leaf.hex() for leaf in leaves])
-        if clean:
-            expected += m
-            prev_hash = hashes[-1]
-            referenced.update(e_docs)
-            if ck_roots.count(None) != m:
-                # first seq naming each (size, root): later rows are overwritten by earlier ones
-                first = dict(zip(reversed(tuple(zip(ck_sizes, ck_roots))), reversed(seqs)))
-                first.pop((None, None), None)
-                for (ck_size, ck_root), seq in first.items():
-                    named.setdefault((int(ck_size), ck_root), seq)
-            if check_documents:
-                for seq, e_doc, e_size in zip(seqs, e_docs, e_sizes):
-                    _check_document(rep, path_for, seq, e_doc, e_size)
-        else:
-            for i, (seq, _, col_hash, col_leaf, col_prev, col_doc, col_size) in enumerate(rows):
-                if seq != expected:
-                    if seq > expected:
-                        missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
-                        rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
-                    else:
-                        rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
-                    expected = seq
-                h = hashes[i]
-                if h != col_hash:
-                    rep.fail(f"entry {seq}: entry_hash column {col_hash} != SHA-256 of stored bytes {h}", seq)
-                if leaves[i].hex() != col_leaf:
-                    rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
-                e_ck = None
-                if found[i] is not None:
-                    ck_root, ck_size, e_doc, e_size, e_prev, e_seq = found[i].groups()
-                    e_seq, e_size = int(e_seq), int(e_size)
-                    if ck_root is not None:
-                        e_ck = {"size": int(ck_size), "root": ck_root}
-                else:
-                    try:
-                        e = _DECODE(datas[i].decode("utf-8"))
-                        e_seq, e_prev, doc = e["seq"], e["prev_hash"], e["doc"]
-                        e_doc, e_size, e_ck = doc["sha256"], doc["size"], e.get("checkpoint")
-                    except (ValueError, KeyError, TypeError) as exc:
-                        rep.fail(f"entry {seq}: stored bytes are not a v1 entry ({type(exc).__name__}: {exc})", seq)
-                        e_seq, e_prev, e_doc, e_size, e_ck = None, None, col_doc, col_size, None
-                    else:
-                        if e.get("v") != 1:
-                            rep.fail(f"entry {seq}: unknown format version {e.get('v')!r}", seq)
-                if e_seq is not None and e_seq != seq:
-                    rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
-                if e_prev != prev_hash and e_seq is not None:
-                    rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({prev_hash})", seq)
-                if col_prev != e_prev and e_seq is not None:
-                    rep.fail(f"entry {seq}: prev_hash column {col_prev} differs from the entry bytes ({e_prev})", seq)
-                if (col_doc, int(col_size)) != (e_doc, e_size):
-                    rep.fail(f"entry {seq}: doc columns ({col_doc}, {col_size}) differ from the entry bytes ({e_doc}, {e_size})", seq)
-                if isinstance(e_ck, dict):
-                    named.setdefault((e_ck.get("size"), e_ck.get("root")), seq)
-                prev_hash = h
-                if isinstance(e_doc, str):
-                    referenced.add(e_doc)
-                    if check_documents:
+    # The pass allocates a few tuples per row (the DBAPI rows among them) and no reference
+    # cycles; cyclic GC runs would only re-traverse them (~25% of the pass), so they are paused
+    # for the loop and the previous state is restored afterwards.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for rows in _entry_batches(conn, _BATCH):
+            m = len(rows)
+            seqs, datas, col_hashes, col_leaves, col_prevs, col_docs, col_sizes = zip(*rows)
+            if set(map(type, datas)) != {bytes}:
+                datas = tuple(map(bytes, datas))
+            hashes = [sha256(d).hexdigest() for d in datas]
+            leaves = [sha256(b"\x00" + d).digest() for d in datas]
+            found = _fast_parse(datas)
+            clean = False
+            if None not in found:
+                ck_roots, ck_sizes, e_docs, e_sizes, e_prevs, e_seqs = zip(*[f.groups() for f in found])
+                e_sizes = tuple(map(int, e_sizes))
+                clean = (seqs == tuple(range(expected, expected + m))
+                         and tuple(map(int, e_seqs)) == seqs
+                         and list(col_hashes) == hashes
+                         and e_prevs[0] == prev_hash and list(e_prevs[1:]) == hashes[:-1]
+                         and col_prevs == e_prevs
+                         and col_docs == e_docs and col_sizes == e_sizes
+                         and list(col_leaves) == [leaf.hex() for leaf in leaves])
+            if clean:
+                expected += m
+                prev_hash = hashes[-1]
+                referenced.update(e_docs)
+                if ck_roots.count(None) != m:
+                    # first seq naming each (size, root): later rows are overwritten by earlier ones
+                    first = dict(zip(reversed(tuple(zip(ck_sizes, ck_roots))), reversed(seqs)))
+                    first.pop((None, None), None)
+                    for (ck_size, ck_root), seq in first.items():
+                        named.setdefault((int(ck_size), ck_root), seq)
+                if check_documents:
+                    for seq, e_doc, e_size in zip(seqs, e_docs, e_sizes):
                         _check_document(rep, path_for, seq, e_doc, e_size)
-                expected = seq + 1
-        heads.extend(leaves)
-        rep.entries += m
+            else:
+                for i, (seq, _, col_hash, col_leaf, col_prev, col_doc, col_size) in enumerate(rows):
+                    if seq != expected:
+                        if seq > expected:
+                            missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
+                            rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
+                        else:
+                            rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
+                        expected = seq
+                    h = hashes[i]
+                    if h != col_hash:
+                        rep.fail(f"entry {seq}: entry_hash column {col_hash} != SHA-256 of stored bytes {h}", seq)
+                    if leaves[i].hex() != col_leaf:
+                        rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
+                    e_ck = None
+                    if found[i] is not None:
+                        ck_root, ck_size, e_doc, e_size, e_prev, e_seq = found[i].groups()
+                        e_seq, e_size = int(e_seq), int(e_size)
+                        if ck_root is not None:
+                            e_ck = {"size": int(ck_size), "root": ck_root}
+                    else:
+                        try:
+                            e = _DECODE(datas[i].decode("utf-8"))
+                            e_seq, e_prev, doc = e["seq"], e["prev_hash"], e["doc"]
+                            e_doc, e_size, e_ck = doc["sha256"], doc["size"], e.get("checkpoint")
+                        except (ValueError, KeyError, TypeError) as exc:
+                            rep.fail(f"entry {seq}: stored bytes are not a v1 entry ({type(exc).__name__}: {exc})", seq)
+                            e_seq, e_prev, e_doc, e_size, e_ck = None, None, col_doc, col_size, None
+                        else:
+                            if e.get("v") != 1:
+                                rep.fail(f"entry {seq}: unknown format version {e.get('v')!r}", seq)
+                    if e_seq is not None and e_seq != seq:
+                        rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
+                    if e_prev != prev_hash and e_seq is not None:
+                        rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({prev_hash})", seq)
+                    if col_prev != e_prev and e_seq is not None:
+                        rep.fail(f"entry {seq}: prev_hash column {col_prev} differs from the entry bytes ({e_prev})", seq)
+                    if (col_doc, int(col_size)) != (e_doc, e_size):
+                        rep.fail(f"entry {seq}: doc columns ({col_doc}, {col_size}) differ from the entry bytes ({e_doc}, {e_size})", seq)
+                    if isinstance(e_ck, dict):
+                        named.setdefault((e_ck.get("size"), e_ck.get("root")), seq)
+                    prev_hash = h
+                    if isinstance(e_doc, str):
+                        referenced.add(e_doc)
+                        if check_documents:
+                            _check_document(rep, path_for, seq, e_doc, e_size)
+                    expected = seq + 1
+            heads.extend(leaves)
+            rep.entries += m
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     size = heads.size
     rep.root_hash = heads.root().hex()
 
@@ -382,11 +421,15 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     if not cps:
         rep.warnings.append("no stored checkpoint: tail truncation cannot be detected from the database alone")
 
-    on_disk = set(store.list_all())
-    rep.unreferenced_files = sorted(on_disk - referenced)
+    scanned = _scan_store(store, referenced)
+    if scanned is None:
+        rep.unreferenced_files = sorted(set(store.list_all()) - referenced)
+        stale = store.stale_temp_files()
+    else:
+        rep.unreferenced_files, stale = scanned
     for d in rep.unreferenced_files:
         rep.warnings.append(f"unreferenced file {d} (no entry names it; left by an interrupted append?)")
-    for p in store.stale_temp_files():
+    for p in stale:
         rep.warnings.append(f"stale temp file {p}")
     return rep
 
