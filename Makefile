@@ -20,9 +20,9 @@ install: $(STAMP)
 
 demo: install
 	$(FLASK) db upgrade
-	$(FLASK) demo load
+	PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)} $(FLASK) demo load
 	@echo "Portal: http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)} $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install
 	$(PY) -m pytest -q

@@ -29,7 +29,9 @@ class ExportReport:
         return not self.failures
 
     def text(self) -> str:
-        out = [f"FAIL {m}" for m in self.failures] + [f"  ok {m}" for m in self.notes]
+        out = [f"FAIL {m}" for m in self.failures]
+        for m in self.notes:  # a warning reads as one, not as a passed check
+            out.append("WARN " + m[len("WARNING: "):] if m.startswith("WARNING: ") else f"  ok {m}")
         out.append("RESULT: " + ("all checks passed" if self.ok else f"{len(self.failures)} check(s) FAILED"))
         return "\n".join(out)
 

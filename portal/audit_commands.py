@@ -71,4 +71,6 @@ def export_command(mrn, first, last, recipient, out):
         sys.exit(1)
     click.echo(f"Exported {result.entries} entries ({result.documents} documents in full, "
                f"{result.withheld} withheld because they name other patients) to {result.path}")
-    click.echo(f"Verify with: python -m audit_archive verify {result.path} --key '{result.public_key}'")
+    click.echo("Verify it anywhere with Python and `cryptography` (the export carries its verifier):")
+    click.echo(f"  cd {result.path} && PYTHONPATH=verifier python3 -m audit_archive verify . "
+               f"--key '{result.public_key}'")

@@ -21,6 +21,9 @@ MIN_SIDE_PX = 60
 MIN_INK_BOX_WIDTH = 0.12   # of image width
 MIN_INK_BOX_HEIGHT = 0.025  # of the image's longer side
 MIN_INK_FRACTION = 0.0008  # of image area
+# Pen strokes cover a small share of the box they span (typically 5-20 %); a filled rectangle
+# or a photo is not a signature.
+MAX_INK_COVERAGE = 0.6     # of the ink's bounding box
 
 
 class SignatureRejected(ValueError):
@@ -72,6 +75,9 @@ def check_signature_png(data: bytes, max_bytes: int) -> SignatureImage:
     if box_w < MIN_INK_BOX_WIDTH * width or box_h < MIN_INK_BOX_HEIGHT * max(width, height):
         raise SignatureRejected("That looks like a dot or a straight line, not a signature. "
                                 "Please sign your name across the box.")
+    if ink_pixels > MAX_INK_COVERAGE * box_w * box_h:
+        raise SignatureRejected("That looks like a filled shape, not a signature. Please sign "
+                                "your name across the box.")
     return SignatureImage(png=data, sha256=hashlib.sha256(data).hexdigest(), width=width,
                           height=height, ink_pixels=ink_pixels)
 

@@ -113,7 +113,12 @@ class Login:
         self.client = client
 
     def as_(self, user, password: str = factories.PASSWORD):
-        token = factories.csrf_from(self.client.get("/login").get_data(as_text=True))
+        page = self.client.get("/login")
+        if page.status_code == 302:  # someone is signed in: sign out first, as a person would
+            home = self.client.get("/", follow_redirects=True).get_data(as_text=True)
+            self.client.post("/logout", data={"csrf_token": factories.csrf_from(home)})
+            page = self.client.get("/login")
+        token = factories.csrf_from(page.get_data(as_text=True))
         resp = self.client.post("/login", data={"email": user.email, "password": password,
                                                 "csrf_token": token})
         assert resp.status_code == 302, resp.get_data(as_text=True)

@@ -27,7 +27,20 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def plain(value) -> str:
+    """A record value as words: lists and nested records become short readable text rather
+    than Python syntax (extracts show stored records to people)."""
+    if isinstance(value, dict):
+        if "message" in value:
+            return str(value["message"])
+        return ", ".join(f"{k.replace('_', ' ')}: {plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(plain(v) for v in value)
+    return str(value)
+
+
 _env.filters["png_data_uri"] = png_data_uri
+_env.filters["plain"] = plain
 
 
 def render_html(template: str, context: dict) -> str:

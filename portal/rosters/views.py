@@ -99,6 +99,9 @@ def sign_panel(session_id: int, entry_id: int):
         abort(404, description="That patient is not on this session's roster.")
     if session.is_closed:
         abort(409, description="This roster is closed; it can no longer be signed.")
+    if not session.is_signing_day:
+        abort(409, description="Patients sign only on the date of service "
+                               f"({session.dos:%A, %B %-d}).")
     if not is_partial_request():
         return redirect(url_for(".roster", session_id=session_id))
     return render_template("rosters/_sign_panel.html", session=session, entry=entry)

@@ -286,13 +286,23 @@ def _reason_dict(r: Reason) -> dict:
             "severity": r.severity, "scope": r.scope}
 
 
+def _payer_name(key: str | None) -> str:
+    """The payer's display name from its rule file (what billing staff and auditors read)."""
+    if not key:
+        return "unknown payer"
+    from flask import current_app
+
+    book = current_app.extensions["rulebook"]
+    return book.payer(key).name if key in book.payers else key
+
+
 def _line_dict(row: LineRow, day: date) -> dict:
     """One patient's line as JSON-ready strings (what that patient's export can prove)."""
     ln, p = row.line, row.patient
     return {
         "patient_id": str(p.patient_id), "mrn": p.mrn, "name": p.display_name,
-        "dos": day.isoformat(), "payer_key": ln.payer_key or "", "code": ln.code,
-        "units": str(ln.units), "modifiers": ":".join(ln.modifiers), "pos": ln.pos,
+        "dos": day.isoformat(), "payer_key": ln.payer_key or "", "payer": _payer_name(ln.payer_key),
+        "code": ln.code, "units": str(ln.units), "modifiers": "-".join(ln.modifiers), "pos": ln.pos,
         "charge_cents": str(ln.charge_cents), "charge": usd(ln.charge_cents),
         "minutes_attended": str(ln.minutes_attended), "status": ln.status,
         "cohorts": ", ".join(row.cohorts),

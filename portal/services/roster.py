@@ -51,8 +51,8 @@ def _open_session(session_id: int, *, for_update: bool = False,
     session = get_session(session_id, for_update=for_update, with_signatures=with_signatures)
     if session.is_closed:
         closed = session.closed_at.astimezone(session.cohort.program.tz).strftime("%-I:%M %p")
-        raise Conflict(f"This roster was closed at {closed} and can no longer change. "
-                       "Corrections are made as an addendum.")
+        raise Conflict(f"This roster was closed at {closed} and can no longer change; it is "
+                       "archived as signed.")
     return session
 
 
@@ -128,6 +128,22 @@ def _local(session: GroupSession, instant: datetime) -> str:
     return f"{instant.astimezone(session.cohort.program.tz):%-I:%M %p}"
 
 
+def session_window(session: GroupSession) -> tuple[datetime, datetime]:
+    """(start, end) in UTC: the actual times when recorded, else the scheduled ones."""
+    if session.actual_start and session.actual_end:
+        return session.actual_start, session.actual_end
+    return session.scheduled_start, session.scheduled_end
+
+
+def _row_times(session: GroupSession, entry: AttendanceEntry) -> str:
+    parts = []
+    if entry.arrival:
+        parts.append(f"arrived {_local(session, entry.arrival)}")
+    if entry.departure:
+        parts.append(f"left {_local(session, entry.departure)}")
+    return ", ".join(parts)
+
+
 def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str | None = None,
                     departure: str | None = None) -> AttendanceEntry:
     """Set a roster row's status, with the arrival time (late; a departure may be added if they
@@ -146,9 +162,13 @@ def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str
     if status in ("absent", "cancelled") and entry.is_signed:
         raise Conflict(f"{entry.patient.roster_name} signed in; a signed patient cannot be "
                        "marked absent.")
-    start, end = session.scheduled_start, session.scheduled_end
+    # Judge against the actual times once they are entered, else the scheduled ones.
+    start, end = session_window(session)
     window = f"{_local(session, start)}\u2013{_local(session, end)}"
     arrival_at = departure_at = None
+    if status == "present" and (arrival or departure):
+        raise Invalid("A patient marked Present attended the whole session; choose Late arrival "
+                      "or Left early to record a time, or clear the time.", field="status")
     if status == "late":
         arrival_at = _clock_on_dos(session, arrival, "arrival")
         if not start < arrival_at < end:
@@ -209,6 +229,15 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None,
         raise Invalid(f"The actual start {_local(session, start_at)} is more than 3 hours from the "
                       f"scheduled start {_local(session, session.scheduled_start)}; check AM/PM.",
                       field="start")
+    outside = [e for e in session.entries
+               if (e.arrival and not start_at <= e.arrival < end_at)
+               or (e.departure and not start_at < e.departure <= end_at)]
+    if outside:
+        rows = "; ".join(
+            f"{e.patient.roster_name} ({_row_times(session, e)})" for e in outside)
+        raise Invalid(f"These arrival or departure times fall outside {_local(session, start_at)}"
+                      f"\u2013{_local(session, end_at)}: {rows}. Correct those rows first, or "
+                      "check the session times.", field="start")
     session.actual_start, session.actual_end = start_at, end_at
     session.modality = modality
     if modality == "in_person":
@@ -257,7 +286,8 @@ def closing_problems(session: GroupSession, *, acknowledge_unsigned: bool = Fals
         problems.append(f"Not signed and not marked absent: {_names(unmarked)}")
     unsigned = unsigned_attendees(session)
     if unsigned and not acknowledge_unsigned:
-        problems.append(f"Marked as attending but not signed: {_names(unsigned)}")
+        problems.append(f"Marked as attending but not signed: {_names(unsigned)}. Tick the box "
+                        "to close with them recorded as attended, not signed.")
     if session.actual_start and session.actual_end:
         empty = [e for e in session.entries
                  if e.status in ATTENDED and minutes_attended(e, session) == 0]
@@ -296,7 +326,9 @@ def close_roster(session_id: int, *, facilitator: User, typed_name: str, atteste
     closed_at = now or now_utc()
     if closed_at.astimezone(session.cohort.program.tz).date() < session.dos:
         raise Invalid("A roster cannot be closed before its date of service.")
-    record = roster_record(session, facilitator, attestation_name=typed_name.strip(),
+    # The typed name matched (ignoring case and spacing); archive the account's spelling.
+    typed_name = facilitator.name
+    record = roster_record(session, facilitator, attestation_name=typed_name,
                            facilitator_signature_sha256=image.sha256, closed_at=closed_at)
     signatures = {e.signature_sha256: e.signature_png for e in session.entries if e.is_signed}
     signatures[image.sha256] = image.png
@@ -306,7 +338,7 @@ def close_roster(session_id: int, *, facilitator: User, typed_name: str, atteste
 
     session = _open_session(session_id, for_update=True)
     facilitator = db.session.get(User, facilitator.id)
-    again = roster_record(session, facilitator, attestation_name=typed_name.strip(),
+    again = roster_record(session, facilitator, attestation_name=typed_name,
                           facilitator_signature_sha256=image.sha256, closed_at=closed_at)
     if again != record:
         db.session.rollback()

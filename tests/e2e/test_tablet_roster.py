@@ -92,6 +92,9 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
     page.wait_for_function("document.querySelector('.sign-overlay [data-pad-submit]').disabled")
     # Keyboard: focus is in the dialog; Escape leaves it and focus returns to the row's button.
     assert page.evaluate("document.activeElement.closest('.sign-overlay') !== null")
+    for _ in range(6):  # Tab never leaves the dialog
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('.sign-overlay') !== null")
     page.keyboard.press("Escape")
     page.wait_for_selector(".sign-overlay", state="detached")
     assert page.evaluate(

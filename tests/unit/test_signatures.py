@@ -25,6 +25,14 @@ def scribble(canvas=(784, 1040), box=(150, 500, 620, 550), width=3, scale=1) -> 
     return buf.getvalue()
 
 
+def filled(canvas, box=None) -> bytes:
+    img = Image.new("RGBA", canvas, (0, 0, 0, 0))
+    ImageDraw.Draw(img).rectangle(box or (0, 0, canvas[0] - 1, canvas[1] - 1), fill=(0, 0, 0, 255))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("png, ok", [
     (squiggle_png(), True),
     (scribble(), True),                                   # 470 x 50 on a tall portrait pad
@@ -33,6 +41,8 @@ def scribble(canvas=(784, 1040), box=(150, 500, 620, 550), width=3, scale=1) -> 
     (scribble(box=(300, 500, 330, 560)), False),          # a tick: too narrow
     (scribble(box=(150, 500, 620, 502), width=2), False),  # a straight line
     (scribble(box=(390, 500, 396, 506)), False),          # a dot
+    (filled((300, 100)), False),                          # a black rectangle
+    (filled((784, 1040), box=(100, 400, 700, 600)), False),  # a filled block on the pad
 ])
 def test_signature_judgement(png, ok):
     if ok:

@@ -50,7 +50,7 @@ def test_who_may_open_the_upload_page(world, client, login, role, status):
 @pytest.mark.parametrize("role", ["facilitator", "clinician", "auditor"])
 def test_others_cannot_post_an_upload_or_commit(world, client, login, role):
     login.as_(world.users[role])
-    headers = {"X-CSRFToken": factories.csrf_from(client.get("/login").get_data(as_text=True))}
+    headers = {"X-CSRFToken": factories.csrf_from(client.get("/", follow_redirects=True).get_data(as_text=True))}
     before = counts()
     assert client.post(URL, data={"file": (io.BytesIO(clean_fixture()), "c.csv")},
                        content_type="multipart/form-data", headers=headers).status_code == 403

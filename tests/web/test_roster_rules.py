@@ -58,12 +58,25 @@ def test_actual_start_far_from_schedule_is_a_typo(world):
         svc.set_session_times(session.id, start="03:00", end="04:00")
 
 
-def test_zero_minute_attendance_blocks_closing(world):
+def test_session_times_cannot_contradict_marked_rows(world):
     session = am(world, local_today(world.program.tz))
-    svc.set_session_times(session.id, start="09:00", end="10:00")
-    svc.mark_attendance(session.id, session.entries[0].id, status="late", arrival="11:00")
-    problems = svc.closing_problems(svc.get_session(session.id))
-    assert any("0 minutes attended" in p for p in problems)
+    svc.mark_attendance(session.id, session.entries[0].id, status="late", arrival="10:20")
+    svc.mark_attendance(session.id, session.entries[1].id, status="left_early", departure="11:45")
+    with pytest.raises(Invalid, match=r"fall outside 10:30 AM.12:00 PM: .*arrived 10:20 AM") as exc:
+        svc.set_session_times(session.id, start="10:30", end="12:00")
+    assert "left 11:45 AM" not in exc.value.message  # 11:45 is inside the new times
+    db.session.expire_all()
+    assert svc.get_session(session.id).actual_start is None  # nothing written
+    # once times are in, marks are judged against the actual times, not the schedule
+    svc.set_session_times(session.id, start="09:10", end="11:50")
+    with pytest.raises(Invalid, match="before the end of the session"):
+        svc.mark_attendance(session.id, session.entries[2].id, status="late", arrival="11:55")
+
+
+def test_present_with_a_time_asks_for_late_or_left_early(world):
+    session = am(world, local_today(world.program.tz))
+    with pytest.raises(Invalid, match="choose Late arrival or Left early"):
+        svc.mark_attendance(session.id, session.entries[0].id, status="present", arrival="09:30")
 
 
 def test_past_roster_cannot_be_signed_and_closes_as_attended_not_signed(client, login, world):

@@ -38,7 +38,6 @@
     });
     var clear = form.querySelector("[data-pad-clear]");
     if (clear) clear.addEventListener("click", reset);
-    var cancel = form.querySelector("[data-pad-cancel]");
     form.querySelectorAll("[data-pad-cancel]").forEach(function (button) {
       button.addEventListener("click", function () {
         var panel = document.getElementById("panel");
@@ -74,11 +73,29 @@
       // Keyboard and screen-reader users land in the dialog, and Escape leaves it.
       var title = overlay.querySelector("h2");
       if (title) { title.setAttribute("tabindex", "-1"); title.focus(); }
-      overlay.addEventListener("keydown", function (evt) {
-        if (evt.key === "Escape" && cancel) cancel.click();
-      });
     }
   }
+
+  // While the signing dialog is open, Tab cycles inside it and Escape closes it from anywhere:
+  // the page behind must not be reachable (aria-modal alone does not stop the keyboard).
+  document.addEventListener("keydown", function (evt) {
+    var overlay = document.querySelector(".sign-overlay");
+    if (!overlay) return;
+    if (evt.key === "Escape") {
+      var cancelButton = overlay.querySelector("[data-pad-cancel]");
+      if (cancelButton) { evt.preventDefault(); cancelButton.click(); }
+      return;
+    }
+    if (evt.key !== "Tab") return;
+    var focusables = Array.prototype.filter.call(
+      overlay.querySelectorAll("button, [href], input:not([type=hidden]), select, textarea, [tabindex]"),
+      function (el) { return !el.disabled && el.getAttribute("tabindex") !== "-1" && el.offsetParent !== null; });
+    if (!focusables.length) { evt.preventDefault(); return; }
+    var first = focusables[0], last = focusables[focusables.length - 1];
+    var inside = overlay.contains(document.activeElement);
+    if (evt.shiftKey && (document.activeElement === first || !inside)) { evt.preventDefault(); last.focus(); }
+    else if (!evt.shiftKey && (document.activeElement === last || !inside)) { evt.preventDefault(); first.focus(); }
+  });
 
   // Return focus to the row's sign button when the panel closes.
   var opener = null;
