@@ -6,6 +6,7 @@ from flask import Flask
 
 def register_web(app: Flask) -> None:
     from portal import access_control, access_log
+    from portal.billing.views import bp as billing_bp
     from portal.census.views import bp as census_bp
     from portal.documents.views import bp as documents_bp
     from portal.errors import register_error_handlers
@@ -14,15 +15,9 @@ def register_web(app: Flask) -> None:
     from portal.rosters import bp as rosters_bp
     from portal.verification import bp as verification_bp
 
-    for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp):
+    for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp,
+               billing_bp):
         app.register_blueprint(bp)
-    try:  # the billing board is being built in parallel; register it once it exists
-        from portal.billing.views import bp as billing_bp
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("portal.billing", "portal.billing.views"):
-            raise
-    else:
-        app.register_blueprint(billing_bp)
 
     app.before_request(access_control.enforce)
     app.after_request(access_log.log_access)
