@@ -86,6 +86,9 @@ def app(migrated_db, tmp_path):
     app = create_app(_config(tmp_path, url))
     with app.app_context():
         yield app
+        from portal.billing.jobs import join_all
+
+        join_all(app)  # an export thread must not keep a connection past the engine's dispose
         db.session.remove()
         db.engine.dispose()
     if PG_URL:

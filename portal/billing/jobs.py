@@ -100,3 +100,14 @@ def get(app: Flask, job_id: str, user_id: int) -> Job | None:
     if job is None or job.user_id != user_id:
         return None
     return job
+
+
+def join_all(app: Flask, timeout: float = 30.0) -> None:
+    """Wait for running job threads to finish (tests and orderly shutdown: a thread still
+    holding a database connection must not outlive the engine it came from)."""
+    jobs, lock = _registry(app)
+    with lock:
+        threads = [j.thread for j in jobs.values() if j.thread is not None]
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
