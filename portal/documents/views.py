@@ -93,12 +93,24 @@ def extract(document_id: int, patient_id: int):
     if session is not None:
         signature = db.session.scalar(select(AttendanceEntry.signature_png).where(
             AttendanceEntry.session_id == session.id, AttendanceEntry.patient_id == patient.id))
-    pdf = render_pdf("documents/extract.html", {
-        "doc": doc, "entry": entry, "entry_hash": hashlib.sha256(raw).hexdigest(), "line": line,
-        "line_json": link.line_json, "salt": link.line_salt, "patient": patient,
-        "session": session, "signature": signature, "notice": REDISCLOSURE_NOTICE,
+    context = {
+        "doc": {"kind": doc.kind, "title": doc.title, "dos": doc.dos, "entry_seq": doc.entry_seq},
+        "entry": entry, "entry_hash": hashlib.sha256(raw).hexdigest(), "line": line,
+        "line_json": link.line_json, "salt": link.line_salt,
+        "patient": {"full_name": patient.full_name, "mrn": patient.mrn},
+        "session": None if session is None else {
+            "cohort": session.cohort.name, "modality": session.modality,
+            "place_of_service": session.place_of_service,
+            "facilitator": session.facilitator.name_with_credential,
+            "facilitator_npi": session.facilitator.npi},
+        "signature": signature, "notice": REDISCLOSURE_NOTICE,
         "generated_at": now_utc().isoformat(timespec="seconds").replace("+00:00", "Z"),
         "generated_for": current_user.name,
-    })
+    }
+    download_name = f"{doc.kind}-{doc.dos or ''}-entry{doc.entry_seq}-MRN{patient.mrn}.pdf"
+    # Plain data in hand: end the read transaction (on SQLite it holds the write lock) before
+    # the layout work.
+    db.session.rollback()
+    pdf = render_pdf("documents/extract.html", context)
     return send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True,
-                     download_name=f"{doc.kind}-{doc.dos or ''}-entry{doc.entry_seq}-MRN{patient.mrn}.pdf")
+                     download_name=download_name)
