@@ -37,7 +37,7 @@ def create_app(config: dict | None = None) -> "Flask":
     # naming the file and key, rather than misjudging claims later.
     app.extensions["rulebook"] = load_all(app.config.get("PORTAL_RULES_DIR"))
 
-    from portal.extensions import csrf, db, htmx, login_manager, migrate
+    from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
     from portal.database import configure_engine
 
     db.init_app(app)
@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> "Flask":
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
     from portal import models  # noqa: F401  (registers every table for Alembic)
     from portal.auth import bp as auth_bp

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -11,7 +11,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from portal.access_control import allow, public
-from portal.extensions import db, login_manager
+from portal.extensions import db, limiter, login_manager
 from portal.models.people import ROLES, User
 from portal.passwords import check_password
 
@@ -41,6 +41,9 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"],
+               error_message="Too many sign-in attempts from this device. Wait a minute and "
+                             "try again.")
 @public
 def login():
     if current_user.is_authenticated and request.method == "GET":

@@ -55,6 +55,8 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "MAX_SIGNATURE_BYTES": 512 * 1024,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        # Password guessing: at most this many sign-in POSTs per client address.
+        "LOGIN_RATE_LIMIT": os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }

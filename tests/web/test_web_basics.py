@@ -61,3 +61,18 @@ def test_auditor_reads_are_logged_with_patient(client, login, world):
     assert (f"/readiness/patients/{patient.id}", patient.id, 200) in paths
     assert ("/today", None, 403) in paths
     assert all(r.role == "auditor" for r in rows)
+
+
+def test_password_guessing_is_slowed(app, client, world):
+    from portal.extensions import limiter
+
+    app.config["RATELIMIT_ENABLED"] = True
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    limiter.init_app(app)  # re-read the switch for this app
+    token = factories.csrf_from(client.get("/login").get_data(as_text=True))
+    codes = [client.post("/login", data={"email": world.billing.email, "password": "guess",
+                                         "csrf_token": token}).status_code for _ in range(4)]
+    assert codes == [422, 422, 422, 429]
+    last = client.post("/login", data={"email": world.billing.email, "password": "guess",
+                                       "csrf_token": token})
+    assert "Too many sign-in attempts" in last.get_data(as_text=True)
