@@ -15,6 +15,7 @@ from portal.access_control import allow
 from portal.access_scope import may_download_whole, may_see_patient
 from portal.clock import now_utc
 from portal.documents.render import render_pdf
+from portal.documents.roster import MODALITY_LABEL
 from portal.extensions import db
 from portal.models import ArchivedDocument, ArchivedDocumentPatient, AttendanceEntry, GroupSession, Patient
 from portal.part2 import REDISCLOSURE_NOTICE
@@ -99,7 +100,7 @@ def extract(document_id: int, patient_id: int):
         "line_json": link.line_json, "salt": link.line_salt,
         "patient": {"full_name": patient.full_name, "mrn": patient.mrn},
         "session": None if session is None else {
-            "cohort": session.cohort.name, "modality": session.modality,
+            "cohort": session.cohort.name, "modality": MODALITY_LABEL[session.modality],
             "place_of_service": session.place_of_service,
             "facilitator": session.facilitator.name_with_credential,
             "facilitator_npi": session.facilitator.npi},

@@ -6,7 +6,6 @@ import random
 import signal
 import time
 
-import pytest
 from sqlalchemy import create_engine, func, select
 
 from audit_archive.filestore import FileStore

@@ -140,7 +140,6 @@ def test_cli_runs_without_pypdf_sqlalchemy_rfc8785(engine, store, ledger, tmp_pa
     assert r.returncode == 0, r.stdout + r.stderr
     assert "RESULT: all checks passed" in r.stdout
     bad = tmp_path / "bad.zip"
-    data = bytearray(out.read_bytes())
     with zipfile.ZipFile(out) as z, zipfile.ZipFile(bad, "w") as zb:
         for n in z.namelist():
             b = z.read(n)

@@ -1,7 +1,6 @@
 """Claim-line derivation, weekly checks, day summary and readiness (table-driven)."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 

@@ -2,7 +2,6 @@
 rosters closed through the real services."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
