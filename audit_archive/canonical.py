@@ -18,9 +18,10 @@ from typing import Any, Mapping, Sequence
 
 import rfc8785
 
+from . import entry as entry_format
 from .commitments import LINE_DOMAIN, SALT_SIZE, commit_line_bytes  # noqa: F401  (re-exported)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what build_entry writes; entry.py reads every version
 _MAX_SAFE_INT = 2 ** 53 - 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -94,7 +95,7 @@ def utc_timestamp(when: datetime | str) -> str:
     accepted only if it already has that exact form.
     """
     if isinstance(when, str):
-        if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", when):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z", when):
             raise CanonicalError(f"timestamp {when!r} is not UTC ISO-8601 ending in Z")
         return when
     if when.tzinfo is None or when.utcoffset() is None:
@@ -117,13 +118,7 @@ class CheckpointRef:
         return {"origin": self.origin, "root": self.root, "size": self.size}
 
 
-def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, occurred_at: datetime | str,
-                record_hash: str, line_commitments: Sequence[str], doc_sha256: str, doc_size: int,
-                prev_hash: str | None, checkpoint: CheckpointRef | None, origin: str) -> bytes:
-    """Canonical entry bytes (format v1).  Field meanings: docs/audit-format.md §Entry.
-
-    Raises CanonicalError for malformed fields (non-string subject ids, bad hex, seq < 1 ...).
-    """
+def _check_entry_fields(*, seq, kind, subject, actor, record_hash, line_commitments, doc_sha256, prev_hash) -> None:
     if not isinstance(seq, int) or seq < 1:
         raise CanonicalError(f"seq must be a positive int, got {seq!r}")
     if not kind or not isinstance(kind, str):
@@ -143,8 +138,52 @@ def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, 
             raise CanonicalError(f"{name} must be 64 lowercase hex digits, got {value!r}")
     if (seq == 1) != (prev_hash is None):
         raise CanonicalError("prev_hash must be null exactly for seq 1")
+
+
+def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, occurred_at: datetime | str,
+                record_hash: str, line_commitments: Sequence[str], doc_sha256: str, doc_size: int,
+                prev_hash: str | None, checkpoint: CheckpointRef | None, origin: str) -> bytes:
+    """Entry bytes in the current format (v2): the fixed-width header line, then the JCS object
+    of the descriptive fields.  Field meanings: docs/audit-format.md §1.
+
+    ``prev_hash`` is the previous entry's chain hash (``entry.chain_hash``), None for seq 1.
+    Raises CanonicalError for malformed fields (non-string subject ids, bad hex, seq < 1,
+    a checkpoint from another log or not earlier than the entry ...).
+    """
+    _check_entry_fields(seq=seq, kind=kind, subject=subject, actor=actor, record_hash=record_hash,
+                        line_commitments=line_commitments, doc_sha256=doc_sha256, prev_hash=prev_hash)
+    if checkpoint is not None and checkpoint.origin != origin:
+        raise CanonicalError(f"checkpoint origin {checkpoint.origin!r} is not this log ({origin!r})")
+    try:
+        header = entry_format.build_header(seq=seq, prev_hash=prev_hash, doc_sha256=doc_sha256, doc_size=doc_size,
+                                           checkpoint=(checkpoint.size, checkpoint.root) if checkpoint else None)
+    except entry_format.EntryFormatError as exc:
+        raise CanonicalError(str(exc)) from None
+    body = {
+        "log": origin,
+        "kind": kind,
+        "subject": dict(subject),
+        "actor": actor,
+        "occurred_at": utc_timestamp(occurred_at),
+        "record_sha256": record_hash,
+        "line_commitments": list(line_commitments),
+        "media_type": "application/pdf",
+    }
+    return header + canonical_bytes(body)
+
+
+def build_entry_v1(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, occurred_at: datetime | str,
+                   record_hash: str, line_commitments: Sequence[str], doc_sha256: str, doc_size: int,
+                   prev_hash: str | None, checkpoint: CheckpointRef | None, origin: str) -> bytes:
+    """Entry bytes in the first format (v1: one JCS object).  No longer written by ``ledger.append``;
+    kept so the tests and the documented vectors can build v1 logs, which stay verifiable.
+
+    Raises CanonicalError as ``build_entry``.
+    """
+    _check_entry_fields(seq=seq, kind=kind, subject=subject, actor=actor, record_hash=record_hash,
+                        line_commitments=line_commitments, doc_sha256=doc_sha256, prev_hash=prev_hash)
     entry = {
-        "v": FORMAT_VERSION,
+        "v": 1,
         "log": origin,
         "seq": seq,
         "kind": kind,
@@ -161,5 +200,6 @@ def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, 
 
 
 def entry_hash(entry: bytes) -> str:
-    """Hex SHA-256 of the exact entry bytes (the chain link stored as the next entry's prev_hash)."""
-    return hashlib.sha256(entry).hexdigest()
+    """Hex chain hash of stored entry bytes (the next entry's prev_hash): per version, see
+    ``entry.chain_hash``.  Raises EntryFormatError for bytes of no known version."""
+    return entry_format.chain_hash(entry)

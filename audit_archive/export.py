@@ -19,6 +19,7 @@ from .checkpoint import stored_checkpoints
 from .commitments import commit_line_bytes
 from .filestore import FileStore
 from .ledger import leaf_hashes
+from .entry import parse_entry
 from .note import open_checkpoint, parse_verifier
 from .schema import audit_entries
 
@@ -31,7 +32,7 @@ _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 # (stdlib + cryptography only; tests/audit/test_export.py runs the bundled copy in isolation).
 # They are copied byte for byte from this package at export time, so they cannot drift.
 VERIFIER_DIR = "verifier"
-VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "merkle.py", "commitments.py", "note.py")
+VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "entry.py", "merkle.py", "commitments.py", "note.py")
 
 README = """\
 Audit export ({format})
@@ -42,7 +43,7 @@ entries listed in manifest.json are part of the append-only audit log named in c
 
   checkpoint.txt      signed tree head of the log (C2SP tlog-checkpoint, Ed25519 signed note)
   public-key.txt      the log's verifier key (name+keyid+base64); obtain it independently too
-  entries/N.json      the exact canonical bytes of entry N (RFC 8785 JSON)
+  entries/N.entry     the exact stored bytes of entry N (format: see audit-format.md)
   proofs/N.json       RFC 9162 inclusion proof of entry N in the checkpoint's tree
   documents/N.pdf     the archived (stamped) PDF of entry N, when it may be disclosed
   lines/N-K.json      one disclosed patient line of entry N (exact canonical bytes);
@@ -137,13 +138,13 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
     items = []
     for s in seqs:
         data = rows[s]
-        entry = json.loads(data)
+        entry = parse_entry(data)
         name = f"{s:08d}"
-        files[f"entries/{name}.json"] = data
+        files[f"entries/{name}.entry"] = data
         files[f"proofs/{name}.json"] = _dumps({
             "leaf_index": s - 1, "tree_size": ck.size,
             "hashes": [p.hex() for p in tree.inclusion_proof(s - 1)]})
-        item = {"seq": s, "entry": f"entries/{name}.json", "entry_sha256": hashlib.sha256(data).hexdigest(),
+        item = {"seq": s, "entry": f"entries/{name}.entry", "entry_sha256": hashlib.sha256(data).hexdigest(),
                 "proof": f"proofs/{name}.json", "document": None, "document_withheld": None, "lines": []}
         if s in include:
             pdf = store.get(entry["doc"]["sha256"])

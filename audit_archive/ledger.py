@@ -20,6 +20,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Connection, Engine
 
 from . import canonical
+from . import entry as entry_format
 from .canonical import CheckpointRef
 from .filestore import FileStore
 from .schema import audit_checkpoints, audit_entries
@@ -135,8 +136,9 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
         seq=seq, kind=kind, subject=subject, actor=actor, occurred_at=occurred_at,
         record_hash=record_hash, line_commitments=list(line_commitments), doc_sha256=doc_sha,
         doc_size=len(stamped), prev_hash=prev_hash, checkpoint=ck, origin=origin)
-    e_hash = hashlib.sha256(entry).hexdigest()
-    l_hash = hashlib.sha256(b"\x00" + entry).hexdigest()
+    # v2: the chain hash is the leaf hash (one SHA-256 serves the chain and the tree).
+    l_hash = entry_format.leaf_hash(entry).hex()
+    e_hash = l_hash
     _, path = store.put(stamped)
     conn.execute(audit_entries.insert().values(
         seq=seq, v=canonical.FORMAT_VERSION, kind=kind, entry_bytes=entry, entry_hash=e_hash,
@@ -164,5 +166,5 @@ def leaf_hashes(conn: Connection, upto: int | None = None) -> list[bytes]:
     for i, (seq, data) in enumerate(conn.execute(q), start=1):
         if seq != i:
             raise LedgerError(f"ledger seqs not contiguous: expected {i}, found {seq}")
-        out.append(hashlib.sha256(b"\x00" + bytes(data)).digest())
+        out.append(entry_format.leaf_hash(bytes(data)))
     return out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import merkle
 from .commitments import commit_line_bytes
+from .entry import EntryFormatError, chain_hash, parse_entry
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 
 VERIFIER_PREFIX = "verifier/"  # the standalone verifier's own source, shipped in every export
@@ -112,22 +113,26 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     if (manifest.get("tree_size"), manifest.get("root_hash")) != (ck.size, ck.root.hex()):
         rep.failures.append("manifest tree_size/root_hash differ from the signed checkpoint")
 
-    by_seq: dict[int, str] = {}
+    by_seq: dict[int, tuple[str, str | None]] = {}  # seq -> (chain hash, the prev it names)
     for item in manifest.get("entries", []):
         seq = item.get("seq")
         tag = f"entry {seq}"
         try:
             data = r.read(item["entry"])
-            e = json.loads(data)
-        except (KeyError, FileNotFoundError, ValueError) as exc:
+        except (KeyError, FileNotFoundError) as exc:
             rep.failures.append(f"{tag}: entry file unreadable: {exc}")
             continue
+        try:
+            e = parse_entry(data)
+        except EntryFormatError as exc:
+            rep.failures.append(f"{tag}: not a valid entry: {exc}")
+            continue
+        by_seq[seq] = (chain_hash(data), e["prev_hash"])
         h = hashlib.sha256(data).hexdigest()
-        by_seq[seq] = h
         if h != item.get("entry_sha256"):
-            rep.failures.append(f"{tag}: entry hash {h} differs from manifest")
-        if e.get("seq") != seq or e.get("v") != 1:
-            rep.failures.append(f"{tag}: entry bytes say seq {e.get('seq')!r}, v {e.get('v')!r}")
+            rep.failures.append(f"{tag}: entry file hash {h} differs from manifest")
+        if e["seq"] != seq:
+            rep.failures.append(f"{tag}: entry bytes say seq {e['seq']!r}")
         if e.get("log") != ck.origin:
             rep.failures.append(f"{tag}: entry belongs to log {e.get('log')!r}, checkpoint is {ck.origin!r}")
         try:
@@ -169,11 +174,9 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
                 rep.failures.append(f"{tag}: disclosed line {ln['file']} matches no line commitment in the entry")
             else:
                 rep.notes.append(f"{tag}: disclosed line {ln['file']} is committed in the entry")
-    for seq, h in by_seq.items():
-        if seq - 1 in by_seq:
-            e = json.loads(r.read(f"entries/{seq:08d}.json")) if isinstance(seq, int) else {}
-            if e.get("prev_hash") != by_seq[seq - 1]:
-                rep.failures.append(f"entry {seq}: prev_hash does not match the hash of entry {seq - 1}")
+    for seq, (_h, prev) in by_seq.items():
+        if isinstance(seq, int) and seq - 1 in by_seq and prev != by_seq[seq - 1][0]:
+            rep.failures.append(f"entry {seq}: prev_hash does not match the hash of entry {seq - 1}")
 
     if since is not None:
         try:

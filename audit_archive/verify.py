@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
-import re
+from binascii import hexlify
 from dataclasses import dataclass, field
 from hashlib import sha256
+from typing import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from . import merkle
+from .entry import (HEADER_LEN, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
+                    EntryFormatError, chain_fields, chain_hash, parse_entry)
 from .filestore import _HEX64, FileStore
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 from .schema import audit_checkpoints, audit_entries
-
-
-# Entries are UTF-8 by construction (RFC 8785); decoding directly skips json.loads's per-call
-# encoding sniffing, a measurable share of a 100,000-entry verification.
-_DECODE = json.JSONDecoder().decode
 
 
 @dataclass
@@ -68,39 +65,6 @@ _BATCH = 1024
 
 _ENTRY_SQL = (f"SELECT seq, entry_bytes, entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size "
               f"FROM {audit_entries.name} ORDER BY seq")
-
-# Fast path for canonical v1 entries.  ``_ENTRY`` is the exact JCS layout of a v1 entry (keys
-# in sorted order, no whitespace, ``v`` = 1, ints in canonical spelling) and is only applied to
-# entries free of ``_UNSAFE`` bytes: control characters, backslash, DEL and non-ASCII.  In such
-# a text no string contains '"' (it would need an escape), so every '"' is a string delimiter,
-# ``"[^"]*"`` is exactly one JSON string whose value is its raw content, and the structure
-# cannot be faked from inside a string.  A text that matches is therefore valid JSON that
-# ``json`` parses to the captured values; anything else (escapes, non-ASCII, other shapes,
-# versions, invalid JSON) goes to the json parser, which words the failure precisely.
-_UNSAFE = bytes(range(0x20)) + b"\\" + bytes(range(0x7F, 0x100))
-_S = r'"[^"]*"'
-_V = r'"([^"]*)"'
-_I = r'(0|[1-9][0-9]{0,15})'
-_ENTRY = re.compile(
-    r'\{"actor":' + _S +
-    r',"checkpoint":(?:null|\{"origin":' + _S + r',"root":' + _V + r',"size":' + _I + r'\})'
-    r',"doc":\{"media_type":' + _S + r',"sha256":' + _V + r',"size":' + _I + r'\}'
-    r',"kind":' + _S +
-    r',"line_commitments":\[(?:' + _S + r'(?:,' + _S + r')*)?\]'
-    r',"log":' + _S + r',"occurred_at":' + _S +
-    r',"prev_hash":(?:null|' + _V + r')'
-    r',"record_sha256":' + _S + r',"seq":' + _I +
-    r',"subject":\{(?:' + _S + r':' + _S + r'(?:,' + _S + r':' + _S + r')*)?\}'
-    r',"v":1\}')
-
-
-def _fast_parse(datas) -> list:
-    """For each entry: the ``_ENTRY`` match (groups: checkpoint root, checkpoint size, doc sha256,
-    doc size, prev_hash, seq — all str, or None for a null checkpoint/prev_hash), or None when the
-    entry has an ``_UNSAFE`` byte or another layout and must be read with ``json``."""
-    match = _ENTRY.fullmatch
-    return [match(d.decode("ascii")) if len(d.translate(None, _UNSAFE)) == len(d) else None for d in datas]
-
 
 def _scan_store(store: FileStore, referenced: set[str]) -> tuple[list[str], list] | None:
     """``(sorted(set(store.list_all()) - referenced), store.stale_temp_files())`` in one pass of
@@ -260,6 +224,150 @@ def _check_document(rep: "Report", path_for, seq: int, e_doc: str, e_size) -> No
             rep.fail(f"entry {seq}: stored PDF size mismatch (expected {e_size}, got {got_size})", seq)
 
 
+# Batch checks for v2 entries.  The header is fixed-width (entry.py), so a batch is checked with
+# a few C-level operations per entry instead of a parse: the expected "magic seq=… prev=… ckpt="
+# prefix of every entry is known before reading it (seq from the position, prev from the
+# previous entry's recomputed hash); the rest of the header (named checkpoint and document) is
+# joined into one buffer per batch, where separators are checked by stride slices and the
+# hex/decimal fields by ``bytes.translate``.  Anything that differs sends the batch to the
+# row-by-row pass, which words each failure.
+_PREFIX_FMT = V2_MAGIC + b"seq=%012d prev=%s ckpt="
+_ZERO = ZERO_HASH.encode()
+_TAIL_TEMPLATE = b"0" * 12 + b":" + b"0" * 64 + b" doc=" + b"0" * 64 + b":" + b"0" * 12 + b"\n"
+assert len(_TAIL_TEMPLATE) == TAIL_LEN
+_TAIL_SEPS = [(i, _TAIL_TEMPLATE[i:i + 1]) for i in range(TAIL_LEN) if _TAIL_TEMPLATE[i:i + 1] != b"0"]
+_TAIL_LEFT = _TAIL_TEMPLATE.translate(None, b"0123456789abcdef")  # separators that are not hex digits
+_TAIL_DIGITS = [*range(0, 12), *range(TAIL_DOC_SIZE.start, TAIL_DOC_SIZE.stop)]
+_NO_CKPT = b"0" * 12 + b":" + _ZERO
+
+
+class _Pass:
+    """One streaming pass over the entries in seq order: chain, seq, header form, the named
+    checkpoints, the stored columns (when given) and, when ``path_for`` is given, the documents
+    (collecting the referenced digests in ``referenced``); feeds the leaf hashes to ``_Heads``.
+    Failures go to ``rep``."""
+
+    def __init__(self, rep: "Report", heads: "_Heads", path_for=None) -> None:
+        self.rep, self.heads, self.path_for = rep, heads, path_for
+        self.expected = 1
+        self.prev: str | None = None       # chain hash of the last entry seen
+        self.named: dict[tuple[int, str], int] = {}  # (size, root) named by entries -> first seq naming it
+        self.referenced: set[str] = set()
+
+    def feed(self, seqs: tuple, datas, cols: tuple | None = None) -> None:
+        """Check one batch.  ``seqs``: the seq column (or positions); ``datas``: entry bytes;
+        ``cols``: ``(entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size)`` column tuples
+        from the database, or None when verifying bare entry bytes."""
+        leaves = self._fast(seqs, datas, cols)
+        if leaves is None:
+            leaves = self._slow(seqs, datas, cols)
+        self.heads.extend(leaves)
+        self.rep.entries += len(datas)
+
+    def _fast(self, seqs, datas, cols) -> list[bytes] | None:
+        m, s = len(datas), self.expected
+        if seqs != tuple(range(s, s + m)):
+            return None
+        if s != 1 and self.prev is None:
+            return None
+        prev = None if s == 1 else self.prev  # seq 1 names no predecessor, whatever came before
+        leaves = [sha256(b"\x00" + d).digest() for d in datas]
+        hx = [hexlify(leaf) for leaf in leaves]
+        prevs = [prev.encode() if prev else _ZERO, *hx[:-1]]
+        if not all(map(bytes.startswith, datas, [_PREFIX_FMT % p for p in zip(seqs, prevs)])):
+            return None
+        tails = [d[PREFIX_LEN:HEADER_LEN] for d in datas]
+        j = b"".join(tails)
+        if (len(j) != TAIL_LEN * m
+                or any(j[i::TAIL_LEN] != c * m for i, c in _TAIL_SEPS)
+                or j.translate(None, b"0123456789abcdef") != _TAIL_LEFT * m
+                or b"".join([j[i::TAIL_LEN] for i in _TAIL_DIGITS]).translate(None, b"0123456789")):
+            return None
+        # first seq naming each checkpoint (earlier seqs overwrite later ones in the dict)
+        named = []
+        for ck, seq in dict(zip(reversed([t[TAIL_CKPT] for t in tails]), reversed(seqs))).items():
+            if ck == _NO_CKPT:
+                continue
+            size = int(ck[:12])
+            if size == 0 or ck[13:] == _ZERO or size >= seq:
+                return None
+            named.append(((size, ck[13:].decode()), seq))
+        docs = sizes = None
+        if cols is not None:
+            col_hashes, col_leaves, col_prevs, col_docs, col_sizes = cols
+            # types and lengths first: joined strings could hide a shifted boundary, and SQLite
+            # can hold a BLOB in a text column
+            if (col_hashes != col_leaves or set(map(type, col_hashes)) != {str} or set(map(len, col_hashes)) != {64}
+                    or set(map(type, col_docs)) != {str} or set(map(len, col_docs)) != {64}
+                    or "".join(col_hashes).encode() != b"".join(hx)
+                    or col_prevs[0] != prev or col_prevs[1:] != col_hashes[:-1]
+                    or "".join(col_docs).encode() != b"".join([t[TAIL_DOC_SHA] for t in tails])):
+                return None
+            sizes = [int(t[TAIL_DOC_SIZE]) for t in tails]
+            if list(col_sizes) != sizes:
+                return None
+            if self.path_for is not None:
+                docs = col_docs
+        elif self.path_for is not None:
+            docs = [t[TAIL_DOC_SHA].decode() for t in tails]
+            sizes = [int(t[TAIL_DOC_SIZE]) for t in tails]
+        for key, seq in named:
+            self.named.setdefault(key, seq)
+        self.expected = s + m
+        self.prev = hx[-1].decode()
+        if docs is not None:
+            self.referenced.update(docs)
+            for seq, d, z in zip(seqs, docs, sizes):
+                _check_document(self.rep, self.path_for, seq, d, z)
+        return leaves
+
+    def _slow(self, seqs, datas, cols) -> list[bytes]:
+        rep = self.rep
+        leaves = []
+        for i, (seq, data) in enumerate(zip(seqs, datas)):
+            expected = self.expected
+            if seq != expected:
+                if seq > expected:
+                    missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
+                    rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
+                else:
+                    rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
+            leaf = sha256(b"\x00" + data).digest()
+            leaves.append(leaf)
+            try:
+                v, e_seq, e_prev, e_ck, e_doc, e_size = chain_fields(data)
+            except EntryFormatError as exc:
+                rep.fail(f"entry {seq}: stored bytes are not a valid entry: {exc}", seq)
+                v = e_seq = e_prev = e_ck = e_doc = e_size = None
+            # the hash the next entry must name, even when this one is malformed (entry.chain_hash)
+            h = leaf.hex() if data.startswith(V2_MAGIC) else sha256(data).hexdigest()
+            if e_seq is not None:
+                if e_seq != seq:
+                    rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
+                if e_prev != self.prev:
+                    rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({self.prev})", seq)
+                if e_ck is not None:
+                    self.named.setdefault(e_ck, seq)
+            if cols is not None:
+                col_hash, col_leaf, col_prev, col_doc, col_size = (c[i] for c in cols)
+                if col_hash != h:
+                    rep.fail(f"entry {seq}: entry_hash column {col_hash} != hash of the stored bytes {h}", seq)
+                if col_leaf != leaf.hex():
+                    rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
+                if e_seq is not None and col_prev != e_prev:
+                    rep.fail(f"entry {seq}: prev_hash column {col_prev} differs from the entry bytes ({e_prev})", seq)
+                if e_seq is not None and (col_doc, col_size) != (e_doc, e_size):
+                    rep.fail(f"entry {seq}: doc columns ({col_doc}, {col_size}) differ from the entry bytes ({e_doc}, {e_size})", seq)
+                if e_doc is None:
+                    e_doc, e_size = col_doc, col_size
+            if isinstance(e_doc, str) and self.path_for is not None:
+                self.referenced.add(e_doc)
+                _check_document(rep, self.path_for, seq, e_doc, e_size)
+            self.prev = h
+            self.expected = seq + 1
+        return leaves
+
+
 def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier | None = None,
                   since_checkpoint: str | None = None, *, check_documents: bool = True) -> Report:
     """Recompute and cross-check everything the ledger claims.  Read-only.
@@ -275,10 +383,11 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
       prefix root (this catches truncation and rewrites even if the checkpoints table was
       rewritten too).  Files in the store that no entry references are warnings.
 
-    Rows are checked a batch at a time: hashes, fields (read by ``_ENTRY`` when an entry has the
-    plain canonical layout) and columns are compared as whole lists, and only a batch where
-    something differs, or an entry needs the json parser, is walked row by row to word each
-    failure — so the checks and messages are those of a row-by-row pass.
+    For v2 entries the header is checked (the body is covered by the hashes and checked for
+    form by ``entry.parse_entry`` wherever it is read: verification page, exports, standalone
+    verifier); v1 entries are parsed whole.  Rows are checked a batch at a time (see ``_Pass``):
+    only a batch where something differs is walked row by row to word each failure, so the
+    checks and messages are those of a row-by-row pass.
     """
     rep = Report()
     verifier = parse_verifier(public_key) if isinstance(public_key, str) else public_key
@@ -297,11 +406,7 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     if 0 in want_sizes:
         roots[0] = merkle.EMPTY_ROOT
     heads = _Heads(want_sizes, roots)
-    referenced: set[str] = set()
-    prev_hash: str | None = None
-    expected = 1
-    named: dict[tuple[int, str], int] = {}  # (size, root) named by entries -> first seq naming it
-    path_for = store.path_for
+    run = _Pass(rep, heads, store.path_for if check_documents else None)
     # The pass allocates a few tuples per row (the DBAPI rows among them) and no reference
     # cycles; cyclic GC runs would only re-traverse them (~25% of the pass), so they are paused
     # for the loop and the previous state is restored afterwards.
@@ -309,99 +414,16 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     gc.disable()
     try:
         for rows in _entry_batches(conn, _BATCH):
-            m = len(rows)
-            seqs, datas, col_hashes, col_leaves, col_prevs, col_docs, col_sizes = zip(*rows)
+            seqs, datas, *cols = zip(*rows)
             if set(map(type, datas)) != {bytes}:
                 datas = tuple(map(bytes, datas))
-            hashes = [sha256(d).hexdigest() for d in datas]
-            leaves = [sha256(b"\x00" + d).digest() for d in datas]
-            found = _fast_parse(datas)
-            clean = False
-            if None not in found:
-                ck_roots, ck_sizes, e_docs, e_sizes, e_prevs, e_seqs = zip(*[f.groups() for f in found])
-                e_sizes = tuple(map(int, e_sizes))
-                clean = (seqs == tuple(range(expected, expected + m))
-                         and tuple(map(int, e_seqs)) == seqs
-                         and list(col_hashes) == hashes
-                         and e_prevs[0] == prev_hash and list(e_prevs[1:]) == hashes[:-1]
-                         and col_prevs == e_prevs
-                         and col_docs == e_docs and col_sizes == e_sizes
-                         and list(col_leaves) == [leaf.hex() for leaf in leaves])
-            if clean:
-                expected += m
-                prev_hash = hashes[-1]
-                referenced.update(e_docs)
-                if ck_roots.count(None) != m:
-                    # first seq naming each (size, root): later rows are overwritten by earlier ones
-                    first = dict(zip(reversed(tuple(zip(ck_sizes, ck_roots))), reversed(seqs)))
-                    first.pop((None, None), None)
-                    for (ck_size, ck_root), seq in first.items():
-                        named.setdefault((int(ck_size), ck_root), seq)
-                if check_documents:
-                    for seq, e_doc, e_size in zip(seqs, e_docs, e_sizes):
-                        _check_document(rep, path_for, seq, e_doc, e_size)
-            else:
-                for i, (seq, _, col_hash, col_leaf, col_prev, col_doc, col_size) in enumerate(rows):
-                    if seq != expected:
-                        if seq > expected:
-                            missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
-                            rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
-                        else:
-                            rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
-                        expected = seq
-                    h = hashes[i]
-                    if h != col_hash:
-                        rep.fail(f"entry {seq}: entry_hash column {col_hash} != SHA-256 of stored bytes {h}", seq)
-                    if leaves[i].hex() != col_leaf:
-                        rep.fail(f"entry {seq}: leaf_hash column does not match the stored bytes", seq)
-                    e_ck = None
-                    if found[i] is not None:
-                        ck_root, ck_size, e_doc, e_size, e_prev, e_seq = found[i].groups()
-                        e_seq, e_size = int(e_seq), int(e_size)
-                        if ck_root is not None:
-                            e_ck = {"size": int(ck_size), "root": ck_root}
-                    else:
-                        try:
-                            e = _DECODE(datas[i].decode("utf-8"))
-                            e_seq, e_prev, doc = e["seq"], e["prev_hash"], e["doc"]
-                            e_doc, e_size, e_ck = doc["sha256"], doc["size"], e.get("checkpoint")
-                        except (ValueError, KeyError, TypeError) as exc:
-                            rep.fail(f"entry {seq}: stored bytes are not a v1 entry ({type(exc).__name__}: {exc})", seq)
-                            e_seq, e_prev, e_doc, e_size, e_ck = None, None, col_doc, col_size, None
-                        else:
-                            if e.get("v") != 1:
-                                rep.fail(f"entry {seq}: unknown format version {e.get('v')!r}", seq)
-                    if e_seq is not None and e_seq != seq:
-                        rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
-                    if e_prev != prev_hash and e_seq is not None:
-                        rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({prev_hash})", seq)
-                    if col_prev != e_prev and e_seq is not None:
-                        rep.fail(f"entry {seq}: prev_hash column {col_prev} differs from the entry bytes ({e_prev})", seq)
-                    if (col_doc, int(col_size)) != (e_doc, e_size):
-                        rep.fail(f"entry {seq}: doc columns ({col_doc}, {col_size}) differ from the entry bytes ({e_doc}, {e_size})", seq)
-                    if isinstance(e_ck, dict):
-                        named.setdefault((e_ck.get("size"), e_ck.get("root")), seq)
-                    prev_hash = h
-                    if isinstance(e_doc, str):
-                        referenced.add(e_doc)
-                        if check_documents:
-                            _check_document(rep, path_for, seq, e_doc, e_size)
-                    expected = seq + 1
-            heads.extend(leaves)
-            rep.entries += m
+            run.feed(seqs, datas, tuple(cols))
     finally:
         if gc_was_enabled:
             gc.enable()
     size = heads.size
     rep.root_hash = heads.root().hex()
-
-    for (ck_size, ck_root), seq in sorted(named.items(), key=lambda kv: kv[1]):
-        r = roots.get(ck_size) if isinstance(ck_size, int) else None
-        if r is None:
-            rep.fail(f"entry {seq}: names checkpoint size {ck_size} which is not a stored checkpoint", seq)
-        elif r.hex() != ck_root:
-            rep.fail(f"entry {seq}: names checkpoint {ck_size}:{ck_root} but the recomputed root at that size is {r.hex()}", seq)
-
+    _check_named(rep, run.named, roots)
     if verifier is None and (cps or external):
         rep.warnings.append("checkpoint signatures not checked (no public key given)")
     for c in cps:
@@ -421,9 +443,13 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     if not cps:
         rep.warnings.append("no stored checkpoint: tail truncation cannot be detected from the database alone")
 
-    scanned = _scan_store(store, referenced)
+    if not check_documents:
+        # entries only: the store is neither read nor listed
+        rep.warnings.append("documents not checked (entries only): stored PDFs and unreferenced files were not examined")
+        return rep
+    scanned = _scan_store(store, run.referenced)
     if scanned is None:
-        rep.unreferenced_files = sorted(set(store.list_all()) - referenced)
+        rep.unreferenced_files = sorted(set(store.list_all()) - run.referenced)
         stale = store.stale_temp_files()
     else:
         rep.unreferenced_files, stale = scanned
@@ -432,6 +458,55 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     for p in stale:
         rep.warnings.append(f"stale temp file {p}")
     return rep
+
+
+def verify_entries(entries: Sequence[bytes], checkpoints: Sequence[str] = (),
+                   public_key: str | Verifier | None = None) -> Report:
+    """Verify a log given only as its entry bytes, in seq order (``entries[0]`` is seq 1).
+
+    The entries-only part of ``verify_ledger`` without a database: every entry's hashes, seq,
+    header and chain link, the checkpoint each entry names, and each given signed checkpoint
+    (note text): signature with ``public_key`` (Verifier or key text; None = signatures not
+    checked, with a warning), size not beyond the log, root equal to the recomputed root at its
+    size.  Same messages as ``verify_ledger``; never raises for bad content.
+    """
+    rep = Report()
+    verifier = parse_verifier(public_key) if isinstance(public_key, str) else public_key
+    if verifier is None and checkpoints:
+        rep.warnings.append("checkpoint signatures not checked (no public key given)")
+    opened = []
+    for text in checkpoints:
+        try:
+            opened.append(open_checkpoint(text, verifier))
+        except NoteError as exc:
+            rep.fail(f"checkpoint: signature/format invalid: {exc}")
+    roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
+    heads = _Heads({c.size for c in opened}, roots)
+    run = _Pass(rep, heads)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as in verify_ledger
+    try:
+        for i in range(0, len(entries), _BATCH):
+            batch = entries[i:i + _BATCH]
+            run.feed(tuple(range(i + 1, i + 1 + len(batch))), batch)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    rep.root_hash = heads.root().hex()
+    _check_named(rep, run.named, roots)
+    for ck in opened:
+        rep.checkpoints_checked += 1
+        _check_head(rep, f"checkpoint size {ck.size}", ck.size, ck.root, heads.size, roots)
+    return rep
+
+
+def _check_named(rep: Report, named: dict[tuple[int, str], int], roots: dict[int, bytes]) -> None:
+    for (ck_size, ck_root), seq in sorted(named.items(), key=lambda kv: kv[1]):
+        r = roots.get(ck_size) if isinstance(ck_size, int) else None
+        if r is None:
+            rep.fail(f"entry {seq}: names checkpoint size {ck_size} which is not a stored checkpoint", seq)
+        elif r.hex() != ck_root:
+            rep.fail(f"entry {seq}: names checkpoint {ck_size}:{ck_root} but the recomputed root at that size is {r.hex()}", seq)
 
 
 def _check_head(rep: Report, label: str, ck_size: int, ck_root: bytes, size: int, roots: dict[int, bytes]) -> None:
@@ -473,13 +548,21 @@ def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str |
     if row is None:
         return out
     data = bytes(row["entry_bytes"])
-    out.entry = json.loads(data)
-    h = sha256(data).hexdigest()
+    try:
+        out.entry = parse_entry(data)
+        h = chain_hash(data)
+    except EntryFormatError as exc:
+        out.entry = {"seq": seq}
+        out.checks.append(("Entry bytes are a well-formed entry", False, str(exc)))
+        return out
     out.checks.append(("Entry bytes match the recorded entry hash", h == row["entry_hash"], h))
     prev = None
     if seq > 1:
         prev_row = conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq - 1)).first()
-        prev = sha256(bytes(prev_row[0])).hexdigest() if prev_row else "(missing)"
+        try:
+            prev = chain_hash(bytes(prev_row[0])) if prev_row else "(missing)"
+        except EntryFormatError:
+            prev = "(previous entry malformed)"
     out.checks.append(("Links to the previous entry", out.entry.get("prev_hash") == prev, prev or "genesis"))
     doc = out.entry.get("doc", {})
     try:

@@ -25,6 +25,7 @@ from typing import Hashable
 
 from sqlalchemy import select
 
+from audit_archive.entry import parse_entry
 from audit_archive.ledger import entry_bytes
 from portal.clock import fmt_local, local_to_utc, local_today, now_utc
 from portal.documents.render import render_pdf
@@ -262,7 +263,7 @@ def reconciliations_of(program: Program, day: date) -> list[Reconciliation]:
     parsed = []
     for doc_id, seq in docs:
         raw = entry_bytes(conn, seq)
-        entry = json.loads(raw) if raw else {}
+        entry = parse_entry(bytes(raw)) if raw else {}
         actor = str(entry.get("actor", ""))
         uid = int(actor.split(":", 1)[1]) if actor.startswith("user:") and actor[5:].isdigit() else None
         at = datetime.fromisoformat(str(entry.get("occurred_at", "")).replace("Z", "+00:00")) \

@@ -58,7 +58,7 @@ def test_export_for_one_patient_verifies(engine, store, ledger, tmp_path, suffix
 
 def _tamper_dir(out: Path, what: str):
     if what == "entry":
-        p = out / "entries/00000002.json"
+        p = out / "entries/00000002.entry"
         p.write_bytes(p.read_bytes().replace(b'"note"', b'"nope"'))
     elif what == "document":
         p = out / "documents/00000002.pdf"
@@ -77,7 +77,7 @@ def _tamper_dir(out: Path, what: str):
 
 
 @pytest.mark.parametrize("what,fragment", [
-    ("entry", "entries/00000002.json: sha256 mismatch"),
+    ("entry", "entries/00000002.entry: sha256 mismatch"),
     ("document", "entry 2: document sha256 mismatch"),
     ("proof", "proofs/00000002.json: sha256 mismatch"),
     ("checkpoint", "checkpoint.txt"),
@@ -146,7 +146,7 @@ def test_cli_runs_without_pypdf_sqlalchemy_rfc8785(engine, store, ledger, tmp_pa
             zb.writestr(n, b.replace(b'"roster"', b'"rosteR"') if n.startswith("entries/") else b)
     r = subprocess.run([sys.executable, "-c", blocker, "verify", str(bad), "--key", str(keyfile)],
                        capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert r.returncode == 1 and "FAIL entries/00000001.json: sha256 mismatch" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1 and "FAIL entries/00000001.entry: sha256 mismatch" in r.stdout, r.stdout + r.stderr
 
 
 _ISOLATED_BOOTSTRAP = (

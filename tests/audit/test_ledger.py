@@ -1,5 +1,3 @@
-import json
-
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -12,6 +10,8 @@ from audit_archive.schema import audit_entries
 from audit_archive.stamp import StampError
 from audit_archive.verify import verify_ledger
 
+from audit_archive.entry import chain_hash, parse_entry, version_of
+
 from .helpers import BASE_URL, ORIGIN, WHEN, do_append, make_pdf
 
 
@@ -23,9 +23,12 @@ def test_append_chain_and_verify(engine, store, key_path):
         assert b.prev_hash == a.entry_hash
     for r in res:
         assert r.path.read_bytes()[:5] == b"%PDF-"
-        e = json.loads(r.entry_bytes)
+        e = parse_entry(r.entry_bytes)
         assert e["doc"] == {"media_type": "application/pdf", "sha256": r.doc_sha256, "size": r.doc_size}
         assert e["occurred_at"] == "2026-11-30T15:04:05Z"
+        # current format: v2, chain hash = RFC 9162 leaf hash = both hash columns
+        assert version_of(r.entry_bytes) == 2 and e["seq"] == r.seq and e["prev_hash"] == r.prev_hash
+        assert r.entry_hash == r.leaf_hash == chain_hash(r.entry_bytes) == merkle.leaf_hash(r.entry_bytes).hex()
     with engine.connect() as c:
         rep = verify_ledger(c, store)
     assert rep.ok, rep.summary()
@@ -37,7 +40,7 @@ def test_entry_names_latest_checkpoint_and_stamp_shows_it(engine, store, key_pat
     with engine.begin() as conn:
         ck = make_checkpoint(conn, key_path, ORIGIN)
     (r,) = do_append(engine, store, 1)
-    e = json.loads(r.entry_bytes)
+    e = parse_entry(r.entry_bytes)
     assert e["checkpoint"] == {"origin": ORIGIN, "size": 3, "root": ck.root_hash}
     from pypdf import PdfReader
     txt = PdfReader(str(r.path)).pages[0].extract_text()
@@ -98,7 +101,7 @@ def test_line_commitments_in_entry(engine, store):
     line = {"patient_id": "p-17", "status": "present", "minutes": 180}
     c = commit_line(line, salt)
     (r,) = do_append(engine, store, 1, lines=[c, commit_line({"patient_id": "p-18"}, new_salt())])
-    e = json.loads(r.entry_bytes)
+    e = parse_entry(r.entry_bytes)
     assert c in e["line_commitments"]
     assert b"p-17" not in r.entry_bytes
 
@@ -120,3 +123,50 @@ def test_stored_documents_are_read_only(engine, store):
     res.path.chmod(0o644)  # as a store written before files were made read-only
     assert store.put(res.path.read_bytes()) == (res.path.parent.name + res.path.stem, res.path)
     assert res.path.stat().st_mode & 0o777 == 0o444
+
+
+def test_v1_log_continues_in_v2_and_verifies(engine, store, key_path, tmp_path):
+    """A ledger written in the first format (v1) keeps verifying after the portal starts writing
+    v2: the first v2 entry names the last v1 entry's chain hash (SHA-256 of its bytes), the tree
+    spans both, and an export across the boundary verifies standalone."""
+    import hashlib
+
+    from audit_archive import canonical
+    from audit_archive.checkpoint import public_key_text
+    from audit_archive.export import export
+    from audit_archive.offline import verify_export
+
+    prev = None
+    with engine.begin() as conn:
+        for seq in (1, 2, 3):
+            pdf = make_pdf(f"v1 doc {seq}")
+            d, _ = store.put(pdf)
+            data = canonical.build_entry_v1(
+                seq=seq, kind="roster", subject={"roster_id": str(seq)}, actor="user:7", occurred_at=WHEN,
+                record_hash=hashlib.sha256(b"r%d" % seq).hexdigest(), line_commitments=[], doc_sha256=d,
+                doc_size=len(pdf), prev_hash=prev, checkpoint=None, origin=ORIGIN)
+            h = hashlib.sha256(data).hexdigest()
+            conn.execute(audit_entries.insert().values(
+                seq=seq, v=1, kind="roster", entry_bytes=data, entry_hash=h, leaf_hash=merkle.leaf_hash(data).hex(),
+                prev_hash=prev, doc_sha256=d, doc_size=len(pdf)))
+            prev = h
+        make_checkpoint(conn, key_path, ORIGIN)
+    res = do_append(engine, store, 2)
+    assert [version_of(r.entry_bytes) for r in res] == [2, 2]
+    assert res[0].prev_hash == prev == chain_hash(parse_entry_bytes(engine, 3))
+    assert parse_entry(res[0].entry_bytes)["checkpoint"]["size"] == 3
+    with engine.begin() as conn:
+        make_checkpoint(conn, key_path, ORIGIN)
+    pub = public_key_text(key_path, ORIGIN)
+    with engine.connect() as conn:
+        rep = verify_ledger(conn, store, pub)
+        assert rep.ok and rep.entries == 5 and rep.documents_checked == 5, rep.summary()
+        out = export(conn, store, tmp_path / "export", [3, 4, 5], include_documents={4}, public_key_text=pub)
+    erep = verify_export(out, key=pub)
+    assert erep.ok, erep.text()
+    assert "entry 4: included in the log at index 3" in erep.text()
+
+
+def parse_entry_bytes(engine, seq):
+    with engine.connect() as conn:
+        return bytes(conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq)).scalar())

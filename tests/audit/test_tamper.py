@@ -1,13 +1,14 @@
 """Insider tampering is detected, with a precise message naming the first bad entry."""
 
 import hashlib
-import json
+
 
 import pytest
 from sqlalchemy import text
 
 from audit_archive import canonical
 from audit_archive.checkpoint import make_checkpoint, public_key_text
+from audit_archive.entry import chain_hash, parse_entry
 from audit_archive.schema import audit_checkpoints, audit_entries, drop_append_only_ddl
 from audit_archive.verify import verify_ledger
 
@@ -82,13 +83,17 @@ def _rebuild_from(ctx, start_seq):
         rows = [dict(r._mapping) for r in conn.execute(audit_entries.select().order_by(audit_entries.c.seq))]
         prev = rows[start_seq - 2]["entry_hash"] if start_seq > 1 else None
         for row in rows[start_seq - 1:]:
-            e = json.loads(row["entry_bytes"])
+            e = parse_entry(row["entry_bytes"])
             if row["seq"] == start_seq:
                 d, _ = store.put(make_pdf("forged"))
                 e["doc"]["sha256"], e["doc"]["size"] = d, len(store.get(d))
-            e["prev_hash"] = prev
-            data = canonical.canonical_bytes(e)
-            h = hashlib.sha256(data).hexdigest()
+            ck = e["checkpoint"]
+            data = canonical.build_entry(
+                seq=e["seq"], kind=e["kind"], subject=e["subject"], actor=e["actor"], occurred_at=e["occurred_at"],
+                record_hash=e["record_sha256"], line_commitments=e["line_commitments"], doc_sha256=e["doc"]["sha256"],
+                doc_size=e["doc"]["size"], prev_hash=prev, origin=e["log"],
+                checkpoint=canonical.CheckpointRef(ck["origin"], ck["size"], ck["root"]) if ck else None)
+            h = chain_hash(data)
             conn.execute(audit_entries.update().where(audit_entries.c.seq == row["seq"]).values(
                 entry_bytes=data, entry_hash=h, leaf_hash=hashlib.sha256(b"\0" + data).hexdigest(), prev_hash=prev,
                 doc_sha256=e["doc"]["sha256"], doc_size=e["doc"]["size"]))

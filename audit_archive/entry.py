@@ -1,0 +1,204 @@
+"""Entry formats: which version a stored entry is, its chain hash, and its fields.
+
+Stdlib only: the standalone verifier bundled in every export imports this module.  Building
+entries (which needs the RFC 8785 encoder) lives in ``canonical``; reading them lives here.
+
+Two formats exist (docs/audit-format.md §1–2); every entry stays verifiable forever:
+
+- **v1** (first appends): the whole entry is one JCS JSON object; chain hash =
+  SHA-256(entry bytes).
+- **v2** (current): a fixed-width ASCII header line holding everything the chain and tree
+  checks need (seq, prev, named checkpoint, document hash and size), then the JCS object of
+  the descriptive fields.  Chain hash = the RFC 9162 leaf hash SHA-256(0x00 || entry bytes), so
+  one SHA-256 per entry serves both the chain and the tree, and a verifier reads the header by
+  offset instead of parsing JSON (see ``verify`` for the batch checks this allows).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from hashlib import sha256
+
+V2_MAGIC = b"iop-audit-entry/v2 "
+ZERO_HASH = "0" * 64  # v2 "prev" of the first entry and the root of "no checkpoint named"
+
+# Header layout, v2 (all fixed width; byte offsets below are derived from it):
+#   iop-audit-entry/v2 seq=SSSSSSSSSSSS prev=<64 hex> ckpt=CCCCCCCCCCCC:<64 hex> doc=<64 hex>:ZZZZZZZZZZZZ\n
+_SEQ_W = _SIZE_W = 12
+HEADER_FORMAT = (V2_MAGIC + b"seq=%012d prev=%s ckpt=%012d:%s doc=%s:%012d\n")
+PREFIX_LEN = len(V2_MAGIC) + len(b"seq=") + _SEQ_W + len(b" prev=") + 64 + len(b" ckpt=")  # up to the ckpt value
+TAIL_LEN = _SIZE_W + 1 + 64 + len(b" doc=") + 64 + 1 + _SIZE_W + 1  # "ckpt value doc=... \n"
+HEADER_LEN = PREFIX_LEN + TAIL_LEN
+MAX_SEQ = 10 ** _SEQ_W - 1
+MAX_DOC_SIZE = 10 ** _SIZE_W - 1
+# Offsets inside the tail (the header from PREFIX_LEN on).
+TAIL_CKPT = slice(0, _SIZE_W + 1 + 64)                        # "CCCCCCCCCCCC:<root>"
+TAIL_DOC_SHA = slice(_SIZE_W + 1 + 64 + 5, _SIZE_W + 1 + 64 + 5 + 64)
+TAIL_DOC_SIZE = slice(TAIL_DOC_SHA.stop + 1, TAIL_DOC_SHA.stop + 1 + _SIZE_W)
+
+_HEADER = re.compile(
+    rb"iop-audit-entry/v2 seq=([0-9]{12}) prev=([0-9a-f]{64}) ckpt=([0-9]{12}):([0-9a-f]{64}) "
+    rb"doc=([0-9a-f]{64}):([0-9]{12})\n")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")  # ASCII digits only
+V2_BODY_KEYS = ("actor", "kind", "line_commitments", "log", "media_type", "occurred_at", "record_sha256", "subject")
+V1_KEYS = ("actor", "checkpoint", "doc", "kind", "line_commitments", "log", "occurred_at", "prev_hash",
+           "record_sha256", "seq", "subject", "v")
+
+
+class EntryFormatError(ValueError):
+    """Stored entry bytes are not a well-formed entry of a known version; the message says what is wrong."""
+
+
+def version_of(data: bytes) -> int:
+    """Format version of stored entry bytes: 2 (header line), 1 (bare JSON object).
+
+    Raises EntryFormatError for anything else (unknown versions are refused, never guessed)."""
+    if data.startswith(V2_MAGIC):
+        return 2
+    if data.startswith(b"{"):
+        return 1
+    if data.startswith(b"iop-audit-entry/"):
+        raise EntryFormatError(f"unknown entry format {data[:24]!r}")
+    raise EntryFormatError("not an entry (neither a v2 header nor a v1 JSON object)")
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 §2.1.1 leaf hash SHA-256(0x00 || entry bytes), 32 raw bytes; every version."""
+    return sha256(b"\x00" + data).digest()
+
+
+def chain_hash(data: bytes) -> str:
+    """Hex hash that the next entry names as its prev: v2 = the leaf hash, v1 = SHA-256(bytes).
+
+    Raises EntryFormatError when the version cannot be told."""
+    if version_of(data) == 2:
+        return leaf_hash(data).hex()
+    return sha256(data).hexdigest()
+
+
+def build_header(*, seq: int, prev_hash: str | None, checkpoint: tuple[int, str] | None,
+                 doc_sha256: str, doc_size: int) -> bytes:
+    """The v2 header line for these values.  ``prev_hash`` None only for seq 1; ``checkpoint``
+    is ``(size, hex root)`` or None.  Raises EntryFormatError for out-of-range or malformed values."""
+    if not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
+        raise EntryFormatError(f"seq must be an int in 1..{MAX_SEQ}, got {seq!r}")
+    if (seq == 1) != (prev_hash is None) or prev_hash == ZERO_HASH:
+        raise EntryFormatError("prev_hash must be None exactly for seq 1 (and never all zeros)")
+    ck_size, ck_root = checkpoint if checkpoint else (0, ZERO_HASH)
+    if checkpoint and ck_root == ZERO_HASH:
+        raise EntryFormatError("a checkpoint root of all zeros means 'no checkpoint'; pass None")
+    for name, value in (("prev_hash", prev_hash or ZERO_HASH), ("checkpoint root", ck_root), ("doc sha256", doc_sha256)):
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            raise EntryFormatError(f"{name} must be 64 lowercase hex digits, got {value!r}")
+    if checkpoint and not (isinstance(ck_size, int) and 1 <= ck_size < seq):
+        raise EntryFormatError(f"checkpoint size must be in 1..{seq - 1}, got {ck_size!r}")
+    if not isinstance(doc_size, int) or not 0 <= doc_size <= MAX_DOC_SIZE:
+        raise EntryFormatError(f"document size must be an int in 0..{MAX_DOC_SIZE}, got {doc_size!r}")
+    return HEADER_FORMAT % (seq, (prev_hash or ZERO_HASH).encode(), ck_size, ck_root.encode(),
+                            doc_sha256.encode(), doc_size)
+
+
+def _is_hex64(value) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise EntryFormatError(msg)
+
+
+def _check_common(e: dict) -> None:
+    for k in ("actor", "kind", "log", "occurred_at"):
+        _need(isinstance(e.get(k), str) and e[k] != "", f"{k} must be a non-empty string")
+    _need(bool(_UTC.fullmatch(e["occurred_at"])), f"occurred_at {e['occurred_at']!r} is not UTC ISO-8601 ending in Z")
+    _need(isinstance(e.get("record_sha256"), str) and bool(_HEX64.fullmatch(e["record_sha256"])),
+          "record_sha256 must be 64 lowercase hex digits")
+    lc = e.get("line_commitments")
+    _need(isinstance(lc, list) and all(isinstance(c, str) and _HEX64.fullmatch(c) for c in lc),
+          "line_commitments must be a list of 64-hex-digit strings")
+    sub = e.get("subject")
+    _need(isinstance(sub, dict) and all(isinstance(v, str) for v in sub.values()),
+          "subject must be an object of string ids")
+
+
+def _load_object(text: bytes, what: str) -> dict:
+    try:
+        obj = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EntryFormatError(f"{what} is not UTF-8 JSON ({exc})") from None
+    _need(isinstance(obj, dict), f"{what} is not a JSON object")
+    return obj
+
+
+def _parse_header(data: bytes) -> tuple:
+    m = _HEADER.match(data)
+    _need(m is not None, "v2 header line malformed (expected "
+          "'iop-audit-entry/v2 seq=<12 digits> prev=<64 hex> ckpt=<12 digits>:<64 hex> doc=<64 hex>:<12 digits>')")
+    seq_s, prev, ck_size_s, ck_root, doc_sha, doc_size_s = m.groups()
+    seq, ck_size = int(seq_s), int(ck_size_s)
+    _need(seq >= 1, "seq must be at least 1")
+    _need((seq == 1) == (prev == ZERO_HASH.encode()), "prev must be all zeros exactly for seq 1")
+    _need((ck_size == 0) == (ck_root == ZERO_HASH.encode()), "ckpt must be size 0 with a zero root, or a real checkpoint")
+    _need(ck_size < seq, f"ckpt names size {ck_size}, not earlier than the entry itself")
+    return (seq, None if seq == 1 else prev.decode(), (ck_size, ck_root.decode()) if ck_size else None,
+            doc_sha.decode(), int(doc_size_s))
+
+
+def chain_fields(data: bytes) -> tuple[int, int, str | None, tuple[int, str] | None, str, int]:
+    """What the chain and tree checks read from an entry: ``(v, seq, prev_hash or None,
+    (checkpoint size, hex root) or None, doc sha256 hex, doc size in bytes)``.
+
+    For v2 only the header is read (the body is covered by the hashes; ``parse_entry`` checks
+    it); v1 entries are parsed whole.  Raises EntryFormatError naming the problem.
+    """
+    if version_of(data) == 2:
+        return (2, *_parse_header(data))
+    e = parse_entry(data)
+    ck = e["checkpoint"]
+    return (1, e["seq"], e["prev_hash"], (ck["size"], ck["root"]) if ck else None, e["doc"]["sha256"], e["doc"]["size"])
+
+
+def parse_entry(data: bytes) -> dict:
+    """Fields of stored entry bytes of any version, in one shape:
+
+    ``{"v", "log", "seq", "kind", "subject", "actor", "occurred_at", "record_sha256",
+    "line_commitments", "doc": {"media_type", "sha256", "size"}, "prev_hash" (hex or None for
+    the first entry), "checkpoint": {"origin", "size", "root"} or None}``.
+
+    Parses, never re-serializes.  Raises EntryFormatError naming the first problem.
+    """
+    v = version_of(data)
+    if v == 1:
+        e = _load_object(data, "v1 entry")
+        _need(sorted(e) == list(V1_KEYS), f"v1 entry has fields {sorted(e)}, expected {list(V1_KEYS)}")
+        _need(type(e["v"]) is int and e["v"] == 1, f"v1 entry says v {e['v']!r}")
+        _need(type(e["seq"]) is int and e["seq"] >= 1, "seq must be a positive int")
+        _check_common(e)
+        doc = e["doc"]
+        _need(isinstance(doc, dict) and sorted(doc) == ["media_type", "sha256", "size"]
+              and isinstance(doc["media_type"], str) and _is_hex64(doc["sha256"])
+              and type(doc["size"]) is int and doc["size"] >= 0,
+              "doc must be {media_type, sha256 (64 lowercase hex), size (int >= 0)}")
+        _need(e["prev_hash"] is None if e["seq"] == 1 else _is_hex64(e["prev_hash"]),
+              "prev_hash must be null exactly for seq 1, else 64 lowercase hex digits")
+        ck = e["checkpoint"]
+        _need(ck is None or (isinstance(ck, dict) and sorted(ck) == ["origin", "root", "size"]
+                             and isinstance(ck["origin"], str) and _is_hex64(ck["root"])
+                             and type(ck["size"]) is int and 1 <= ck["size"] < e["seq"]),
+              "checkpoint must be null or {origin, root (64 lowercase hex), size (1..seq-1)}")
+        return e
+    seq, prev, ck, doc_sha, doc_size = _parse_header(data)
+    body = _load_object(data[HEADER_LEN:], "v2 body")
+    _need(sorted(body) == list(V2_BODY_KEYS), f"v2 body has fields {sorted(body)}, expected {list(V2_BODY_KEYS)}")
+    _check_common(body)
+    _need(isinstance(body["media_type"], str), "media_type must be a string")
+    return {
+        "v": 2, "log": body["log"], "seq": seq, "kind": body["kind"], "subject": body["subject"],
+        "actor": body["actor"], "occurred_at": body["occurred_at"], "record_sha256": body["record_sha256"],
+        "line_commitments": body["line_commitments"],
+        "doc": {"media_type": body["media_type"], "sha256": doc_sha, "size": doc_size},
+        "prev_hash": prev,
+        "checkpoint": None if ck is None else {"origin": body["log"], "size": ck[0], "root": ck[1]},
+    }
