@@ -335,17 +335,18 @@ class _Pass:
             leaf = sha256(b"\x00" + data).digest()
             leaves.append(leaf)
             try:
-                v, e_seq, e_prev, e_ck, e_doc, e_size = chain_fields(data)
+                _v, e_seq, e_prev, e_ck, e_doc, e_size = chain_fields(data)
             except EntryFormatError as exc:
                 rep.fail(f"entry {seq}: stored bytes are not a valid entry: {exc}", seq)
-                v = e_seq = e_prev = e_ck = e_doc = e_size = None
+                e_seq = e_prev = e_ck = e_doc = e_size = None
             # the hash the next entry must name, even when this one is malformed (entry.chain_hash)
             h = leaf.hex() if data.startswith(V2_MAGIC) else sha256(data).hexdigest()
             if e_seq is not None:
                 if e_seq != seq:
                     rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
-                if e_prev != self.prev:
-                    rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({self.prev})", seq)
+                want = None if seq == 1 else self.prev  # as in _fast: seq 1 names no predecessor
+                if e_prev != want:
+                    rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({want})", seq)
                 if e_ck is not None:
                     self.named.setdefault(e_ck, seq)
             if cols is not None:
@@ -488,6 +489,8 @@ def verify_entries(entries: Sequence[bytes], checkpoints: Sequence[str] = (),
     try:
         for i in range(0, len(entries), _BATCH):
             batch = entries[i:i + _BATCH]
+            if set(map(type, batch)) != {bytes}:
+                batch = [bytes(e) for e in batch]  # bytearray / memoryview
             run.feed(tuple(range(i + 1, i + 1 + len(batch))), batch)
     finally:
         if gc_was_enabled:

@@ -735,6 +735,23 @@ def test_fast_path_requires_zero_prev_at_seq_1_even_after_a_seq_0_row(monkeypatc
     assert asdict(fast) == asdict(slow)
 
 
+def test_a_stray_seq_0_row_is_the_only_failure_before_a_good_genesis(monkeypatch, db, doc_store):
+    """Seq 1 names no predecessor, whatever row came before it: only row 0 is reported."""
+    monkeypatch.setattr(verify_mod, "_BATCH", 1)
+    rows = ledger_rows(4)
+    _insert(db, [dict(rows[3], seq=0), *rows[:3]])  # entry 4's row, stored at seq 0
+    fast, slow, _ = _both(monkeypatch, _ledger_run(db, doc_store))
+    assert fast.failures and all(f.startswith("entry 0: ") for f in fast.failures), fast.summary()
+    assert fast.first_bad_seq == 0
+
+
+def test_verify_entries_takes_bytearray_and_memoryview(monkeypatch):
+    entries = make_log()
+    for conv in (bytearray, memoryview):
+        rep, _, _ = _both(monkeypatch, _verify_log([conv(e) for e in entries]))
+        assert rep.ok and rep.entries == N, rep.summary()
+
+
 @pytest.mark.parametrize("cols", [("doc_sha256",), ("entry_hash", "leaf_hash")], ids=["doc_sha256", "entry_and_leaf_hash"])
 def test_blob_in_a_hash_column_is_reported_not_raised(monkeypatch, db, doc_store, cols):
     rows = ledger_rows()
