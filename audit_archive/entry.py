@@ -123,12 +123,46 @@ def _check_common(e: dict) -> None:
           "subject must be an object of string ids")
 
 
+def _no_duplicates(pairs: list) -> dict:
+    keys = [k for k, _v in pairs]
+    if len(set(keys)) != len(keys):
+        # two verifiers could read different values from {"kind":"a","kind":"b"}
+        raise EntryFormatError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+    return dict(pairs)
+
+
+def _no_float(text: str):
+    raise EntryFormatError(f"number {text} is not an integer (floats are not allowed)")
+
+
+def _jcs_sorted(value):
+    # RFC 8785 orders keys by their UTF-16 code units
+    if isinstance(value, dict):
+        return {k: _jcs_sorted(value[k]) for k in sorted(value, key=lambda k: k.encode("utf-16-be"))}
+    if isinstance(value, list):
+        return [_jcs_sorted(v) for v in value]
+    return value
+
+
+def jcs_bytes(value) -> bytes:
+    """RFC 8785 bytes of a value made of dicts, lists, str, int, bool and None (the only values
+    entries hold): for these, JCS equals sorted keys, no whitespace, UTF-8, and the escapes
+    Python's json writes (\\b \\t \\n \\f \\r, other controls as lowercase \\u00xx).
+    Stdlib-only, so the standalone verifier can check that stored bytes are canonical."""
+    return json.dumps(_jcs_sorted(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
 def _load_object(text: bytes, what: str) -> dict:
     try:
-        obj = json.loads(text.decode("utf-8"))
+        obj = json.loads(text.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_float=_no_float,
+                         parse_constant=_no_float)
+    except EntryFormatError as exc:
+        raise EntryFormatError(f"{what}: {exc}") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise EntryFormatError(f"{what} is not UTF-8 JSON ({exc})") from None
     _need(isinstance(obj, dict), f"{what} is not a JSON object")
+    _need(jcs_bytes(obj) == text, f"{what} is not in canonical form (RFC 8785: sorted keys, no whitespace, "
+                                  "minimal escapes)")
     return obj
 
 
@@ -193,7 +227,7 @@ def parse_entry(data: bytes) -> dict:
     body = _load_object(data[HEADER_LEN:], "v2 body")
     _need(sorted(body) == list(V2_BODY_KEYS), f"v2 body has fields {sorted(body)}, expected {list(V2_BODY_KEYS)}")
     _check_common(body)
-    _need(isinstance(body["media_type"], str), "media_type must be a string")
+    _need(body["media_type"] == "application/pdf", f"media_type must be application/pdf, got {body['media_type']!r}")
     return {
         "v": 2, "log": body["log"], "seq": seq, "kind": body["kind"], "subject": body["subject"],
         "actor": body["actor"], "occurred_at": body["occurred_at"], "record_sha256": body["record_sha256"],

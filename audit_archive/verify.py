@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from . import merkle
-from .entry import (HEADER_LEN, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
+from .entry import (HEADER_LEN, MAX_SEQ, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
                     EntryFormatError, chain_fields, chain_hash, parse_entry)
 from .filestore import _HEX64, FileStore
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
@@ -46,7 +46,9 @@ class Report:
             self.first_bad_seq = seq
 
     def summary(self) -> str:
-        head = "OK" if self.ok else f"FAILED ({len(self.failures)} problems, first bad seq {self.first_bad_seq})"
+        n = len(self.failures)
+        head = "OK" if self.ok else f"FAILED ({n} problem{'s' if n != 1 else ''}" + (
+            f", first bad entry {self.first_bad_seq})" if self.first_bad_seq is not None else ")")
         lines = [f"{head}: {self.entries} entries, {self.documents_checked} documents, "
                  f"{self.checkpoints_checked} checkpoints, root {self.root_hash}"]
         lines += [f"FAIL {m}" for m in self.failures] + [f"WARN {m}" for m in self.warnings]
@@ -251,6 +253,7 @@ class _Pass:
         self.rep, self.heads, self.path_for = rep, heads, path_for
         self.expected = 1
         self.prev: str | None = None       # chain hash of the last entry seen
+        self.prev_seq: int | None = None   # its seq (differs from expected - 1 after a gap)
         self.named: dict[tuple[int, str], int] = {}  # (size, root) named by entries -> first seq naming it
         self.referenced: set[str] = set()
 
@@ -314,7 +317,7 @@ class _Pass:
         for key, seq in named:
             self.named.setdefault(key, seq)
         self.expected = s + m
-        self.prev = hx[-1].decode()
+        self.prev, self.prev_seq = hx[-1].decode(), s + m - 1
         if docs is not None:
             self.referenced.update(docs)
             for seq, d, z in zip(seqs, docs, sizes):
@@ -329,7 +332,8 @@ class _Pass:
             if seq != expected:
                 if seq > expected:
                     missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
-                    rep.fail(f"{missing} missing (seq jumps from {expected - 1} to {seq})", expected)
+                    where = f"the ledger starts at seq {seq}" if expected == 1 else f"seq jumps from {expected - 1} to {seq}"
+                    rep.fail(f"{missing} missing ({where})", expected)
                 else:
                     rep.fail(f"entry {seq}: out of order after {expected - 1}", seq)
             leaf = sha256(b"\x00" + data).digest()
@@ -346,7 +350,8 @@ class _Pass:
                     rep.fail(f"entry {seq}: bytes say seq {e_seq} (row moved or swapped)", seq)
                 want = None if seq == 1 else self.prev  # as in _fast: seq 1 names no predecessor
                 if e_prev != want:
-                    rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {seq - 1} ({want})", seq)
+                    rep.fail(f"entry {seq}: prev_hash {e_prev} does not match hash of entry {self.prev_seq} ({want})"
+                             if want is not None else f"entry {seq}: prev_hash {e_prev} but no entry precedes it", seq)
                 if e_ck is not None:
                     self.named.setdefault(e_ck, seq)
             if cols is not None:
@@ -364,13 +369,14 @@ class _Pass:
             if isinstance(e_doc, str) and self.path_for is not None:
                 self.referenced.add(e_doc)
                 _check_document(rep, self.path_for, seq, e_doc, e_size)
-            self.prev = h
+            self.prev, self.prev_seq = h, seq
             self.expected = seq + 1
         return leaves
 
 
 def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier | None = None,
-                  since_checkpoint: str | None = None, *, check_documents: bool = True) -> Report:
+                  since_checkpoint: str | None = None, *, check_documents: bool = True,
+                  checkpoint_dir: str | os.PathLike | None = None) -> Report:
     """Recompute and cross-check everything the ledger claims.  Read-only.
 
     Checks, in one streaming pass over ``audit_entries`` in seq order:
@@ -382,7 +388,11 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
       root equal to the recomputed root at that size.  ``since_checkpoint`` is an older signed
       checkpoint text held outside the database; it must verify and match the recomputed
       prefix root (this catches truncation and rewrites even if the checkpoints table was
-      rewritten too).  Files in the store that no entry references are warnings.
+      rewritten too).  ``checkpoint_dir``: where ``make_checkpoint`` writes the signed
+      checkpoint files; each ``checkpoint-*.txt`` there is checked like a stored checkpoint (so
+      deleting rows *and* checkpoint rows is still caught while a file remains), and a file
+      missing for a stored checkpoint, or a file with no row, is a warning.  Files in the store
+      that no entry references are warnings.
 
     For v2 entries the header is checked (the body is covered by the hashes and checked for
     form by ``entry.parse_entry`` wherever it is read: verification page, exports, standalone
@@ -400,7 +410,8 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
             external = open_checkpoint(since_checkpoint, verifier)
         except NoteError as exc:
             rep.fail(f"given checkpoint does not verify: {exc}")
-    want_sizes = {int(c["tree_size"]) for c in cps}
+    files = _checkpoint_files(rep, checkpoint_dir, verifier, cps)
+    want_sizes = {int(c["tree_size"]) for c in cps} | {ck.size for _name, ck in files}
     if external is not None:
         want_sizes.add(external.size)
     roots: dict[int, bytes] = {}
@@ -417,7 +428,13 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
         for rows in _entry_batches(conn, _BATCH):
             seqs, datas, *cols = zip(*rows)
             if set(map(type, datas)) != {bytes}:
-                datas = tuple(map(bytes, datas))
+                converted = []
+                for seq, value in zip(seqs, datas):
+                    data, problem = stored_bytes(value)
+                    if problem:
+                        rep.fail(f"entry {seq}: {problem}", seq)
+                    converted.append(data)
+                datas = tuple(converted)
             run.feed(seqs, datas, tuple(cols))
     finally:
         if gc_was_enabled:
@@ -440,6 +457,9 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
         _check_head(rep, label, ck.size, ck.root, size, roots)
     if external is not None:
         _check_head(rep, "given checkpoint", external.size, external.root, size, roots)
+        rep.checkpoints_checked += 1
+    for name, ck in files:
+        _check_head(rep, f"checkpoint file {name}", ck.size, ck.root, size, roots)
         rep.checkpoints_checked += 1
     if not cps:
         rep.warnings.append("no stored checkpoint: tail truncation cannot be detected from the database alone")
@@ -503,6 +523,30 @@ def verify_entries(entries: Sequence[bytes], checkpoints: Sequence[str] = (),
     return rep
 
 
+def _checkpoint_files(rep: Report, checkpoint_dir, verifier: Verifier | None, cps: list[dict]) -> list:
+    """``[(file name, Checkpoint)]`` for the signed checkpoint files in ``checkpoint_dir``
+    (none when it is None or absent); unreadable or badly signed files are failures, files and
+    table rows that do not match one another are warnings."""
+    if checkpoint_dir is None or not os.path.isdir(checkpoint_dir):
+        return []
+    out, sizes = [], set()
+    for name in sorted(n for n in os.listdir(checkpoint_dir) if n.startswith("checkpoint-") and n.endswith(".txt")):
+        try:
+            with open(os.path.join(checkpoint_dir, name), encoding="utf-8") as f:
+                ck = open_checkpoint(f.read(), verifier)
+        except (OSError, UnicodeDecodeError, NoteError) as exc:
+            rep.fail(f"checkpoint file {name}: unreadable or signature/format invalid: {exc}")
+            continue
+        out.append((name, ck))
+        sizes.add(ck.size)
+    stored = {int(c["tree_size"]) for c in cps}
+    for s in sorted(sizes - stored):
+        rep.warnings.append(f"checkpoint file for size {s} has no row in the checkpoints table (rows deleted?)")
+    for s in sorted(stored - sizes):
+        rep.warnings.append(f"checkpoint size {s} has no file in {checkpoint_dir}")
+    return out
+
+
 def _check_named(rep: Report, named: dict[tuple[int, str], int], roots: dict[int, bytes]) -> None:
     for (ck_size, ck_root), seq in sorted(named.items(), key=lambda kv: kv[1]):
         r = roots.get(ck_size) if isinstance(ck_size, int) else None
@@ -522,10 +566,25 @@ def _check_head(rep: Report, label: str, ck_size: int, ck_root: bytes, size: int
                  f"(history rewritten)")
 
 
+def stored_bytes(value) -> tuple[bytes, str | None]:
+    """``(bytes, problem)`` for an ``entry_bytes`` value as the driver returns it: bytes or a
+    buffer (memoryview) -> no problem; a str means the column was rewritten as TEXT outside the
+    portal (SQLite keeps the type an UPDATE gives it): its UTF-8 bytes, and the problem worded."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass"), "entry_bytes is stored as TEXT, not as bytes (rewritten outside the portal?)"
+    return bytes(value), None
+
+
 @dataclass
 class EntryCheck:
-    """Outcome of ``verify_entry``: each check as (label, passed, detail), plus the parsed entry."""
+    """Outcome of ``verify_entry``: each check as (label, passed, detail), plus the parsed entry.
+
+    ``found`` is False when no row has that seq.  ``entry`` holds the parsed fields
+    (``entry.parse_entry`` shape) or None when there is no row or its bytes are not a
+    well-formed entry (a failed check says why).
+    """
     seq: int
+    found: bool = False
     entry: dict | None = None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     checkpoint_size: int | None = None
@@ -539,40 +598,47 @@ class EntryCheck:
 
 
 def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str | Verifier | None) -> EntryCheck:
-    """Check ONE entry the way a printed page's QR code asks: its stored bytes hash to its
-    recorded hash, it links to the previous entry, its PDF matches, and an RFC 9162 inclusion
-    proof ties it to the latest signed checkpoint (signature checked with ``public_key``).
+    """Check ONE entry the way a printed page's QR code asks: its stored bytes are a well-formed
+    entry for this seq and hash to its recorded hash, it links to the previous entry, its PDF
+    matches, and an RFC 9162 inclusion proof ties it to the latest signed checkpoint (signature
+    checked with ``public_key``).
 
-    Costs one pass over the leaf hashes (to build the proof), not a full verification; returns
-    an ``EntryCheck`` whose ``entry`` is None when no entry ``seq`` exists.
+    Costs one pass over the leaf hashes (to build the proof), not a full verification.  Never
+    raises for bad content: each problem is a failed check.
     """
     out = EntryCheck(seq=seq)
+    if not 1 <= seq <= MAX_SEQ:
+        return out
     row = conn.execute(select(audit_entries).where(audit_entries.c.seq == seq)).mappings().first()
     if row is None:
         return out
-    data = bytes(row["entry_bytes"])
+    out.found = True
+    data, problem = stored_bytes(row["entry_bytes"])
+    if problem:
+        out.checks.append(("Entry bytes stored as written", False, problem))
     try:
         out.entry = parse_entry(data)
-        h = chain_hash(data)
     except EntryFormatError as exc:
-        out.entry = {"seq": seq}
         out.checks.append(("Entry bytes are a well-formed entry", False, str(exc)))
         return out
+    out.checks.append(("Entry is the one at this position", out.entry["seq"] == seq,
+                       f"its bytes say seq {out.entry['seq']}"))
+    h = chain_hash(data)
     out.checks.append(("Entry bytes match the recorded entry hash", h == row["entry_hash"], h))
     prev = None
     if seq > 1:
         prev_row = conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq - 1)).first()
         try:
-            prev = chain_hash(bytes(prev_row[0])) if prev_row else "(missing)"
+            prev = chain_hash(stored_bytes(prev_row[0])[0]) if prev_row else "(missing)"
         except EntryFormatError:
             prev = "(previous entry malformed)"
-    out.checks.append(("Links to the previous entry", out.entry.get("prev_hash") == prev, prev or "genesis"))
-    doc = out.entry.get("doc", {})
+    out.checks.append(("Links to the previous entry", out.entry["prev_hash"] == prev, prev or "genesis"))
+    doc = out.entry["doc"]
     try:
-        got, size = _file_sha256(store.path_for(doc.get("sha256", "")))
-        out.checks.append(("Stored PDF matches the entry", (got, size) == (doc.get("sha256"), doc.get("size")), got))
-    except (FileNotFoundError, ValueError):
-        out.checks.append(("Stored PDF matches the entry", False, "file missing"))
+        got, size = _file_sha256(store.path_for(doc["sha256"]))
+        out.checks.append(("Stored PDF matches the entry", (got, size) == (doc["sha256"], doc["size"]), got))
+    except (OSError, ValueError):
+        out.checks.append(("Stored PDF matches the entry", False, "file missing or unreadable"))
     verifier = parse_verifier(public_key) if isinstance(public_key, str) else public_key
     cps = [dict(r) for r in conn.execute(select(audit_checkpoints).order_by(
         audit_checkpoints.c.tree_size.desc(), audit_checkpoints.c.id.desc())).mappings()]
@@ -586,7 +652,7 @@ def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str |
         out.checks.append(("Checkpoint signature", False, str(exc)))
         return out
     out.checkpoint_size = ck.size
-    leaves = [sha256(b"\x00" + bytes(r[0])).digest() for r in conn.execute(
+    leaves = [sha256(b"\x00" + stored_bytes(r[0])[0]).digest() for r in conn.execute(
         select(audit_entries.c.entry_bytes).where(audit_entries.c.seq <= ck.size).order_by(audit_entries.c.seq))]
     if len(leaves) < ck.size:
         out.checks.append(("Included in a signed checkpoint", False, "ledger shorter than the checkpoint"))

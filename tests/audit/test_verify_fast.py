@@ -589,7 +589,7 @@ COLUMN_CASES = [
     ("entry_bytes_edited_columns_stale", _edit_body,
      [ENTRY_HASH_COL, LEAF_HASH_COL, "entry {k1}: prev_hash * does not match hash of entry {k} (*)"]),
     ("row_deleted", _delete, ["entry {k} is missing (seq jumps from {p} to {k1})",
-                              "entry {k1}: prev_hash * does not match hash of entry {k} (*)"]),
+                              "entry {k1}: prev_hash * does not match hash of entry {p} (*)"]),
     ("rows_swapped", _swap, ["entry {k}: bytes say seq {k1} (row moved or swapped)",
                              "entry {k1}: bytes say seq {k} (row moved or swapped)",
                              "entry {k}: prev_hash * does not match hash of entry {p} (*)"]),

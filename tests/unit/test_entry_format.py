@@ -306,7 +306,8 @@ BODY_CASES = [
     ("body_line_commitment_short", _v2_body(line_commitments=[LC[:-1]]), "line_commitments must be a list of 64-hex-digit strings"),
     ("body_subject_int_id", _v2_body(subject={"roster_id": 42}), "subject must be an object of string ids"),
     ("body_subject_a_list", _v2_body(subject=["42"]), "subject must be an object of string ids"),
-    ("body_media_type_not_a_string", _v2_body(media_type=5), "media_type must be a string"),
+    ("body_media_type_not_a_string", _v2_body(media_type=5), "media_type must be application/pdf, got 5"),
+    ("body_media_type_not_pdf", _v2_body(media_type="text/html"), "media_type must be application/pdf, got 'text/html'"),
 ]
 
 V1_FIELDS = "['actor', 'checkpoint', 'doc', 'kind', 'line_commitments', 'log', 'occurred_at', 'prev_hash', " \
@@ -324,7 +325,7 @@ V1_CASES = [
     ("v1_seq_string", _v1(seq="7"), "seq must be a positive int"),
     ("v1_seq_zero", _v1(seq=0), "seq must be a positive int"),
     ("v1_seq_true", _v1(seq=True), "seq must be a positive int"),
-    ("v1_seq_float", _v1(seq=7.0), "seq must be a positive int"),
+    ("v1_seq_float", _v1(seq=7.0), "v1 entry: number 7.0 is not an integer (floats are not allowed)"),
     ("v1_actor_empty", _v1(actor=""), "actor must be a non-empty string"),
     ("v1_occurred_at_naive", _v1(occurred_at="2026-11-30T15:04:05"), "occurred_at '2026-11-30T15:04:05' is not UTC ISO-8601 ending in Z"),
     ("v1_record_short", _v1(record_sha256=REC[:-2]), "record_sha256 must be 64 lowercase hex digits"),
@@ -437,3 +438,53 @@ def test_occurred_at_with_non_ascii_digits_is_refused(make):
         assert "is not UTC ISO-8601 ending in Z" in str(exc)
         return
     raise AssertionError("parse_entry accepted occurred_at with non-ASCII digits")
+
+
+# ---- canonical form of the JSON parts ---------------------------------------------------------
+
+def _v2_raw_body(body: bytes) -> bytes:
+    good = _v2_body()
+    return good[:E.HEADER_LEN] + body
+
+
+_GOOD_BODY = _v2_body()[E.HEADER_LEN:]
+
+
+@pytest.mark.parametrize("name, body, message", [
+    ("whitespace", _GOOD_BODY.replace(b'","', b'", "', 1), "v2 body is not in canonical form"),
+    ("trailing_newline", _GOOD_BODY + b"\n", "v2 body is not in canonical form"),
+    ("keys_reordered", b'{"kind"' + _GOOD_BODY[len(b'{"actor"'):].replace(b',"kind"', b',"actor"', 1),
+     "v2 body is not in canonical form"),
+    ("escaped_ascii", _GOOD_BODY.replace(b'"roster"', b'"\\u0072oster"', 1), "v2 body is not in canonical form"),
+    ("duplicate_key", _GOOD_BODY.replace(b'"kind":"roster"', b'"kind":"roster","kind":"note"', 1),
+     "v2 body: duplicate key 'kind'"),
+    ("float", _GOOD_BODY.replace(b'{"actor"', b'{"a":1.5,"actor"', 1), "v2 body: number 1.5 is not an integer"),
+    ("nan", _GOOD_BODY.replace(b'{"actor"', b'{"a":NaN,"actor"', 1), "v2 body: number NaN is not an integer"),
+])
+def test_non_canonical_body_is_refused(name, body, message):
+    with pytest.raises(EntryFormatError) as exc:
+        E.parse_entry(_v2_raw_body(body))
+    assert message in str(exc.value)
+
+
+def test_non_canonical_v1_entry_is_refused():
+    good = _v1()
+    E.parse_entry(good)
+    with pytest.raises(EntryFormatError, match="v1 entry is not in canonical form"):
+        E.parse_entry(good.replace(b'","', b'", "', 1))
+
+
+def test_jcs_bytes_equals_rfc8785_on_hard_strings():
+    """The stdlib encoder the standalone verifier uses agrees with the rfc8785 package that writes
+    entries: control characters, DEL, U+2028, non-BMP keys sorted by UTF-16 code units."""
+    import random
+
+    import rfc8785
+    rnd = random.Random(8785)
+    chars = ["\x00", "\x1f", "\x7f", "\u2028", "\ud7ff", "\ue000", "\U0001F600", '"', "\\", "/", "é", "\t", "\n", "a"]
+    for _ in range(500):
+        word = lambda n: "".join(rnd.choice(chars) for _ in range(rnd.randint(0, n)))  # noqa: E731
+        d = {word(4): word(6) for _ in range(rnd.randint(0, 5))}
+        d["n"] = rnd.randint(-2 ** 53 + 1, 2 ** 53 - 1)
+        d["l"] = [True, None, False, {"\U0001F600": 1, "\ue000": 2}]
+        assert E.jcs_bytes(d) == rfc8785.dumps(d), d

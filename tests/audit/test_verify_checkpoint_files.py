@@ -1,0 +1,78 @@
+"""verify_ledger cross-checks the signed checkpoint files and reports a rewritten entry_bytes type."""
+
+import pytest
+from sqlalchemy import text
+
+from audit_archive.checkpoint import make_checkpoint, public_key_text
+from audit_archive.schema import audit_checkpoints, drop_append_only_ddl
+from audit_archive.verify import verify_entry, verify_ledger
+
+from .helpers import ORIGIN, do_append
+
+
+def _no_triggers(conn):
+    for s in drop_append_only_ddl(conn.dialect.name):
+        conn.exec_driver_sql(s)
+
+
+@pytest.fixture
+def ledger(engine, store, key_path, tmp_path):
+    do_append(engine, store, 5)
+    d = tmp_path / "checkpoints"
+    with engine.begin() as conn:
+        make_checkpoint(conn, key_path, ORIGIN, checkpoint_dir=d)
+    return dict(engine=engine, store=store, dir=d, pub=public_key_text(key_path, ORIGIN))
+
+
+def _verify(lg, **kw):
+    with lg["engine"].connect() as conn:
+        return verify_ledger(conn, lg["store"], lg["pub"], checkpoint_dir=lg["dir"], **kw)
+
+
+def test_intact_ledger_with_its_files(ledger):
+    rep = _verify(ledger)
+    assert rep.ok and rep.checkpoints_checked == 2, rep.summary()  # the row and its file
+    assert not [w for w in rep.warnings if "checkpoint" in w]
+
+
+def test_truncation_with_checkpoint_rows_deleted_is_caught_by_the_file(ledger):
+    with ledger["engine"].begin() as conn:
+        _no_triggers(conn)
+        conn.execute(text("DELETE FROM audit_entries WHERE seq > 3"))
+        conn.execute(audit_checkpoints.delete())
+    with ledger["engine"].connect() as conn:
+        blind = verify_ledger(conn, ledger["store"], ledger["pub"])
+    assert blind.ok  # the database alone cannot tell
+    rep = _verify(ledger)
+    assert not rep.ok
+    assert "checkpoint file checkpoint-5.txt: covers 5 entries but the ledger has only 3 (tail truncated?)" in rep.failures
+    assert "checkpoint file for size 5 has no row in the checkpoints table (rows deleted?)" in rep.warnings
+
+
+def test_forged_checkpoint_file_fails(ledger):
+    f = ledger["dir"] / "checkpoint-5.txt"
+    f.write_text(f.read_text().replace("\n5\n", "\n4\n", 1))
+    rep = _verify(ledger)
+    assert any(m.startswith("checkpoint file checkpoint-5.txt: unreadable or signature/format invalid") for m in rep.failures), rep.summary()
+
+
+def test_missing_checkpoint_file_is_a_warning(ledger):
+    (ledger["dir"] / "checkpoint-5.txt").unlink()
+    rep = _verify(ledger)
+    assert rep.ok and f"checkpoint size 5 has no file in {ledger['dir']}" in rep.warnings
+
+
+def test_entry_bytes_rewritten_as_text_is_reported(ledger, backend):
+    if backend != "sqlite":
+        pytest.skip("only SQLite lets a BLOB column hold TEXT")
+    with ledger["engine"].begin() as conn:
+        _no_triggers(conn)
+        conn.execute(text("UPDATE audit_entries SET entry_bytes = CAST(entry_bytes AS TEXT) WHERE seq = 2"))
+    rep = _verify(ledger)
+    assert rep.failures == ["entry 2: entry_bytes is stored as TEXT, not as bytes (rewritten outside the portal?)"]
+    assert rep.first_bad_seq == 2
+    with ledger["engine"].connect() as conn:
+        one = verify_entry(conn, ledger["store"], 2, ledger["pub"])
+    assert one.found and not one.ok
+    assert ("Entry bytes stored as written", False,
+            "entry_bytes is stored as TEXT, not as bytes (rewritten outside the portal?)") in one.checks
