@@ -150,8 +150,12 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
 
 
 def entry_bytes(conn: Connection, seq: int) -> bytes | None:
-    """The stored canonical bytes of entry ``seq`` (None if absent)."""
-    return conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq)).scalar()
+    """The stored bytes of entry ``seq`` as ``bytes`` (None if absent).  A value rewritten as
+    TEXT outside the portal comes back as its UTF-8 bytes; ``verify`` reports it."""
+    value = conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq)).scalar()
+    if value is None:
+        return None
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
 
 
 def leaf_hashes(conn: Connection, upto: int | None = None) -> list[bytes]:

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, g, send_file
 from flask_login import current_user
 from sqlalchemy import select
 
-from audit_archive.entry import chain_hash, parse_entry
+from audit_archive.entry import EntryFormatError, chain_hash, parse_entry
 from audit_archive.ledger import entry_bytes
 from portal.access_control import allow
 from portal.access_scope import may_download_whole, may_see_patient
@@ -88,7 +88,10 @@ def extract(document_id: int, patient_id: int):
     raw = entry_bytes(db.session.connection(), doc.entry_seq)
     if raw is None:
         abort(500, description="The chain entry for this document is missing. Run `flask --app portal audit verify`.")
-    entry = parse_entry(bytes(raw))
+    try:
+        entry = parse_entry(raw)
+    except EntryFormatError:
+        abort(500, description="The chain entry for this document is damaged. Run `flask --app portal audit verify`.")
     line = json.loads(link.line_json)
     session = db.session.scalar(select(GroupSession).where(GroupSession.document_id == doc.id))
     signature = None
@@ -97,7 +100,7 @@ def extract(document_id: int, patient_id: int):
             AttendanceEntry.session_id == session.id, AttendanceEntry.patient_id == patient.id))
     context = {
         "doc": {"kind": doc.kind, "title": doc.title, "dos": doc.dos, "entry_seq": doc.entry_seq},
-        "entry": entry, "entry_hash": chain_hash(bytes(raw)), "line": line,
+        "entry": entry, "entry_hash": chain_hash(raw), "line": line,
         "line_json": link.line_json, "salt": link.line_salt,
         "patient": {"full_name": patient.full_name, "mrn": patient.mrn},
         "session": None if session is None else {

@@ -25,7 +25,7 @@ from typing import Hashable
 
 from sqlalchemy import select
 
-from audit_archive.entry import parse_entry
+from audit_archive.entry import EntryFormatError, parse_entry
 from audit_archive.ledger import entry_bytes
 from portal.clock import fmt_local, local_to_utc, local_today, now_utc
 from portal.documents.render import render_pdf
@@ -263,7 +263,10 @@ def reconciliations_of(program: Program, day: date) -> list[Reconciliation]:
     parsed = []
     for doc_id, seq in docs:
         raw = entry_bytes(conn, seq)
-        entry = parse_entry(bytes(raw)) if raw else {}
+        try:
+            entry = parse_entry(raw) if raw else {}
+        except EntryFormatError:  # damaged entry: shown as unknown; `audit verify` names it
+            entry = {}
         actor = str(entry.get("actor", ""))
         uid = int(actor.split(":", 1)[1]) if actor.startswith("user:") and actor[5:].isdigit() else None
         at = datetime.fromisoformat(str(entry.get("occurred_at", "")).replace("Z", "+00:00")) \
