@@ -40,6 +40,32 @@ def public_key_text(key_path: str | os.PathLike, origin: str) -> str:
     return load_or_create_signer(key_path, origin).verifier.text()
 
 
+def _latest_signed_file(checkpoint_dir, signer) -> list:
+    """``[(label, Checkpoint)]`` for the largest checkpoint file in ``checkpoint_dir`` that our
+    key signed (empty when none): rows can be deleted from the table, the files stay."""
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return []
+    best = None
+    for p in Path(checkpoint_dir).glob("checkpoint-*.txt"):
+        try:
+            ck = open_checkpoint(p.read_text(encoding="utf-8"), signer.verifier)
+        except (OSError, UnicodeDecodeError, NoteError):
+            continue  # not ours or unreadable: `audit verify` reports it
+        if best is None or ck.size > best[1].size:
+            best = (f"checkpoint file {p.name}", ck)
+    return [best] if best else []
+
+
+def _refuse_unless_extends(label: str, old, tree, size: int, root: bytes) -> None:
+    if old.size > size:
+        raise CheckpointError(f"ledger has {size} entries but {label} signed {old.size}: truncated")
+    proof = tree.consistency_proof(old.size, size)
+    if not merkle.verify_consistency(old.size, size, old.root, root, proof):
+        raise CheckpointError(
+            f"ledger is not an append-only extension of {label} (size {old.size}, "
+            f"root {old.root.hex()}); refusing to sign root {root.hex()} at size {size}")
+
+
 def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, *,
                     checkpoint_dir: str | os.PathLike | None = None) -> SignedCheckpoint:
     """Sign the current tree head and store it (table row + ``checkpoint_dir/checkpoint-<size>.txt``).
@@ -47,8 +73,10 @@ def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, 
     Runs in the caller's transaction (take it like an append: BEGIN IMMEDIATE on SQLite; the
     advisory lock is taken here on PostgreSQL); the caller commits.  Leaf hashes are
     recomputed from the stored entry bytes.  Before signing, the new head is checked against
-    the last stored checkpoint: its signature must verify with our key, its size must not
-    exceed the ledger, and an RFC 9162 consistency proof from it to the new head must verify.
+    the last stored checkpoint, and against the largest checkpoint file in ``checkpoint_dir``
+    that our key signed (a row can be deleted, the file stays): its signature must verify with
+    our key, its size must not exceed the ledger, and an RFC 9162 consistency proof from it to
+    the new head must verify.
     Otherwise CheckpointError and nothing is signed.  If the head equals the last one, that
     checkpoint is returned (created=False).
     """
@@ -59,19 +87,15 @@ def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, 
     tree = merkle.Tree(leaves)
     root = tree.root()
     prior = stored_checkpoints(conn)
+    for label, old in _latest_signed_file(checkpoint_dir, signer):
+        _refuse_unless_extends(label, old, tree, size, root)
     if prior:
         last = prior[-1]
         try:
             old = open_checkpoint(last["note"], signer.verifier)
         except NoteError as exc:
             raise CheckpointError(f"last stored checkpoint (size {last['tree_size']}) does not verify: {exc}") from exc
-        if old.size > size:
-            raise CheckpointError(f"ledger has {size} entries but the last checkpoint signed {old.size}: truncated")
-        proof = tree.consistency_proof(old.size, size)
-        if not merkle.verify_consistency(old.size, size, old.root, root, proof):
-            raise CheckpointError(
-                f"ledger is not an append-only extension of checkpoint size {old.size} "
-                f"(root {old.root.hex()}); refusing to sign root {root.hex()} at size {size}")
+        _refuse_unless_extends("the last checkpoint", old, tree, size, root)
         if old.size == size:
             return SignedCheckpoint(origin, size, root.hex(), last["note"], created=False)
     note = sign_checkpoint(Checkpoint(origin, size, root), signer)

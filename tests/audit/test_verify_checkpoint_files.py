@@ -76,3 +76,25 @@ def test_entry_bytes_rewritten_as_text_is_reported(ledger, backend):
     assert one.found and not one.ok
     assert ("Entry bytes stored as written", False,
             "entry_bytes is stored as TEXT, not as bytes (rewritten outside the portal?)") in one.checks
+
+
+def test_checkpointing_refuses_a_head_behind_its_own_checkpoint_file(ledger, key_path):
+    """`audit checkpoint` must not sign a truncated log even when the checkpoint rows are gone."""
+    from audit_archive.checkpoint import CheckpointError
+
+    with ledger["engine"].begin() as conn:
+        _no_triggers(conn)
+        conn.execute(text("DELETE FROM audit_entries WHERE seq > 3"))
+        conn.execute(audit_checkpoints.delete())
+    with ledger["engine"].begin() as conn, pytest.raises(CheckpointError) as exc:
+        make_checkpoint(conn, key_path, ORIGIN, checkpoint_dir=ledger["dir"])
+    assert str(exc.value) == "ledger has 3 entries but checkpoint file checkpoint-5.txt signed 5: truncated"
+    assert sorted(p.name for p in ledger["dir"].iterdir()) == ["checkpoint-5.txt"]
+
+
+def test_checkpointing_continues_from_its_file(ledger, key_path):
+    do_append(ledger["engine"], ledger["store"], 2)
+    with ledger["engine"].begin() as conn:
+        signed = make_checkpoint(conn, key_path, ORIGIN, checkpoint_dir=ledger["dir"])
+    assert signed.created and signed.size == 7
+    assert _verify(ledger).ok
