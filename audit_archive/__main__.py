@@ -1,38 +1,102 @@
 """``python -m audit_archive verify PATH [--key KEY_OR_FILE] [--since CHECKPOINT_FILE]``
 
-Exit status 0 only when every check passes; 1 when any fails; 2 for usage errors.
-Imports only stdlib + cryptography.
+Exit status 0 only when every check passes; 1 when any fails; 2 for usage errors (a PATH that
+is not an export directory or zip, an unreadable or unusable --key or --since), each reported
+on one line.  Imports only stdlib + cryptography.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
+import zipfile
 from pathlib import Path
 
+from .note import NoteError, parse_verifier
 from .offline import verify_export
+
+PROG = "python -m audit_archive"
+
+
+class UsageError(Exception):
+    """A command-line argument cannot be used; the message says which and why."""
+
+
+def _kind(value: str) -> str | None:
+    """What ``value`` names: ``"dir"``, ``"file"`` (anything else that exists) or None (nothing
+    we can see).  Never raises: a key text is not a path, and may not even be a valid one."""
+    try:
+        return "dir" if stat.S_ISDIR(os.stat(value).st_mode) else "file"
+    except (OSError, ValueError):
+        return None
+
+
+def _read_text(option: str, value: str, what: str) -> str:
+    if _kind(value) == "dir":
+        raise UsageError(f"{option} {value}: is a directory, not {what}")
+    try:
+        return Path(value).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{option} {value}: is not UTF-8 text, so not {what}") from None
+    except OSError as exc:
+        raise UsageError(f"{option} {value}: cannot read it ({exc.strerror or exc})") from None
 
 
 def _key_arg(value: str | None) -> str | None:
+    """``--key``: the verifier key text, or the path of a file holding it."""
     if value is None:
         return None
-    p = Path(value)
-    return p.read_text().strip() if p.is_file() else value.strip()
+    is_file = _kind(value) is not None
+    text = (_read_text("--key", value, "a key file") if is_file else value).strip()
+    try:
+        parse_verifier(text)
+    except NoteError as exc:
+        if is_file:
+            raise UsageError(f"--key {value}: the file does not hold a verifier key (name+keyid+base64): {exc}") from None
+        raise UsageError(f"--key {value!r}: neither an existing file nor a verifier key (name+keyid+base64): {exc}") from None
+    return text
+
+
+def _since_arg(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if _kind(value) is None:
+        raise UsageError(f"--since {value}: no such file")
+    return _read_text("--since", value, "a checkpoint file")
+
+
+def _check_path(value: str) -> None:
+    kind = _kind(value)
+    if kind is None:
+        raise UsageError(f"no such export: {value}")
+    if kind == "file":
+        try:
+            with open(value, "rb") as f:
+                is_zip = zipfile.is_zipfile(f)
+        except OSError as exc:
+            raise UsageError(f"{value}: cannot read it ({exc.strerror or exc})") from None
+        if not is_zip:
+            raise UsageError(f"{value}: not an export (neither a directory nor a zip file)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m audit_archive")
+    ap = argparse.ArgumentParser(prog=PROG)
     sub = ap.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("verify", help="verify an audit export directory or zip")
     v.add_argument("path")
     v.add_argument("--key", help="verifier key text (name+keyid+base64) or a file holding it")
     v.add_argument("--since", help="file with an older signed checkpoint to check consistency against")
     args = ap.parse_args(argv)
-    if not Path(args.path).exists():
-        print(f"no such export: {args.path}", file=sys.stderr)
+    try:
+        _check_path(args.path)
+        key = _key_arg(args.key)
+        since = _since_arg(args.since)
+    except UsageError as exc:
+        print(f"{PROG} verify: error: {exc}", file=sys.stderr)
         return 2
-    since = Path(args.since).read_text() if args.since else None
-    rep = verify_export(args.path, key=_key_arg(args.key), since=since)
+    rep = verify_export(args.path, key=key, since=since)
     print(rep.text())
     return 0 if rep.ok else 1
 

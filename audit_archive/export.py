@@ -18,8 +18,8 @@ from .canonical import line_bytes
 from .checkpoint import stored_checkpoints
 from .commitments import commit_line_bytes
 from .filestore import FileStore
-from .ledger import leaf_hashes
-from .entry import parse_entry
+from .entry import EntryFormatError, parse_entry
+from .ledger import as_bytes, leaf_hashes
 from .note import open_checkpoint, parse_verifier
 from .schema import audit_entries
 
@@ -34,13 +34,23 @@ _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 VERIFIER_DIR = "verifier"
 VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "entry.py", "merkle.py", "commitments.py", "note.py")
 
+
+class ExportError(ValueError):
+    """``export()`` cannot make the export as asked (OUT exists, an entry is not covered by the
+    checkpoint, no checkpoint, a disclosed line not committed in its entry, a key or checkpoint
+    that does not verify...).  The message says what to do.  A ValueError, so callers that
+    caught ValueError keep working."""
+
+
 README = """\
 Audit export ({format})
-=======================
+==================================
 
 This folder (or zip) lets you check, without access to the portal, that the documents and
 entries listed in manifest.json are part of the append-only audit log named in checkpoint.txt.
 
+  NOTICE.txt          (patient exports) the 42 CFR 2.32 notice prohibiting redisclosure,
+                      and what was disclosed to whom: read it before using the records
   checkpoint.txt      signed tree head of the log (C2SP tlog-checkpoint, Ed25519 signed note)
   public-key.txt      the log's verifier key (name+keyid+base64); obtain it independently too
   entries/N.entry     the exact stored bytes of entry N (format: see audit-format.md)
@@ -54,6 +64,11 @@ entries listed in manifest.json are part of the append-only audit log named in c
 
 Documents that also name other patients are withheld; their entry and proof are still
 included, and the disclosed patient's own line is proven through its line commitment.
+
+Every file in entries/, proofs/, documents/, lines/ and consistency/ must be the one
+manifest.json names for an entry (or a consistency proof), so that the signed checkpoint
+covers it; the verifier fails on any other file.  manifest.json, README.txt and NOTICE.txt
+are not signed: they explain the export, they are not evidence.
 
 To verify you need Python 3.10+ with the `cryptography` package (pip install cryptography),
 nothing else.  Unzip the export if it came as a .zip, then, in a terminal:
@@ -72,7 +87,7 @@ checkpoint you saved earlier to prove the log was only appended to since then.
 
 The verifier in verifier/ came in the same package as the data, so it cannot vouch for itself:
 it is not covered by the checks (manifest.json lists its files' SHA-256 for information only).
-You may read it (under 800 lines), or use your own copy instead: the `audit_archive` package
+You may read it (under 1,500 lines), or use your own copy instead: the `audit_archive` package
 of the portal's source, or an implementation of your own.  The format and every check are
 specified in docs/audit-format.md of the portal's source.
 """
@@ -104,26 +119,44 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
     - ``checkpoint``: signed checkpoint text to prove against; default the latest stored one.
     - ``notice``: text written as ``NOTICE.txt`` (listed in the manifest, so it is checked too);
       the portal passes the 42 CFR 2.32 redisclosure notice and what was disclosed to whom.
-    Raises ValueError for uncovered seqs, missing checkpoint, bad disclosures; FileNotFoundError
-    if an included document is missing from the store.
+    Raises ExportError (a ValueError; nothing is written) when ``out`` already exists, for no or
+    uncovered seqs, a missing or unverifiable checkpoint, an unusable key, bad disclosures;
+    FileNotFoundError if an included document is missing from the store.
     """
-    verifier = parse_verifier(public_key_text)
+    if os.path.lexists(out):
+        raise ExportError(f"{out} already exists; choose a new path (an export never overwrites anything)")
+    seqs = list(seqs)
+    if not seqs:
+        raise ExportError("no entries to export; pass at least one entry seq")
+    bad = [s for s in seqs if type(s) is not int or s < 1]
+    if bad:
+        raise ExportError(f"entry seqs must be integers >= 1, got {bad[0]!r}")
+    try:
+        verifier = parse_verifier(public_key_text)
+    except ValueError as exc:
+        raise ExportError(f"public_key_text is not a verifier key (name+keyid+base64): {exc}") from exc
     cps = stored_checkpoints(conn)
     if checkpoint is None:
         if not cps:
-            raise ValueError("no stored checkpoint to prove against; call make_checkpoint first")
+            raise ExportError("no stored checkpoint to prove against; call make_checkpoint first")
         checkpoint = cps[-1]["note"]
-    ck = open_checkpoint(checkpoint, verifier)
+    try:
+        ck = open_checkpoint(checkpoint, verifier)
+    except ValueError as exc:
+        raise ExportError(f"the checkpoint does not verify with public_key_text ({exc}); "
+                          "pass the log's own key and one of its signed checkpoints") from exc
     leaves = leaf_hashes(conn, upto=ck.size)
     if len(leaves) < ck.size:
-        raise ValueError(f"ledger has {len(leaves)} entries, fewer than the checkpoint's {ck.size}")
+        raise ExportError(f"ledger has {len(leaves)} entries, fewer than the checkpoint's {ck.size}; "
+                          "this checkpoint is not of this ledger (run verify_ledger)")
     tree = merkle.Tree(leaves)
     if tree.root() != ck.root:
-        raise ValueError("checkpoint root does not match the ledger; run verify_ledger")
+        raise ExportError("checkpoint root does not match the ledger; run verify_ledger")
     seqs = sorted(set(seqs))
-    for s in seqs:
-        if not 1 <= s <= ck.size:
-            raise ValueError(f"entry {s} is not covered by the checkpoint (size {ck.size})")
+    uncovered = [s for s in seqs if s > ck.size]
+    if uncovered:
+        raise ExportError(f"entry {uncovered[0]} is not covered by the checkpoint (size {ck.size}); "
+                          f"make a new checkpoint first (make_checkpoint), or export entries 1..{ck.size} only")
     include = set(include_documents)
     line_disclosures = line_disclosures or {}
     files: dict[str, bytes] = {
@@ -133,12 +166,15 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
     }
     if notice:
         files["NOTICE.txt"] = (notice.rstrip() + "\n").encode()
-    rows = {r.seq: bytes(r.entry_bytes) for r in conn.execute(
+    rows = {r.seq: as_bytes(r.entry_bytes) for r in conn.execute(
         select(audit_entries.c.seq, audit_entries.c.entry_bytes).where(audit_entries.c.seq.in_(seqs)))}
     items = []
     for s in seqs:
         data = rows[s]
-        entry = parse_entry(data)
+        try:
+            entry = parse_entry(data)
+        except EntryFormatError as exc:
+            raise ExportError(f"entry {s} is damaged ({exc}); run `audit verify` (nothing was written)") from None
         name = f"{s:08d}"
         files[f"entries/{name}.entry"] = data
         files[f"proofs/{name}.json"] = _dumps({
@@ -153,10 +189,14 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
         else:
             item["document_withheld"] = WITHHELD_REASON
         for k, (line, salt) in enumerate(line_disclosures.get(s, ())):
-            lb = line_bytes(line)
-            c = commit_line_bytes(lb, salt)
+            try:
+                lb = line_bytes(line)
+                c = commit_line_bytes(lb, salt)
+            except ValueError as exc:  # CanonicalError, or a salt that is not 32 bytes
+                raise ExportError(f"entry {s}: disclosed line {k} cannot be committed: {exc}") from exc
             if c not in entry["line_commitments"]:
-                raise ValueError(f"entry {s}: disclosed line {k} does not match any line commitment")
+                raise ExportError(f"entry {s}: disclosed line {k} does not match any line commitment; "
+                                  "disclose the exact line and salt the entry committed to")
             files[f"lines/{name}-{k}.json"] = lb
             item["lines"].append({"file": f"lines/{name}-{k}.json", "salt": salt.hex(), "commitment": c})
         items.append(item)
@@ -190,9 +230,16 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
             for n in sorted(files):
                 z.writestr(zipfile.ZipInfo(n, _ZIP_TIME), files[n])
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(buf.getvalue())
+        try:
+            with open(out, "xb") as f:  # exclusive: never overwrite what appeared meanwhile
+                f.write(buf.getvalue())
+        except FileExistsError:
+            raise ExportError(f"{out} already exists; choose a new path (nothing was written)") from None
     else:
-        out.mkdir(parents=True, exist_ok=False)
+        try:
+            out.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise ExportError(f"{out} already exists; choose a new path (nothing was written)") from None
         for n, b in files.items():
             p = out / n
             p.parent.mkdir(parents=True, exist_ok=True)

@@ -149,13 +149,17 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
                         path=path, entry_bytes=entry)
 
 
+def as_bytes(value) -> bytes:
+    """An ``entry_bytes`` value as the driver returns it (bytes, a memoryview, or a str when the
+    column was rewritten as TEXT outside the portal) as bytes; ``verify`` reports the TEXT case."""
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+
+
 def entry_bytes(conn: Connection, seq: int) -> bytes | None:
     """The stored bytes of entry ``seq`` as ``bytes`` (None if absent).  A value rewritten as
     TEXT outside the portal comes back as its UTF-8 bytes; ``verify`` reports it."""
     value = conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq)).scalar()
-    if value is None:
-        return None
-    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+    return None if value is None else as_bytes(value)
 
 
 def leaf_hashes(conn: Connection, upto: int | None = None) -> list[bytes]:

@@ -2,13 +2,21 @@
 
 Kept free of pypdf/SQLAlchemy/rfc8785 on purpose (a test enforces it): an auditor should be
 able to run it from a copy of this package with nothing else installed but ``cryptography``.
+
+manifest.json is not signed, so it is only an index: every file under entries/, proofs/,
+documents/, lines/ and consistency/ must be the one the manifest names for an entry (or a
+consistency proof) under its canonical name, and is then checked against the signed
+checkpoint through that entry.  A file nothing explains is a failure (docs/audit-format.md §8).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +25,13 @@ from .commitments import commit_line_bytes
 from .entry import EntryFormatError, chain_hash, parse_entry
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 
+EXPORT_FORMAT = "iop-audit-export/v1"
 VERIFIER_PREFIX = "verifier/"  # the standalone verifier's own source, shipped in every export
+# Files that are not evidence: they are listed in manifest.files but explained by no entry.
+FIXED_FILES = ("README.txt", "NOTICE.txt", "manifest.json", "checkpoint.txt", "public-key.txt")
+CONSISTENCY_DIR = "consistency/"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MISSING = object()
 
 
 @dataclass
@@ -37,26 +51,167 @@ class ExportReport:
         return "\n".join(out)
 
 
+class _Unreadable(Exception):
+    """A file of the export cannot be read or parsed: ``str()`` is "NAME: why"."""
+
+    def __init__(self, name: str, why: str):
+        super().__init__(f"{name}: {why}")
+        self.name, self.why = name, why
+
+
+# Errors reading a damaged zip member or file (zlib.error: corrupt deflate data, RuntimeError:
+# encrypted member, NotImplementedError: unknown compression, EOFError: truncated archive).
+_READ_ERRORS = (OSError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, ValueError)
+
+
 class _Reader:
     def __init__(self, path: Path):
         self.path = path
-        self.zip = zipfile.ZipFile(path) if path.is_file() else None
+        self.zip = None
+        if path.is_dir():
+            return
+        if not path.is_file():
+            raise _Unreadable(str(path), "no such export directory or zip file")
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except _READ_ERRORS as exc:
+            raise _Unreadable(str(path), f"neither an export directory nor a readable zip file ({exc})") from None
 
     def read(self, name: str) -> bytes:
         if "\\" in name or name.startswith("/") or ".." in name.split("/"):
-            raise KeyError(f"unsafe path {name!r}")
-        if self.zip is not None:
-            return self.zip.read(name)
-        return (self.path / name).read_bytes()
+            raise _Unreadable(name, "unsafe path")
+        try:
+            return self.zip.read(name) if self.zip is not None else (self.path / name).read_bytes()
+        except (KeyError, FileNotFoundError):
+            raise _Unreadable(name, "missing") from None
+        except _READ_ERRORS as exc:
+            raise _Unreadable(name, f"unreadable ({exc})") from None
 
-    def names(self) -> set[str]:
+    def read_json(self, name: str):
+        try:
+            return json.loads(self.read(name))
+        except (ValueError, RecursionError) as exc:  # includes UnicodeDecodeError
+            raise _Unreadable(name, f"not valid JSON ({exc})") from None
+
+    def names(self) -> list[str]:
+        """Every file, as a list: a zip can hold one name twice (reported by the caller)."""
         if self.zip is not None:
-            return {n for n in self.zip.namelist() if not n.endswith("/")}
-        return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()}
+            return [n for n in self.zip.namelist() if not n.endswith("/")]
+        return [p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()]
 
 
 def _hexes(values) -> list[bytes]:
     return [bytes.fromhex(v) for v in values]
+
+
+def _is_hex64(v) -> bool:
+    return isinstance(v, str) and _HEX64.fullmatch(v) is not None
+
+
+def _is_int(v) -> bool:
+    return type(v) is int  # not bool, not float
+
+
+def _show(v) -> str:
+    if v is _MISSING:
+        return "missing"
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _manifest_problems(m: dict) -> list[str]:
+    """Shape of the manifest: types, canonical file names, unique seqs.  Everything after this
+    may rely on it.  Each problem names the field (and the entry) it is about."""
+    out: list[str] = []
+
+    def need(ok: bool, where: str, what: str, value) -> bool:
+        if not ok:
+            out.append(f"manifest.json: {where} must be {what}, got {_show(value)}")
+        return ok
+
+    def get(obj: dict, k: str):
+        return obj.get(k, _MISSING)
+
+    need(isinstance(get(m, "origin"), str), "origin", "a string", get(m, "origin"))
+    size_ok = need(_is_int(get(m, "tree_size")) and m["tree_size"] >= 0, "tree_size", "an integer >= 0",
+                   get(m, "tree_size"))
+    need(_is_hex64(get(m, "root_hash")), "root_hash", "64 lowercase hex digits", get(m, "root_hash"))
+    need(get(m, "checkpoint") == "checkpoint.txt", "checkpoint", "'checkpoint.txt'", get(m, "checkpoint"))
+    need(get(m, "public_key") == "public-key.txt", "public_key", "'public-key.txt'", get(m, "public_key"))
+    files = get(m, "files")
+    if need(isinstance(files, dict), "files", "an object {path: sha256}", files):
+        for name, digest in files.items():
+            need(_is_hex64(digest), f"files[{name!r}]", "64 lowercase hex digits", digest)
+    entries = get(m, "entries")
+    if need(isinstance(entries, list), "entries", "a list", entries):
+        seen: set[int] = set()
+        for i, item in enumerate(entries):
+            if not need(isinstance(item, dict), f"entries[{i}]", "an object", item):
+                continue
+            seq = get(item, "seq")
+            if not need(_is_int(seq) and seq >= 1, f"entries[{i}].seq", "an integer >= 1", seq):
+                continue
+            tag = f"entry {seq}"
+            if seq in seen:
+                out.append(f"manifest.json: {tag} is listed more than once")
+                continue
+            seen.add(seq)
+            n = f"{seq:08d}"
+            need(get(item, "entry") == f"entries/{n}.entry", f"{tag} entry", f"'entries/{n}.entry'", get(item, "entry"))
+            need(_is_hex64(get(item, "entry_sha256")), f"{tag} entry_sha256", "64 lowercase hex digits",
+                 get(item, "entry_sha256"))
+            need(get(item, "proof") == f"proofs/{n}.json", f"{tag} proof", f"'proofs/{n}.json'", get(item, "proof"))
+            doc, why = get(item, "document"), get(item, "document_withheld")
+            need(doc in (None, f"documents/{n}.pdf"), f"{tag} document", f"null or 'documents/{n}.pdf'", doc)
+            need(why is None or (isinstance(why, str) and why != ""), f"{tag} document_withheld",
+                 "null or a reason", why)
+            if (doc is None) == (why is None):
+                out.append(f"manifest.json: {tag} must have exactly one of document and document_withheld set")
+            lines = get(item, "lines")
+            if not need(isinstance(lines, list), f"{tag} lines", "a list", lines):
+                continue
+            for k, ln in enumerate(lines):
+                where = f"{tag} lines[{k}]"
+                if not need(isinstance(ln, dict), where, "an object", ln):
+                    continue
+                need(get(ln, "file") == f"lines/{n}-{k}.json", f"{where}.file", f"'lines/{n}-{k}.json'", get(ln, "file"))
+                need(_is_hex64(get(ln, "salt")), f"{where}.salt", "64 lowercase hex digits (32 bytes)", get(ln, "salt"))
+                need(_is_hex64(get(ln, "commitment")), f"{where}.commitment", "64 lowercase hex digits",
+                     get(ln, "commitment"))
+    cons = m.get("consistency", [])
+    if need(isinstance(cons, list), "consistency", "a list", cons):
+        seen_sizes: set[int] = set()
+        for i, c in enumerate(cons):
+            where = f"consistency[{i}]"
+            if not need(isinstance(c, dict), where, "an object", c):
+                continue
+            s = get(c, "from_size")
+            top = m["tree_size"] if size_ok else None
+            if not need(_is_int(s) and s >= 1 and (top is None or s < top), f"{where}.from_size",
+                        f"an integer in 1..{top - 1 if top else 'tree_size - 1'}", s):
+                continue
+            if s in seen_sizes:
+                out.append(f"manifest.json: consistency from size {s} is listed more than once")
+                continue
+            seen_sizes.add(s)
+            need(get(c, "file") == f"{CONSISTENCY_DIR}{s:08d}.json", f"{where}.file",
+                 f"'{CONSISTENCY_DIR}{s:08d}.json'", get(c, "file"))
+    return out
+
+
+def _proof_hashes(r: _Reader, name: str, want: dict[str, int]) -> list[bytes]:
+    """The ``hashes`` of a proof file whose other keys must equal ``want`` exactly (so that
+    the file holds nothing but the proof).  Raises _Unreadable naming the problem."""
+    obj = r.read_json(name)
+    keys = sorted(want) + ["hashes"]
+    if not isinstance(obj, dict) or sorted(obj) != sorted(keys):
+        raise _Unreadable(name, f"must be an object with exactly the keys {', '.join(sorted(keys))}")
+    for k, v in want.items():
+        if not _is_int(obj[k]) or obj[k] != v:
+            raise _Unreadable(name, f"{k} is {_show(obj[k])}, expected {v}")
+    if not isinstance(obj["hashes"], list) or not all(_is_hex64(h) for h in obj["hashes"]):
+        raise _Unreadable(name, "hashes must be a list of 64-hex-digit strings")
+    return _hexes(obj["hashes"])
 
 
 def verify_export(path: str | Path, key: str | None = None, since: str | None = None) -> ExportReport:
@@ -65,140 +220,209 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     every problem becomes a precise failure line.
     """
     rep = ExportReport()
-    r = _Reader(Path(path))
+    fail = rep.failures.append
     try:
-        manifest = json.loads(r.read("manifest.json"))
-    except (KeyError, FileNotFoundError, ValueError) as exc:
-        rep.failures.append(f"manifest.json unreadable: {exc}")
+        r = _Reader(Path(path))
+        manifest = r.read_json("manifest.json")
+    except _Unreadable as exc:
+        fail(str(exc))
         return rep
-    if manifest.get("format") != "iop-audit-export/v1":
-        rep.failures.append(f"unknown export format {manifest.get('format')!r}")
+    if not isinstance(manifest, dict):
+        fail(f"manifest.json: top level must be a JSON object, got {type(manifest).__name__}")
         return rep
-    listed = manifest.get("files", {})
+    if manifest.get("format") != EXPORT_FORMAT:
+        fail(f"manifest.json: unknown export format {_show(manifest.get('format', _MISSING))}")
+        return rep
+    problems = _manifest_problems(manifest)
+    if problems:
+        rep.failures.extend(problems)
+        rep.notes.append("WARNING: manifest.json is malformed, so no file of the export was checked")
+        return rep
+
+    # 1. Files: each listed one has its hash; each present one is listed; each evidence file is
+    # the one an entry (or consistency proof) names, so that a proof covers its content.
+    listed: dict[str, str] = manifest["files"]
+    all_names = r.names()
+    for name, count in sorted(Counter(all_names).items()):
+        if count > 1:
+            fail(f"{name}: present {count} times in the zip (only one copy is checked)")
+    names = set(all_names)
     for name, digest in sorted(listed.items()):
         try:
             got = hashlib.sha256(r.read(name)).hexdigest()
-        except (KeyError, FileNotFoundError):
-            rep.failures.append(f"{name}: listed in manifest but missing")
+        except _Unreadable as exc:
+            fail(f"{name}: listed in manifest but {exc.why}")
             continue
         if got != digest:
-            rep.failures.append(f"{name}: sha256 mismatch (manifest {digest}, file {got})")
-    names = r.names()
+            fail(f"{name}: sha256 mismatch (manifest {digest}, file {got})")
     # The bundled verifier (and the __pycache__ running it leaves behind) is not evidence and
     # cannot vouch for itself; it is outside the checks by design (docs/audit-format.md §7).
-    bundled = {n for n in names if n.startswith(VERIFIER_PREFIX)} - set(listed)
-    extra = names - set(listed) - {"manifest.json"} - bundled
-    for name in sorted(extra):
-        rep.failures.append(f"{name}: file not listed in manifest")
+    in_verifier = {n for n in names | set(listed) if n.startswith(VERIFIER_PREFIX)}
+    bundled = in_verifier - set(listed)
+    referenced: set[str] = set()
+    for item in manifest["entries"]:
+        referenced |= {item["entry"], item["proof"]} | {ln["file"] for ln in item["lines"]}
+        if item["document"]:
+            referenced.add(item["document"])
+    cons_files = {c["file"] for c in manifest.get("consistency", [])}
+    for name in sorted((names | set(listed)) - in_verifier - set(FIXED_FILES)):
+        unlisted = "" if name in listed else " (and it is not listed in manifest.files)"
+        if name in cons_files:
+            if unlisted:
+                fail(f"{name}: file not listed in manifest")
+        elif name.startswith(CONSISTENCY_DIR):
+            fail(f"{name} is not referenced by manifest.consistency: it is not checked{unlisted}")
+        elif name not in referenced:
+            fail(f"{name} is not referenced by any entry: its content is not covered by a proof{unlisted}")
+        elif unlisted:
+            fail(f"{name}: file not listed in manifest")
+    for name in sorted(names & (set(FIXED_FILES) - set(listed) - {"manifest.json"})):
+        fail(f"{name}: file not listed in manifest")
     if bundled:
         rep.notes.append(f"{VERIFIER_PREFIX}: {len(bundled)} file(s) of the bundled verifier, not checked "
                          "(a verifier cannot vouch for itself)")
 
-    export_key = r.read("public-key.txt").decode().strip() if "public-key.txt" in listed else None
+    # 2. The signed checkpoint.
+    export_key = None
+    if "public-key.txt" in names:
+        try:
+            export_key = r.read("public-key.txt").decode("utf-8").strip()
+        except _Unreadable as exc:
+            fail(str(exc))
+        except UnicodeDecodeError:
+            fail("public-key.txt: not UTF-8 text")
     try:
         verifier: Verifier = parse_verifier(key if key is not None else (export_key or ""))
     except NoteError as exc:
-        rep.failures.append(f"public key unusable: {exc}")
+        fail(f"public key unusable ({'--key' if key is not None else 'public-key.txt'}): {exc}")
         return rep
     if key is None:
         rep.notes.append("WARNING: using the key shipped inside the export; pass --key with an independently obtained key")
     elif export_key and export_key != verifier.text():
         rep.notes.append("note: the export's public-key.txt differs from --key; --key is used")
     try:
-        ck = open_checkpoint(r.read("checkpoint.txt").decode(), verifier)
-    except (NoteError, KeyError, UnicodeDecodeError) as exc:
-        rep.failures.append(f"checkpoint.txt: {exc}")
+        ck = open_checkpoint(r.read("checkpoint.txt").decode("utf-8"), verifier)
+    except _Unreadable as exc:
+        fail(str(exc))
+        return rep
+    except UnicodeDecodeError:
+        fail("checkpoint.txt: not UTF-8 text")
+        return rep
+    except NoteError as exc:
+        fail(f"checkpoint.txt: {exc}")
         return rep
     rep.notes.append(f"checkpoint signed by {verifier.name}+{verifier.key_id.hex()}: size {ck.size}, root {ck.root.hex()}")
-    if (manifest.get("tree_size"), manifest.get("root_hash")) != (ck.size, ck.root.hex()):
-        rep.failures.append("manifest tree_size/root_hash differ from the signed checkpoint")
+    if manifest["origin"] != ck.origin:
+        fail(f"manifest origin {_show(manifest['origin'])} differs from the checkpoint origin {ck.origin!r}")
+    if (manifest["tree_size"], manifest["root_hash"]) != (ck.size, ck.root.hex()):
+        fail("manifest tree_size/root_hash differ from the signed checkpoint")
 
+    # 3. Each entry, its proof, its document and its disclosed lines.
+    if not manifest["entries"]:
+        fail("manifest.json lists no entries: the export proves nothing")
+    n_entries = n_docs = n_lines = 0
+    docs_total = sum(1 for item in manifest["entries"] if item["document"])
+    lines_total = sum(len(item["lines"]) for item in manifest["entries"])
     by_seq: dict[int, tuple[str, str | None]] = {}  # seq -> (chain hash, the prev it names)
-    for item in manifest.get("entries", []):
-        seq = item.get("seq")
+    for item in manifest["entries"]:
+        seq = item["seq"]
         tag = f"entry {seq}"
+        before = len(rep.failures)
         try:
             data = r.read(item["entry"])
-        except (KeyError, FileNotFoundError) as exc:
-            rep.failures.append(f"{tag}: entry file unreadable: {exc}")
+        except _Unreadable as exc:
+            fail(f"{tag}: entry file {exc}")
             continue
         try:
             e = parse_entry(data)
         except EntryFormatError as exc:
-            rep.failures.append(f"{tag}: not a valid entry: {exc}")
+            fail(f"{tag}: {item['entry']} is not a valid entry: {exc}")
             continue
         by_seq[seq] = (chain_hash(data), e["prev_hash"])
         h = hashlib.sha256(data).hexdigest()
-        if h != item.get("entry_sha256"):
-            rep.failures.append(f"{tag}: entry file hash {h} differs from manifest")
+        if h != item["entry_sha256"]:
+            fail(f"{tag}: entry file hash {h} differs from manifest")
         if e["seq"] != seq:
-            rep.failures.append(f"{tag}: entry bytes say seq {e['seq']!r}")
-        if e.get("log") != ck.origin:
-            rep.failures.append(f"{tag}: entry belongs to log {e.get('log')!r}, checkpoint is {ck.origin!r}")
+            fail(f"{tag}: entry bytes say seq {e['seq']!r}")
+        if e["log"] != ck.origin:
+            fail(f"{tag}: entry belongs to log {e['log']!r}, checkpoint is {ck.origin!r}")
         try:
-            proof = json.loads(r.read(item["proof"]))
-            ok = (proof["leaf_index"] == seq - 1 and proof["tree_size"] == ck.size and
-                  merkle.verify_inclusion(merkle.leaf_hash(data), seq - 1, ck.size, _hexes(proof["hashes"]), ck.root))
-        except (KeyError, FileNotFoundError, ValueError, TypeError) as exc:
-            rep.failures.append(f"{tag}: inclusion proof unreadable: {exc}")
-            ok = None
-        if ok is False:
-            rep.failures.append(f"{tag}: inclusion proof does not verify against checkpoint size {ck.size}")
-        elif ok:
-            rep.notes.append(f"{tag}: included in the log at index {seq - 1} ({e.get('kind')}, {e.get('occurred_at')})")
-        doc = e.get("doc") or {}
-        if item.get("document"):
+            hashes = _proof_hashes(r, item["proof"], {"leaf_index": seq - 1, "tree_size": ck.size})
+        except _Unreadable as exc:
+            fail(f"{tag}: inclusion proof {exc}")
+        else:
+            if not merkle.verify_inclusion(merkle.leaf_hash(data), seq - 1, ck.size, hashes, ck.root):
+                fail(f"{tag}: inclusion proof does not verify against checkpoint size {ck.size}")
+            elif len(rep.failures) == before:
+                n_entries += 1
+                rep.notes.append(f"{tag}: included in the log at index {seq - 1} ({e['kind']}, {e['occurred_at']})")
+        doc = e["doc"]
+        if item["document"]:
             try:
                 pdf = r.read(item["document"])
-            except (KeyError, FileNotFoundError):
-                rep.failures.append(f"{tag}: document {item['document']} missing")
+            except _Unreadable as exc:
+                fail(f"{tag}: document {exc}")
             else:
                 got = hashlib.sha256(pdf).hexdigest()
-                if got != doc.get("sha256"):
-                    rep.failures.append(f"{tag}: document sha256 mismatch (entry says {doc.get('sha256')}, file {got})")
-                elif len(pdf) != doc.get("size"):
-                    rep.failures.append(f"{tag}: document size mismatch (entry says {doc.get('size')}, file {len(pdf)})")
+                if got != doc["sha256"]:
+                    fail(f"{tag}: document sha256 mismatch (entry says {doc['sha256']}, file {got})")
+                elif len(pdf) != doc["size"]:
+                    fail(f"{tag}: document size mismatch (entry says {doc['size']}, file {len(pdf)})")
                 else:
+                    n_docs += 1
                     rep.notes.append(f"{tag}: document matches the entry (sha256 {got})")
         else:
-            rep.notes.append(f"{tag}: document not included ({item.get('document_withheld')})")
-        for ln in item.get("lines", []):
+            rep.notes.append(f"{tag}: document not included ({item['document_withheld']})")
+        for ln in item["lines"]:
             try:
                 lb = r.read(ln["file"])
-                c = commit_line_bytes(lb, bytes.fromhex(ln["salt"]))
                 json.loads(lb)
-            except (KeyError, FileNotFoundError, ValueError) as exc:
-                rep.failures.append(f"{tag}: disclosed line unreadable: {exc}")
+            except _Unreadable as exc:
+                fail(f"{tag}: disclosed line {exc}")
                 continue
-            if c not in (e.get("line_commitments") or []):
-                rep.failures.append(f"{tag}: disclosed line {ln['file']} matches no line commitment in the entry")
+            except (ValueError, RecursionError) as exc:
+                fail(f"{tag}: disclosed line {ln['file']} is not JSON ({exc})")
+                continue
+            c = commit_line_bytes(lb, bytes.fromhex(ln["salt"]))
+            if c not in e["line_commitments"]:
+                fail(f"{tag}: disclosed line {ln['file']} matches no line commitment in the entry")
+            elif c != ln["commitment"]:
+                fail(f"{tag}: disclosed line {ln['file']}: manifest commitment {ln['commitment']} is not the line's ({c})")
             else:
+                n_lines += 1
                 rep.notes.append(f"{tag}: disclosed line {ln['file']} is committed in the entry")
     for seq, (_h, prev) in by_seq.items():
-        if isinstance(seq, int) and seq - 1 in by_seq and prev != by_seq[seq - 1][0]:
-            rep.failures.append(f"entry {seq}: prev_hash does not match the hash of entry {seq - 1}")
+        if seq - 1 in by_seq and prev != by_seq[seq - 1][0]:
+            fail(f"entry {seq}: prev_hash does not match the hash of entry {seq - 1}")
 
+    # 4. Consistency proofs: well-formed always; verified against an old head with --since.
+    cons: dict[int, list[bytes]] = {}
+    for c in manifest.get("consistency", []):
+        try:
+            cons[c["from_size"]] = _proof_hashes(r, c["file"], {"first": c["from_size"], "second": ck.size})
+        except _Unreadable as exc:
+            fail(f"consistency proof from size {c['from_size']}: {exc}")
     if since is not None:
         try:
             old = open_checkpoint(since, verifier)
         except NoteError as exc:
-            rep.failures.append(f"--since checkpoint does not verify: {exc}")
+            fail(f"--since checkpoint does not verify: {exc}")
         else:
             if old.size > ck.size:
-                rep.failures.append(f"--since checkpoint has size {old.size}, larger than this export's {ck.size}: log truncated or rolled back")
+                fail(f"--since checkpoint has size {old.size}, larger than this export's {ck.size}: log truncated or rolled back")
             elif old.size == ck.size:
                 if old.root != ck.root:
-                    rep.failures.append(f"--since checkpoint and this export disagree on the root at size {ck.size}: history rewritten")
+                    fail(f"--since checkpoint and this export disagree on the root at size {ck.size}: history rewritten")
                 else:
                     rep.notes.append("--since checkpoint is the same tree head")
+            elif old.size != 0 and old.size not in cons:
+                fail(f"--since: export holds no usable consistency proof from size {old.size}")
+            elif merkle.verify_consistency(old.size, ck.size, old.root, ck.root, cons.get(old.size, [])):
+                rep.notes.append(f"--since: the log only grew from size {old.size} to {ck.size}")
             else:
-                cons = {c["from_size"]: c["file"] for c in manifest.get("consistency", [])}
-                if old.size not in cons and old.size != 0:
-                    rep.failures.append(f"--since: export holds no consistency proof from size {old.size}")
-                else:
-                    hashes = [] if old.size == 0 else _hexes(json.loads(r.read(cons[old.size]))["hashes"])
-                    if merkle.verify_consistency(old.size, ck.size, old.root, ck.root, hashes):
-                        rep.notes.append(f"--since: the log only grew from size {old.size} to {ck.size}")
-                    else:
-                        rep.failures.append(f"--since: consistency proof from size {old.size} to {ck.size} does not verify: history rewritten")
+                fail(f"--since: consistency proof from size {old.size} to {ck.size} does not verify: history rewritten")
+
+    rep.notes.append(f"summary: verified {n_entries} of {len(manifest['entries'])} entries, "
+                     f"{n_docs} of {docs_total} documents ({len(manifest['entries']) - docs_total} withheld), "
+                     f"{n_lines} of {lines_total} disclosed lines")
     return rep

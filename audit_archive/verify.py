@@ -16,6 +16,7 @@ from . import merkle
 from .entry import (HEADER_LEN, MAX_SEQ, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
                     EntryFormatError, chain_fields, chain_hash, parse_entry)
 from .filestore import _HEX64, FileStore
+from .ledger import as_bytes
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 from .schema import audit_checkpoints, audit_entries
 
@@ -570,9 +571,8 @@ def stored_bytes(value) -> tuple[bytes, str | None]:
     """``(bytes, problem)`` for an ``entry_bytes`` value as the driver returns it: bytes or a
     buffer (memoryview) -> no problem; a str means the column was rewritten as TEXT outside the
     portal (SQLite keeps the type an UPDATE gives it): its UTF-8 bytes, and the problem worded."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass"), "entry_bytes is stored as TEXT, not as bytes (rewritten outside the portal?)"
-    return bytes(value), None
+    problem = "entry_bytes is stored as TEXT, not as bytes (rewritten outside the portal?)" if isinstance(value, str) else None
+    return as_bytes(value), problem
 
 
 @dataclass

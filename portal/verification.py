@@ -1,7 +1,7 @@
 """The page a stamp's QR code opens: one archive entry and whether it verifies."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from sqlalchemy import select
 
 from audit_archive.verify import verify_entry
@@ -9,7 +9,7 @@ from portal.access_control import allow
 from portal.extensions import db
 from portal.models import ArchivedDocument
 from portal.services.archiving import archive_store
-from portal.services.checkpoints import public_key
+from portal.services.checkpoints import SigningKeyMissing, existing_public_key
 
 bp = Blueprint("verification", __name__)
 
@@ -17,7 +17,22 @@ bp = Blueprint("verification", __name__)
 @bp.route("/verify/<int:seq>")
 @allow("facilitator", "clinician", "billing", "auditor", "admin")
 def entry(seq: int):
-    result = verify_entry(db.session.connection(), archive_store(), seq, public_key())
-    doc = db.session.scalar(select(ArchivedDocument).where(ArchivedDocument.entry_seq == seq))
-    status = 200 if result.entry is not None else 404
-    return render_template("verification/entry.html", seq=seq, result=result, doc=doc), status
+    # A read-only page: it never creates a signing key. When the key file is gone although
+    # checkpoints were signed with it, the entry is still checked, with the checkpoint's
+    # signature shown as not checked (the details go to the log, not to the page).
+    key_missing = False
+    try:
+        key = existing_public_key()
+    except SigningKeyMissing as exc:
+        current_app.logger.error("verification page: %s", exc)
+        key, key_missing = None, True
+    # verify_entry answers found=False for a seq no row can have (0, or beyond the format's
+    # 12 digits), so such a number never reaches the database (SQLite would overflow).
+    result = verify_entry(db.session.connection(), archive_store(), seq, key)
+    doc = None
+    if result.found:
+        doc = db.session.scalar(select(ArchivedDocument).where(ArchivedDocument.entry_seq == seq))
+    signature_unchecked = key_missing and result.checkpoint_size is not None
+    status = 200 if result.found else 404
+    return render_template("verification/entry.html", seq=seq, result=result, doc=doc,
+                           key_missing=key_missing, signature_unchecked=signature_unchecked), status

@@ -2,10 +2,16 @@
 
 A checkpoint (C2SP tlog-checkpoint, Ed25519) lets anyone holding it detect a truncated tail or
 a rewritten history later, without trusting the database (docs/audit-format.md).
+
+The signing key is created on first use only, i.e. while nothing has been signed yet. Once a
+checkpoint exists (a row in ``audit_checkpoints`` or a file in ``PORTAL_CHECKPOINT_DIR``), a
+missing key file is an operational fault: a new key would make every earlier checkpoint look
+forged and would hand auditors a key that proves nothing. ``SigningKeyMissing`` says so.
 """
 from __future__ import annotations
 
 from datetime import timedelta, timezone
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -18,6 +24,10 @@ from portal.extensions import db
 CHECKPOINT_EVERY = timedelta(hours=24)
 
 
+class SigningKeyMissing(RuntimeError):
+    """The signing key file is missing although signed checkpoints exist (restore it)."""
+
+
 def signing_key_path() -> str:
     return current_app.config["PORTAL_SIGNING_KEY"]
 
@@ -26,8 +36,47 @@ def origin() -> str:
     return current_app.config["PORTAL_ARCHIVE_ORIGIN"]
 
 
+def signed_checkpoint_count() -> int:
+    """How many signed checkpoints exist: rows in ``audit_checkpoints`` or files
+    ``checkpoint-*.txt`` in ``PORTAL_CHECKPOINT_DIR``, whichever is more (the files survive an
+    emptied table)."""
+    rows = db.session.scalar(select(func.count()).select_from(audit_checkpoints)) or 0
+    folder = Path(current_app.config["PORTAL_CHECKPOINT_DIR"])
+    files = sum(1 for _ in folder.glob("checkpoint-*.txt")) if folder.is_dir() else 0
+    return max(rows, files)
+
+
+def require_signing_key() -> None:
+    """Raise ``SigningKeyMissing`` when the key file is missing but checkpoints exist.
+
+    A missing key with nothing signed yet is fine: it is created on first use."""
+    path = Path(signing_key_path())
+    if path.exists():
+        return
+    n = signed_checkpoint_count()
+    if n:
+        raise SigningKeyMissing(
+            f"signing key file {path} is missing but {n} signed checkpoint{'s' if n != 1 else ''} "
+            f"exist{'s' if n == 1 else ''}; restore it from backup (a new key would make every "
+            f"earlier checkpoint fail to verify)")
+
+
 def public_key() -> str:
-    """The verifier key text (``name+keyid+base64``) auditors use; creates the key if missing."""
+    """The verifier key text (``name+keyid+base64``) auditors use.
+
+    Creates the key when it is missing and nothing has been signed yet; raises
+    ``SigningKeyMissing`` when it is missing but signed checkpoints exist."""
+    require_signing_key()
+    return public_key_text(signing_key_path(), origin())
+
+
+def existing_public_key() -> str | None:
+    """The verifier key text, never creating a key: None when the key file is missing and
+    nothing has been signed yet; ``SigningKeyMissing`` when it is missing but checkpoints exist.
+    For read-only callers (verification), which must not create a key as a side effect."""
+    require_signing_key()
+    if not Path(signing_key_path()).exists():
+        return None
     return public_key_text(signing_key_path(), origin())
 
 
@@ -35,9 +84,11 @@ def checkpoint_now() -> SignedCheckpoint:
     """Sign the current tree head in its own transaction and commit.
 
     Raises ``audit_archive.checkpoint.CheckpointError`` when the log is not an append-only
-    extension of the last signed checkpoint (nothing is signed then)."""
+    extension of the last signed checkpoint (nothing is signed then), and
+    ``SigningKeyMissing`` when the key file is gone but checkpoints exist (no key is created)."""
     db.session.rollback()  # start clean: the checkpoint must be its own transaction
     try:
+        require_signing_key()
         signed = make_checkpoint(db.session.connection(), signing_key_path(), origin(),
                                  checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
         db.session.commit()
@@ -49,7 +100,10 @@ def checkpoint_now() -> SignedCheckpoint:
 
 def checkpoint_if_due() -> SignedCheckpoint | None:
     """Checkpoint when the log grew and the last checkpoint is older than 24 h (or none).
-    Services call this after committing an archived document."""
+    Services call this after committing an archived document.
+
+    A missing signing key is logged, not raised: the document is already committed, and
+    ``flask audit checkpoint`` / ``flask audit verify`` report the fault loudly."""
     last = db.session.execute(select(audit_checkpoints.c.tree_size, audit_checkpoints.c.created_at)
                               .order_by(audit_checkpoints.c.tree_size.desc()).limit(1)).first()
     size = db.session.scalar(select(func.count()).select_from(audit_entries)) or 0
@@ -62,4 +116,8 @@ def checkpoint_if_due() -> SignedCheckpoint | None:
             created = created.replace(tzinfo=timezone.utc)
         if now_utc() - created < CHECKPOINT_EVERY:
             return None
-    return checkpoint_now()
+    try:
+        return checkpoint_now()
+    except SigningKeyMissing as exc:
+        current_app.logger.error("daily checkpoint not signed: %s", exc)
+        return None

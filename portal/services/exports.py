@@ -17,14 +17,16 @@ from sqlalchemy import func, select
 
 from audit_archive.export import export
 from portal.extensions import db
+from audit_archive.export import ExportError as ArchiveExportError
 from portal.models import AccessLogEntry, ArchivedDocument, ArchivedDocumentPatient, Patient
 from portal.services.archiving import archive_store
 from portal.part2 import REDISCLOSURE_NOTICE
 from portal.services.checkpoints import checkpoint_now, public_key
 
 
-class ExportError(ValueError):
-    """The export cannot be made as asked (unknown MRN, bad range, nothing to export)."""
+class ExportError(ArchiveExportError):
+    """The export cannot be made as asked (unknown MRN, bad range, nothing to export).  A
+    subclass of the archive's ExportError, so one ``except`` catches both."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from audit_archive.__main__ import main
 from audit_archive.canonical import commit_line, new_salt
 from audit_archive.checkpoint import make_checkpoint, public_key_text
-from audit_archive.export import export
+from audit_archive.export import ExportError, export
 from audit_archive.offline import verify_export
 
 from .helpers import do_append
@@ -81,7 +81,7 @@ def _tamper_dir(out: Path, what: str):
     ("document", "entry 2: document sha256 mismatch"),
     ("proof", "proofs/00000002.json: sha256 mismatch"),
     ("checkpoint", "checkpoint.txt"),
-    ("extra", "documents/00000001.pdf: file not listed in manifest"),
+    ("extra", "documents/00000001.pdf is not referenced by any entry: its content is not covered by a proof"),
     ("line", "entry 1: disclosed line lines/00000001-0.json matches no line commitment"),
 ])
 def test_verifier_names_each_failure(engine, store, ledger, tmp_path, what, fragment):
@@ -217,3 +217,56 @@ def test_zip_export_carries_the_verifier_too(engine, store, ledger, tmp_path):
     names = set(zipfile.ZipFile(out).namelist())
     assert {f"verifier/audit_archive/{m}" for m in VERIFIER_MODULES} <= names
     assert verify_export(out, key=ledger["pub"]).ok
+
+
+def test_readme_title_underline_notice_and_size_claim(engine, store, ledger, tmp_path):
+    from audit_archive.export import VERIFIER_MODULES
+    out = tmp_path / "export"
+    with engine.connect() as conn:
+        export(conn, store, out, [2], include_documents={2}, public_key_text=ledger["pub"],
+               notice="42 CFR part 2 notice: redisclosure prohibited.")
+    readme = (out / "README.txt").read_text().splitlines()
+    assert readme[0] == "Audit export (iop-audit-export/v1)"
+    assert readme[1] == "=" * len(readme[0])
+    assert any(line.lstrip().startswith("NOTICE.txt") and "42 CFR 2.32" in line for line in readme)
+    # the README tells the auditor how long the bundled verifier is; keep that true
+    claim = next(line for line in readme if "You may read it (under " in line)
+    limit = int(claim.split("(under ")[1].split(" lines")[0].replace(",", ""))
+    total = sum(len((out / "verifier/audit_archive" / m).read_text().splitlines()) for m in VERIFIER_MODULES)
+    assert total < limit, f"the bundled verifier has {total} lines; update the README's claim"
+    # NOTICE.txt is one of the fixed, explained files: the export still verifies
+    rep = verify_export(out, key=ledger["pub"])
+    assert rep.ok, rep.text()
+    assert (out / "NOTICE.txt").read_text() == "42 CFR part 2 notice: redisclosure prohibited.\n"
+
+
+@pytest.mark.parametrize("suffix", ["", ".zip"])
+def test_export_refuses_an_existing_out(engine, store, ledger, tmp_path, suffix):
+    out = tmp_path / f"export{suffix}"
+    if suffix:
+        out.write_bytes(b"an earlier export")
+    else:
+        out.mkdir()
+    with engine.connect() as conn, pytest.raises(ExportError, match="already exists; choose a new path"):
+        export(conn, store, out, [2], public_key_text=ledger["pub"])
+    assert (out.read_bytes() == b"an earlier export") if suffix else not any(out.iterdir())
+
+
+def test_export_errors_are_export_errors_and_value_errors(engine, store, ledger, tmp_path):
+    assert issubclass(ExportError, ValueError)  # callers that caught ValueError keep working
+    with engine.connect() as conn:
+        with pytest.raises(ExportError, match=r"entry 5 is not covered by the checkpoint \(size 4\); make a new checkpoint"):
+            export(conn, store, tmp_path / "a", [2, 5], public_key_text=ledger["pub"])
+        with pytest.raises(ExportError, match="no entries to export"):
+            export(conn, store, tmp_path / "b", [], public_key_text=ledger["pub"])
+        with pytest.raises(ExportError, match="entry seqs must be integers >= 1, got 0"):
+            export(conn, store, tmp_path / "c", [0, 1], public_key_text=ledger["pub"])
+        with pytest.raises(ExportError, match="public_key_text is not a verifier key"):
+            export(conn, store, tmp_path / "d", [1], public_key_text="nonsense")
+        other = public_key_text(tmp_path / "other.key", ORIGIN)
+        with pytest.raises(ExportError, match="the checkpoint does not verify with public_key_text"):
+            export(conn, store, tmp_path / "e", [1], public_key_text=other)
+        with pytest.raises(ExportError, match="disclosed line 0 cannot be committed"):
+            export(conn, store, tmp_path / "f", [1], line_disclosures={1: [(ledger["line_a"], b"short")]},
+                   public_key_text=ledger["pub"])
+    assert not any((tmp_path / n).exists() for n in "abcdef")

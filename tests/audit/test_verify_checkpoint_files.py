@@ -98,3 +98,16 @@ def test_checkpointing_continues_from_its_file(ledger, key_path):
         signed = make_checkpoint(conn, key_path, ORIGIN, checkpoint_dir=ledger["dir"])
     assert signed.created and signed.size == 7
     assert _verify(ledger).ok
+
+
+def test_export_of_a_damaged_entry_is_refused(ledger, tmp_path):
+    from audit_archive.export import ExportError, export
+
+    with ledger["engine"].begin() as conn:
+        _no_triggers(conn)
+        conn.execute(text("UPDATE audit_entries SET entry_bytes = substr(entry_bytes, 1, 100) WHERE seq = 2"))
+    with ledger["engine"].connect() as conn, pytest.raises(ExportError) as exc:
+        export(conn, ledger["store"], tmp_path / "out.zip", [2], public_key_text=ledger["pub"])
+    # the damaged bytes change the tree, so the checkpoint check refuses before anything is read
+    assert str(exc.value) == "checkpoint root does not match the ledger; run verify_ledger"
+    assert not (tmp_path / "out.zip").exists()
