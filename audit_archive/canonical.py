@@ -140,6 +140,13 @@ def _check_entry_fields(*, seq, kind, subject, actor, record_hash, line_commitme
         raise CanonicalError("prev_hash must be null exactly for seq 1")
 
 
+def _described(origin, kind, subject, actor, occurred_at, record_hash, line_commitments) -> dict:
+    """The descriptive fields every entry version carries (docs/audit-format.md §1)."""
+    return {"log": origin, "kind": kind, "subject": dict(subject), "actor": actor,
+            "occurred_at": utc_timestamp(occurred_at), "record_sha256": record_hash,
+            "line_commitments": list(line_commitments)}
+
+
 def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, occurred_at: datetime | str,
                 record_hash: str, line_commitments: Sequence[str], doc_sha256: str, doc_size: int,
                 prev_hash: str | None, checkpoint: CheckpointRef | None, origin: str) -> bytes:
@@ -159,17 +166,8 @@ def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, 
                                            checkpoint=(checkpoint.size, checkpoint.root) if checkpoint else None)
     except entry_format.EntryFormatError as exc:
         raise CanonicalError(str(exc)) from None
-    body = {
-        "log": origin,
-        "kind": kind,
-        "subject": dict(subject),
-        "actor": actor,
-        "occurred_at": utc_timestamp(occurred_at),
-        "record_sha256": record_hash,
-        "line_commitments": list(line_commitments),
-        "media_type": "application/pdf",
-    }
-    return header + canonical_bytes(body)
+    body = _described(origin, kind, subject, actor, occurred_at, record_hash, line_commitments)
+    return header + canonical_bytes({**body, "media_type": "application/pdf"})
 
 
 def build_entry_v1(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, occurred_at: datetime | str,
@@ -183,15 +181,9 @@ def build_entry_v1(*, seq: int, kind: str, subject: Mapping[str, str], actor: st
     _check_entry_fields(seq=seq, kind=kind, subject=subject, actor=actor, record_hash=record_hash,
                         line_commitments=line_commitments, doc_sha256=doc_sha256, prev_hash=prev_hash)
     entry = {
+        **_described(origin, kind, subject, actor, occurred_at, record_hash, line_commitments),
         "v": 1,
-        "log": origin,
         "seq": seq,
-        "kind": kind,
-        "subject": dict(subject),
-        "actor": actor,
-        "occurred_at": utc_timestamp(occurred_at),
-        "record_sha256": record_hash,
-        "line_commitments": list(line_commitments),
         "doc": {"media_type": "application/pdf", "sha256": doc_sha256, "size": int(doc_size)},
         "prev_hash": prev_hash,
         "checkpoint": checkpoint.as_json() if checkpoint else None,

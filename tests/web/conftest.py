@@ -4,7 +4,10 @@ from __future__ import annotations
 import pytest
 
 from audit_archive.schema import append_only_ddl, drop_append_only_ddl
+from portal.clock import local_today
 from portal.extensions import db
+from portal.services.schedule import ensure_sessions
+from tests import factories
 
 
 @pytest.fixture
@@ -23,3 +26,13 @@ def tamperable(app):
     yield dialect
     db.session.rollback()
     run(drop_append_only_ddl(dialect) + append_only_ddl(dialect))
+
+
+@pytest.fixture
+def closed(world):
+    """Two closed rosters: entry 1 (AM, patient 100231), entry 2 (PM, patient 100250)."""
+    day = local_today(world.program.tz)
+    sessions = {s.cohort.name: s for s in ensure_sessions(world.program, day)}
+    am = factories.sign_and_close(sessions["AM IOP"], world.facilitator, absent={"100234"})
+    pm = factories.sign_and_close(sessions["PM IOP"], world.facilitator2)
+    return am, pm

@@ -9,17 +9,6 @@ from pathlib import Path
 import pytest
 
 from portal.clock import local_today
-from portal.services.schedule import ensure_sessions
-from tests import factories
-
-
-@pytest.fixture
-def closed(world):
-    day = local_today(world.program.tz)
-    sessions = {s.cohort.name: s for s in ensure_sessions(world.program, day)}
-    am = factories.sign_and_close(sessions["AM IOP"], world.facilitator, absent={"100234"})
-    pm = factories.sign_and_close(sessions["PM IOP"], world.facilitator2)
-    return am, pm
 
 
 def test_verify_passes_then_names_a_tampered_pdf(runner, app, closed):

@@ -16,18 +16,6 @@ from sqlalchemy import text
 from audit_archive.checkpoint import public_key_text
 from portal.clock import local_today
 from portal.extensions import db
-from portal.services.schedule import ensure_sessions
-from tests import factories
-
-
-@pytest.fixture
-def closed(world):
-    """Two closed rosters: entry 1 (AM, patient 100231), entry 2 (PM, patient 100250)."""
-    day = local_today(world.program.tz)
-    sessions = {s.cohort.name: s for s in ensure_sessions(world.program, day)}
-    am = factories.sign_and_close(sessions["AM IOP"], world.facilitator, absent={"100234"})
-    pm = factories.sign_and_close(sessions["PM IOP"], world.facilitator2)
-    return am, pm
 
 
 def _sql(statement: str, **params) -> None:
