@@ -21,7 +21,7 @@ from datetime import date
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
                    url_for)
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.access_control import allow
 from portal.billing import jobs
@@ -250,14 +250,20 @@ def export_download(job_id: str):
                              "Cache-Control": "no-store"})
 
 
+X12_CONTROL_LOCK = 0x837  # pg_advisory_xact_lock key serializing 837P control numbers
+
+
 def _next_interchange_number() -> int:
     """ISA13/GS06/ST02 for the next 837P: prior 837P disclosures in the access log + 1.
 
     Counting the log (rather than a timestamp) gives the strictly increasing, gap-free numbers
-    clearinghouses use to spot duplicate interchanges, and needs no extra table. On SQLite the
-    count and the new row are in one ``BEGIN IMMEDIATE`` transaction, so two exports cannot get
-    the same number; on PostgreSQL two exports in the same instant could, which the
-    clearinghouse would reject as a duplicate rather than accept twice."""
+    clearinghouses use to spot duplicate interchanges, and needs no extra table. The count and
+    the new log row (``_log_disclosure`` commits) are one transaction, serialized so two
+    exports cannot get the same number: ``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped
+    advisory lock on PostgreSQL (READ COMMITTED: the count after the lock sees the other
+    export's committed row)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": X12_CONTROL_LOCK})
     prior = db.session.scalar(select(func.count()).select_from(AccessLogEntry).where(
         AccessLogEntry.endpoint == X12_ENDPOINT, AccessLogEntry.method == "EXPORT")) or 0
     return prior % 999_999_999 + 1
