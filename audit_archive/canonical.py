@@ -121,8 +121,8 @@ class CheckpointRef:
 def _check_entry_fields(*, seq, kind, subject, actor, record_hash, line_commitments, doc_sha256, prev_hash) -> None:
     if not isinstance(seq, int) or seq < 1:
         raise CanonicalError(f"seq must be a positive int, got {seq!r}")
-    if not kind or not isinstance(kind, str):
-        raise CanonicalError("kind must be a non-empty string")
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", kind):
+        raise CanonicalError(f"kind must be a lowercase identifier (a-z, 0-9, _ or -, up to 64), got {kind!r}")
     if not isinstance(actor, str) or not actor:
         raise CanonicalError("actor must be a non-empty string")
     for k, v in subject.items():

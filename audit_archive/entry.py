@@ -158,11 +158,17 @@ def _load_object(text: bytes, what: str) -> dict:
                          parse_constant=_no_float)
     except EntryFormatError as exc:
         raise EntryFormatError(f"{what}: {exc}") from None
+    except RecursionError:
+        raise EntryFormatError(f"{what} is nested too deeply to be an entry") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise EntryFormatError(f"{what} is not UTF-8 JSON ({exc})") from None
     _need(isinstance(obj, dict), f"{what} is not a JSON object")
-    _need(jcs_bytes(obj) == text, f"{what} is not in canonical form (RFC 8785: sorted keys, no whitespace, "
-                                  "minimal escapes)")
+    try:
+        canonical = jcs_bytes(obj)
+    except (UnicodeEncodeError, RecursionError):  # e.g. an escaped lone surrogate "\ud800"
+        raise EntryFormatError(f"{what} holds a string that is not valid Unicode") from None
+    _need(canonical == text, f"{what} is not in canonical form (RFC 8785: sorted keys, no whitespace, "
+                             "minimal escapes)")
     return obj
 
 
@@ -192,6 +198,23 @@ def chain_fields(data: bytes) -> tuple[int, int, str | None, tuple[int, str] | N
     e = parse_entry(data)
     ck = e["checkpoint"]
     return (1, e["seq"], e["prev_hash"], (ck["size"], ck["root"]) if ck else None, e["doc"]["sha256"], e["doc"]["size"])
+
+
+_KIND_KEY = b'"kind":"'
+
+
+def kind_of(data: bytes) -> str | None:
+    """The entry's ``kind`` read without parsing the JSON (None if absent).  Sound for both
+    versions: inside a JSON string every '"' is escaped, and no object before the top-level
+    ``kind`` key (v1: ``checkpoint``, ``doc``; v2: none) has such a key, so the first
+    ``"kind":"`` is the top-level one.  Kinds are plain identifiers (``canonical`` enforces it),
+    so the value runs to the next '"'."""
+    i = data.find(_KIND_KEY, HEADER_LEN if data.startswith(V2_MAGIC) else 0)
+    if i < 0:
+        return None
+    i += len(_KIND_KEY)
+    j = data.find(b'"', i)
+    return data[i:j].decode("utf-8", "replace") if j > 0 else None
 
 
 def parse_entry(data: bytes) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from binascii import hexlify
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from . import merkle
 from .entry import (HEADER_LEN, MAX_SEQ, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
-                    EntryFormatError, chain_fields, chain_hash, parse_entry)
+                    EntryFormatError, chain_fields, chain_hash, kind_of, parse_entry)
 from .filestore import _HEX64, FileStore
 from .ledger import as_bytes
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
@@ -66,7 +67,7 @@ def _file_sha256(path) -> tuple[str, int]:
 # its leaves form whole perfect Merkle subtrees that are hashed level by level (see _Heads).
 _BATCH = 1024
 
-_ENTRY_SQL = (f"SELECT seq, entry_bytes, entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size "
+_ENTRY_SQL = (f"SELECT seq, entry_bytes, entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size, kind, v "
               f"FROM {audit_entries.name} ORDER BY seq")
 
 def _scan_store(store: FileStore, referenced: set[str]) -> tuple[list[str], list] | None:
@@ -92,6 +93,32 @@ def _scan_store(store: FileStore, referenced: set[str]) -> tuple[list[str], list
     except OSError:
         return None
     return sorted(d for d in on_disk - referenced if _HEX64.match(d)), sorted(stale)
+
+
+_STORE_DIR = re.compile(r"[0-9a-f]{2}")
+
+
+def _foreign_files(store: FileStore) -> list[str]:
+    """Paths (relative to the store root) of everything in a plain ``FileStore`` that the portal
+    does not write there: other names, other folders, symbolic links.  None of them is evidence
+    (the chain names files by hash), but someone put them there."""
+    if type(store) is not FileStore or not store.root.is_dir():
+        return []
+    name = re.compile(r"[0-9a-f]{62}" + re.escape(store.suffix))
+    out = []
+    try:
+        for top in os.scandir(store.root):
+            if not (top.is_dir(follow_symlinks=False) and _STORE_DIR.fullmatch(top.name)):
+                out.append(top.name + ("/" if top.is_dir() else ""))
+                continue
+            for f in os.scandir(top.path):
+                if f.name.startswith(".tmp-"):
+                    continue  # reported as stale temp files
+                if not (f.is_file(follow_symlinks=False) and name.fullmatch(f.name)):
+                    out.append(f"{top.name}/{f.name}" + ("/" if f.is_dir() else ""))
+    except OSError as exc:
+        out.append(f"(listing failed: {exc})")
+    return sorted(out)
 
 
 def _fold(peaks: list[bytes]) -> bytes:
@@ -260,7 +287,7 @@ class _Pass:
 
     def feed(self, seqs: tuple, datas, cols: tuple | None = None) -> None:
         """Check one batch.  ``seqs``: the seq column (or positions); ``datas``: entry bytes;
-        ``cols``: ``(entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size)`` column tuples
+        ``cols``: ``(entry_hash, leaf_hash, prev_hash, doc_sha256, doc_size, kind, v)`` column tuples
         from the database, or None when verifying bare entry bytes."""
         leaves = self._fast(seqs, datas, cols)
         if leaves is None:
@@ -298,7 +325,7 @@ class _Pass:
             named.append(((size, ck[13:].decode()), seq))
         docs = sizes = None
         if cols is not None:
-            col_hashes, col_leaves, col_prevs, col_docs, col_sizes = cols
+            col_hashes, col_leaves, col_prevs, col_docs, col_sizes, col_kinds, col_vs = cols
             # types and lengths first: joined strings could hide a shifted boundary, and SQLite
             # can hold a BLOB in a text column
             if (col_hashes != col_leaves or set(map(type, col_hashes)) != {str} or set(map(len, col_hashes)) != {64}
@@ -308,7 +335,7 @@ class _Pass:
                     or "".join(col_docs).encode() != b"".join([t[TAIL_DOC_SHA] for t in tails])):
                 return None
             sizes = [int(t[TAIL_DOC_SIZE]) for t in tails]
-            if list(col_sizes) != sizes:
+            if list(col_sizes) != sizes or set(col_vs) != {2} or list(col_kinds) != list(map(kind_of, datas)):
                 return None
             if self.path_for is not None:
                 docs = col_docs
@@ -330,6 +357,10 @@ class _Pass:
         leaves = []
         for i, (seq, data) in enumerate(zip(seqs, datas)):
             expected = self.expected
+            if type(seq) is not int:  # only a table rebuilt without its constraints holds this
+                rep.fail(f"row {i + 1} of a batch has seq {seq!r}, not an integer (the table was rebuilt?)")
+                leaves.append(sha256(b"\x00" + data).digest())
+                continue
             if seq != expected:
                 if seq > expected:
                     missing = f"entries {expected}..{seq - 1} are" if seq - 1 > expected else f"entry {expected} is"
@@ -340,10 +371,10 @@ class _Pass:
             leaf = sha256(b"\x00" + data).digest()
             leaves.append(leaf)
             try:
-                _v, e_seq, e_prev, e_ck, e_doc, e_size = chain_fields(data)
+                e_v, e_seq, e_prev, e_ck, e_doc, e_size = chain_fields(data)
             except EntryFormatError as exc:
                 rep.fail(f"entry {seq}: stored bytes are not a valid entry: {exc}", seq)
-                e_seq = e_prev = e_ck = e_doc = e_size = None
+                e_v = e_seq = e_prev = e_ck = e_doc = e_size = None
             # the hash the next entry must name, even when this one is malformed (entry.chain_hash)
             h = leaf.hex() if data.startswith(V2_MAGIC) else sha256(data).hexdigest()
             if e_seq is not None:
@@ -356,7 +387,11 @@ class _Pass:
                 if e_ck is not None:
                     self.named.setdefault(e_ck, seq)
             if cols is not None:
-                col_hash, col_leaf, col_prev, col_doc, col_size = (c[i] for c in cols)
+                col_hash, col_leaf, col_prev, col_doc, col_size, col_kind, col_v = (c[i] for c in cols)
+                if e_v is not None and col_v != e_v:
+                    rep.fail(f"entry {seq}: v column {col_v!r} differs from the entry's format version {e_v}", seq)
+                if e_seq is not None and col_kind != kind_of(data):
+                    rep.fail(f"entry {seq}: kind column {col_kind!r} differs from the entry bytes ({kind_of(data)!r})", seq)
                 if col_hash != h:
                     rep.fail(f"entry {seq}: entry_hash column {col_hash} != hash of the stored bytes {h}", seq)
                 if col_leaf != leaf.hex():
@@ -411,8 +446,9 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
             external = open_checkpoint(since_checkpoint, verifier)
         except NoteError as exc:
             rep.fail(f"given checkpoint does not verify: {exc}")
-    files = _checkpoint_files(rep, checkpoint_dir, verifier, cps)
-    want_sizes = {int(c["tree_size"]) for c in cps} | {ck.size for _name, ck in files}
+    stored = _open_rows(rep, cps, verifier)
+    files = _checkpoint_files(rep, checkpoint_dir, verifier, {ck.size for _label, ck in stored})
+    want_sizes = {ck.size for _label, ck in stored} | {ck.size for _name, ck in files}
     if external is not None:
         want_sizes.add(external.size)
     roots: dict[int, bytes] = {}
@@ -445,16 +481,8 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     _check_named(rep, run.named, roots)
     if verifier is None and (cps or external):
         rep.warnings.append("checkpoint signatures not checked (no public key given)")
-    for c in cps:
-        label = f"checkpoint size {c['tree_size']}"
-        try:
-            ck = open_checkpoint(c["note"], verifier)
-        except NoteError as exc:
-            rep.fail(f"{label}: signature/format invalid: {exc}")
-            continue
+    for label, ck in stored:
         rep.checkpoints_checked += 1
-        if (ck.size, ck.root.hex()) != (int(c["tree_size"]), c["root_hash"]):
-            rep.fail(f"{label}: columns differ from the signed text (size {ck.size}, root {ck.root.hex()})")
         _check_head(rep, label, ck.size, ck.root, size, roots)
     if external is not None:
         _check_head(rep, "given checkpoint", external.size, external.root, size, roots)
@@ -479,6 +507,8 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
         rep.warnings.append(f"unreferenced file {d} (no entry names it; left by an interrupted append?)")
     for p in stale:
         rep.warnings.append(f"stale temp file {p}")
+    for p in _foreign_files(store):
+        rep.warnings.append(f"unexpected file {p} in the archive folder (the portal never writes such a name)")
     return rep
 
 
@@ -524,7 +554,29 @@ def verify_entries(entries: Sequence[bytes], checkpoints: Sequence[str] = (),
     return rep
 
 
-def _checkpoint_files(rep: Report, checkpoint_dir, verifier: Verifier | None, cps: list[dict]) -> list:
+def _open_rows(rep: Report, cps: list[dict], verifier: Verifier | None) -> list:
+    """``[(label, Checkpoint)]`` for the stored checkpoint rows whose signed text opens; a row
+    that does not (bad signature, a note that is not text) or whose columns differ from its
+    signed text is a failure.  The signed text, not the columns, is what later checks use."""
+    out = []
+    for c in cps:
+        label = f"checkpoint size {c['tree_size']}"
+        note = c["note"]
+        if not isinstance(note, str):
+            rep.fail(f"{label}: the note column holds {type(note).__name__}, not the signed text")
+            continue
+        try:
+            ck = open_checkpoint(note, verifier)
+        except NoteError as exc:
+            rep.fail(f"{label}: signature/format invalid: {exc}")
+            continue
+        if (str(ck.size), ck.root.hex()) != (str(c["tree_size"]), c["root_hash"]):
+            rep.fail(f"{label}: columns differ from the signed text (size {ck.size}, root {ck.root.hex()})")
+        out.append((label, ck))
+    return out
+
+
+def _checkpoint_files(rep: Report, checkpoint_dir, verifier: Verifier | None, stored: set[int]) -> list:
     """``[(file name, Checkpoint)]`` for the signed checkpoint files in ``checkpoint_dir``
     (none when it is None or absent); unreadable or badly signed files are failures, files and
     table rows that do not match one another are warnings."""
@@ -540,7 +592,6 @@ def _checkpoint_files(rep: Report, checkpoint_dir, verifier: Verifier | None, cp
             continue
         out.append((name, ck))
         sizes.add(ck.size)
-    stored = {int(c["tree_size"]) for c in cps}
     for s in sorted(sizes - stored):
         rep.warnings.append(f"checkpoint file for size {s} has no row in the checkpoints table (rows deleted?)")
     for s in sorted(stored - sizes):
@@ -597,11 +648,13 @@ class EntryCheck:
         return bool(self.checks) and all(passed for _label, passed, _d in self.checks)
 
 
-def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str | Verifier | None) -> EntryCheck:
+def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str | Verifier | None, *,
+                 checkpoint_dir: str | os.PathLike | None = None) -> EntryCheck:
     """Check ONE entry the way a printed page's QR code asks: its stored bytes are a well-formed
     entry for this seq and hash to its recorded hash, it links to the previous entry, its PDF
-    matches, and an RFC 9162 inclusion proof ties it to the latest signed checkpoint (signature
-    checked with ``public_key``).
+    matches, the next entry links back to it, and an RFC 9162 inclusion proof ties it to the
+    largest signed checkpoint covering it, among the stored rows and the files in
+    ``checkpoint_dir`` (signatures checked with ``public_key``; None = not checked).
 
     Costs one pass over the leaf hashes (to build the proof), not a full verification.  Never
     raises for bad content: each problem is a failed check.
@@ -639,23 +692,31 @@ def verify_entry(conn: Connection, store: FileStore, seq: int, public_key: str |
         out.checks.append(("Stored PDF matches the entry", (got, size) == (doc["sha256"], doc["size"]), got))
     except (OSError, ValueError):
         out.checks.append(("Stored PDF matches the entry", False, "file missing or unreadable"))
+    nxt = conn.execute(select(audit_entries.c.entry_bytes).where(audit_entries.c.seq == seq + 1)).scalar()
+    if nxt is not None:
+        try:
+            linked = chain_fields(stored_bytes(nxt)[0])[2] == h
+        except EntryFormatError:
+            linked = False
+        out.checks.append(("The next entry links back to this one", linked, f"entry {seq + 1}"))
     verifier = parse_verifier(public_key) if isinstance(public_key, str) else public_key
-    cps = [dict(r) for r in conn.execute(select(audit_checkpoints).order_by(
-        audit_checkpoints.c.tree_size.desc(), audit_checkpoints.c.id.desc())).mappings()]
-    covering = [c for c in cps if int(c["tree_size"]) >= seq]
+    probe = Report()
+    cps = [dict(r) for r in conn.execute(select(audit_checkpoints)).mappings()]
+    signed = [ck for _label, ck in _open_rows(probe, cps, verifier)]
+    signed += [ck for _name, ck in _checkpoint_files(probe, checkpoint_dir, verifier, {c.size for c in signed})]
+    if probe.failures:
+        out.checks.append(("Stored checkpoints are intact", False, probe.failures[0]))
+    covering = [ck for ck in signed if ck.size >= seq]
     if not covering:
         out.pending_checkpoint = True
         return out
-    try:
-        ck = open_checkpoint(covering[0]["note"], verifier)
-    except NoteError as exc:
-        out.checks.append(("Checkpoint signature", False, str(exc)))
-        return out
+    ck = max(covering, key=lambda c: c.size)
     out.checkpoint_size = ck.size
     leaves = [sha256(b"\x00" + stored_bytes(r[0])[0]).digest() for r in conn.execute(
         select(audit_entries.c.entry_bytes).where(audit_entries.c.seq <= ck.size).order_by(audit_entries.c.seq))]
     if len(leaves) < ck.size:
-        out.checks.append(("Included in a signed checkpoint", False, "ledger shorter than the checkpoint"))
+        out.checks.append(("Included in signed checkpoint (inclusion proof)", False,
+                           f"the ledger is shorter than checkpoint size {ck.size} (truncated)"))
         return out
     proof = merkle.Tree(leaves).inclusion_proof(seq - 1)
     included = merkle.verify_inclusion(sha256(b"\x00" + data).digest(), seq - 1, ck.size, proof, ck.root)

@@ -111,3 +111,65 @@ def test_export_of_a_damaged_entry_is_refused(ledger, tmp_path):
     # the damaged bytes change the tree, so the checkpoint check refuses before anything is read
     assert str(exc.value) == "checkpoint root does not match the ledger; run verify_ledger"
     assert not (tmp_path / "out.zip").exists()
+
+
+def test_files_the_portal_never_writes_are_reported(ledger):
+    root = ledger["store"].root
+    (root / "evil.pdf").write_bytes(b"%PDF-forged")
+    (root / "zz").mkdir()
+    (root / "zz" / "forged.pdf").write_bytes(b"%PDF-forged")
+    sub = next(p for p in root.iterdir() if p.is_dir() and p.name != "zz")
+    (sub / "notes.txt").write_text("x")
+    (sub / "link.pdf").symlink_to(root / "evil.pdf")
+    rep = _verify(ledger)
+    assert rep.ok, rep.summary()
+    unexpected = sorted(w.split()[2] for w in rep.warnings if w.startswith("unexpected file"))
+    assert unexpected == sorted(["evil.pdf", "zz/", f"{sub.name}/link.pdf", f"{sub.name}/notes.txt"])
+
+
+def test_verify_entry_uses_checkpoint_files_and_the_next_link(ledger, key_path):
+    """The QR page's check: a body rewritten (hash columns fixed) with the covering checkpoint
+    row deleted is not 'awaiting a checkpoint': the file still covers it, and entry 4 no longer
+    links back to it."""
+    from audit_archive import entry as E
+
+    with ledger["engine"].begin() as conn:
+        _no_triggers(conn)
+        data = bytes(conn.execute(text("SELECT entry_bytes FROM audit_entries WHERE seq = 3")).scalar())
+        forged = data.replace(b'"user:7"', b'"user:9"')
+        h = E.leaf_hash(forged).hex()
+        conn.execute(text("UPDATE audit_entries SET entry_bytes = :b, entry_hash = :h, leaf_hash = :h WHERE seq = 3"),
+                     {"b": forged, "h": h})
+        conn.execute(audit_checkpoints.delete())
+    with ledger["engine"].connect() as conn:
+        blind = verify_entry(conn, ledger["store"], 3, ledger["pub"])
+        one = verify_entry(conn, ledger["store"], 3, ledger["pub"], checkpoint_dir=ledger["dir"])
+    assert not blind.ok and ("The next entry links back to this one", False, "entry 4") in blind.checks
+    assert not one.pending_checkpoint and one.checkpoint_size == 5
+    assert ("Included in signed checkpoint (inclusion proof)", False,
+            f"tree size 5, root {_file_root(ledger)}") in one.checks
+
+
+def _file_root(lg):
+    from audit_archive.note import open_checkpoint
+    return open_checkpoint((lg["dir"] / "checkpoint-5.txt").read_text(), None).root.hex()
+
+
+def test_odd_checkpoint_rows_are_failures_not_crashes(ledger, backend):
+    with ledger["engine"].begin() as conn:
+        _no_triggers(conn)
+        note = conn.execute(text("SELECT note FROM audit_checkpoints")).scalar()
+        conn.execute(audit_checkpoints.insert().values(origin=ORIGIN, tree_size=1000, root_hash="00" * 32,
+                                                       key_id="00000000", note=note))
+    rep = _verify(ledger)
+    assert "checkpoint size 1000: columns differ from the signed text (size 5, root " in " ".join(rep.failures)
+    with ledger["engine"].connect() as conn:
+        one = verify_entry(conn, ledger["store"], 2, ledger["pub"], checkpoint_dir=ledger["dir"])
+    assert ("Stored checkpoints are intact", False) == one.checks[-2][:2] and one.checkpoint_size == 5
+    if backend == "sqlite":  # only SQLite stores text in an integer column, or bytes in a text one
+        with ledger["engine"].begin() as conn:
+            conn.execute(text("UPDATE audit_checkpoints SET tree_size = '37x' WHERE tree_size = 1000"))
+            conn.execute(text("UPDATE audit_checkpoints SET note = CAST(note AS BLOB) WHERE tree_size = 5"))
+        rep = _verify(ledger)
+        assert any(f.startswith("checkpoint size 37x: columns differ from the signed text") for f in rep.failures)
+        assert "checkpoint size 5: the note column holds bytes, not the signed text" in rep.failures

@@ -571,6 +571,8 @@ COLUMN_CASES = [
      ["entry {k}: prev_hash column * differs from the entry bytes (*)"]),
     ("prev_hash_64_chars_plus_newline", lambda k: _set(k, prev_hash=lambda r: r[k - 1]["prev_hash"] + "\n"),
      ["entry {k}: prev_hash column * differs from the entry bytes (*)"]),
+    ("kind", lambda k: _set(k, kind="letter"), ["entry {k}: kind column 'letter' differs from the entry bytes ('roster')"]),
+    ("v", lambda k: _set(k, v=1), ["entry {k}: v column 1 differs from the entry's format version 2"]),
     ("doc_sha256", lambda k: _set(k, doc_sha256=lambda r: _bump(r[k - 1]["doc_sha256"])), [DOC_COLS]),
     ("doc_sha256_uppercase", lambda k: _set(k, doc_sha256=lambda r: r[k - 1]["doc_sha256"].upper()), [DOC_COLS]),
     ("doc_size_plus_one", lambda k: _set(k, doc_size=lambda r: r[k - 1]["doc_size"] + 1), [DOC_COLS]),
