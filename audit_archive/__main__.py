@@ -97,8 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG} verify: error: {exc}", file=sys.stderr)
         return 2
     rep = verify_export(args.path, key=key, since=since)
-    print(rep.text())
+    print(_printable(rep.text()))
     return 0 if rep.ok else 1
+
+
+def _printable(text: str) -> str:
+    """``text`` as the terminal can show it: a file name the export holds may be in any script
+    (or, from a zip, anything), and an ASCII-only stdout must not turn a FAIL into a traceback."""
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return text.encode(enc, "backslashreplace").decode(enc, "replace")
+    except LookupError:
+        return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 if __name__ == "__main__":

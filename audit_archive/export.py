@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -19,8 +20,8 @@ from .checkpoint import stored_checkpoints
 from .commitments import commit_line_bytes
 from .filestore import FileStore
 from .entry import EntryFormatError, parse_entry
-from .ledger import as_bytes, leaf_hashes
-from .note import open_checkpoint, parse_verifier
+from .ledger import LedgerError, as_bytes, leaf_hashes
+from .note import Checkpoint, open_checkpoint, parse_verifier
 from .schema import audit_entries
 
 EXPORT_FORMAT = "iop-audit-export/v1"
@@ -49,6 +50,14 @@ Audit export ({format})
 This folder (or zip) lets you check, without access to the portal, that the documents and
 entries listed in manifest.json are part of the append-only audit log named in checkpoint.txt.
 
+What a passed check proves, and what it does not:
+  - each entry listed in manifest.json is in the log whose tree head checkpoint.txt signs, at
+    the position it names (and, with --since, that log only grew since your older checkpoint);
+  - each document in documents/ and each line in lines/ is exactly the one its entry commits to.
+  It does NOT prove that the export is complete: an entry left out of it, or a document marked
+  withheld, cannot be detected from the export alone.  What was disclosed, to whom and when is
+  recorded in the portal's access log (see NOTICE.txt); ask the organisation for that record.
+
   NOTICE.txt          (patient exports) the 42 CFR 2.32 notice prohibiting redisclosure,
                       and what was disclosed to whom: read it before using the records
   checkpoint.txt      signed tree head of the log (C2SP tlog-checkpoint, Ed25519 signed note)
@@ -67,17 +76,26 @@ included, and the disclosed patient's own line is proven through its line commit
 
 Every file in entries/, proofs/, documents/, lines/ and consistency/ must be the one
 manifest.json names for an entry (or a consistency proof), so that the signed checkpoint
-covers it; the verifier fails on any other file.  manifest.json, README.txt and NOTICE.txt
-are not signed: they explain the export, they are not evidence.
+covers it; the verifier fails on any other file, and on any symbolic link or special file.
+manifest.json, README.txt and NOTICE.txt are not signed: they explain the export, they are
+not evidence.
 
-To verify you need Python 3.10+ with the `cryptography` package (pip install cryptography),
-nothing else.  Unzip the export if it came as a .zip, then, in a terminal:
+To verify you need Python 3.11+ (3.10: see below) with the `cryptography` package
+(pip install cryptography), nothing else.  In a terminal, from the folder that CONTAINS the
+export (never from inside it), where EXPORT is the export folder's path:
 
-    cd EXPORT_FOLDER
-    PYTHONPATH=verifier python3 -m audit_archive verify . --key 'KEY' [--since OLDER_CHECKPOINT_FILE]
+    PYTHONPATH=EXPORT/verifier python3 -P -m audit_archive verify EXPORT --key 'KEY' [--since OLDER_CHECKPOINT_FILE]
 
-(On Windows, PowerShell: $env:PYTHONPATH = "verifier"; py -m audit_archive verify . --key 'KEY')
-A .zip also works unopened: PYTHONPATH=EXPORT.zip/verifier python3 -m audit_archive verify EXPORT.zip --key 'KEY'
+A .zip works unopened:
+
+    PYTHONPATH=EXPORT.zip/verifier python3 -P -m audit_archive verify EXPORT.zip --key 'KEY'
+
+(On Windows, PowerShell: $env:PYTHONPATH = "EXPORT\\verifier"; py -P -m audit_archive verify EXPORT --key 'KEY')
+-P keeps the current directory off Python's module path: with `python3 -m`, Python otherwise
+imports a json.py or an audit_archive/ folder found in the current directory instead of the
+real code, and a file planted in the export could then print "all checks passed".  Python 3.10
+has no -P: leave it out there, and run from a current directory that is not inside the export
+and holds no .py files (nor packages).
 Exit status 0 and "RESULT: all checks passed" mean every check passed; 1 means a check failed,
 and each failure is named on a FAIL line.
 
@@ -87,16 +105,48 @@ checkpoint you saved earlier to prove the log was only appended to since then.
 
 The verifier in verifier/ came in the same package as the data, so it cannot vouch for itself:
 it is not covered by the checks (manifest.json lists its files' SHA-256 for information only).
-You may read it (under 1,500 lines), or use your own copy instead: the `audit_archive` package
-of the portal's source, or an implementation of your own.  The format and every check are
+You may read it (under 1,600 lines), or, best, use your own copy instead: the `audit_archive`
+package of the portal's source (PYTHONPATH=the folder holding your audit_archive/, the rest of
+the command as above), or an implementation of your own.  The format and every check are
 specified in docs/audit-format.md of the portal's source.
 """
+
+# How to run the bundled verifier; README.txt explains it (from outside the export, with -P).
+RUN_COMMAND = f"PYTHONPATH=EXPORT/{VERIFIER_DIR} python3 -P -m audit_archive verify EXPORT --key 'KEY'"
 
 
 def verifier_files() -> dict[str, bytes]:
     """The bundled verifier: export path -> bytes, read from this package's own files."""
     here = Path(__file__).resolve().parent
     return {f"{VERIFIER_DIR}/audit_archive/{m}": (here / m).read_bytes() for m in VERIFIER_MODULES}
+
+
+def _damaged_checkpoints(row_id, what: str) -> ExportError:
+    return ExportError(f"the checkpoints table is damaged (row id {row_id}: {what}); "
+                       "run `audit verify` (nothing was written)")
+
+
+def _stored_checkpoints(conn: Connection) -> list[tuple[Checkpoint, object, str]]:
+    """``[(checkpoint as signed, row id, note)]`` for every stored checkpoint row.  The export is
+    based on the signed text, never on the columns: a row whose note is not text or not a
+    checkpoint, or whose ``tree_size``/``root_hash`` columns are not what its text says (SQLite
+    keeps '37x' in an integer column), is damage, and ExportError says so."""
+    out = []
+    for c in stored_checkpoints(conn):
+        note, size = c["note"], c["tree_size"]
+        if not isinstance(note, str):
+            raise _damaged_checkpoints(c["id"], f"the note is {type(note).__name__}, not the signed text")
+        if type(size) is not int:
+            raise _damaged_checkpoints(c["id"], f"tree_size {size!r} is not an integer")
+        try:
+            ck = open_checkpoint(note, None)  # parsed only; the signature is checked by the caller
+        except ValueError as exc:
+            raise _damaged_checkpoints(c["id"], f"the note is not a checkpoint: {exc}") from None
+        if (ck.size, ck.root.hex()) != (size, c["root_hash"]):
+            raise _damaged_checkpoints(c["id"], f"its columns say size {size}, root {c['root_hash']!r}, "
+                                                f"its signed text size {ck.size}, root {ck.root.hex()}")
+        out.append((ck, c["id"], note))
+    return out
 
 
 def _dumps(obj) -> bytes:
@@ -120,7 +170,8 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
     - ``notice``: text written as ``NOTICE.txt`` (listed in the manifest, so it is checked too);
       the portal passes the 42 CFR 2.32 redisclosure notice and what was disclosed to whom.
     Raises ExportError (a ValueError; nothing is written) when ``out`` already exists, for no or
-    uncovered seqs, a missing or unverifiable checkpoint, an unusable key, bad disclosures;
+    uncovered seqs, a missing or unverifiable checkpoint, an unusable key, bad disclosures, a
+    damaged checkpoints table or entry (the message says to run ``audit verify``);
     FileNotFoundError if an included document is missing from the store.
     """
     if os.path.lexists(out):
@@ -135,17 +186,27 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
         verifier = parse_verifier(public_key_text)
     except ValueError as exc:
         raise ExportError(f"public_key_text is not a verifier key (name+keyid+base64): {exc}") from exc
-    cps = stored_checkpoints(conn)
+    cps = _stored_checkpoints(conn)
     if checkpoint is None:
         if not cps:
             raise ExportError("no stored checkpoint to prove against; call make_checkpoint first")
-        checkpoint = cps[-1]["note"]
+        checkpoint = max(cps, key=lambda c: (c[0].size, c[1]))[2]  # the largest signed size
+    if not isinstance(checkpoint, str):
+        raise ExportError(f"checkpoint must be the signed checkpoint text (str), got {type(checkpoint).__name__}")
     try:
         ck = open_checkpoint(checkpoint, verifier)
     except ValueError as exc:
         raise ExportError(f"the checkpoint does not verify with public_key_text ({exc}); "
                           "pass the log's own key and one of its signed checkpoints") from exc
-    leaves = leaf_hashes(conn, upto=ck.size)
+    for _ck, row_id, note in cps:  # the key opens the head: a row it does not open is damage
+        try:
+            open_checkpoint(note, verifier)
+        except ValueError as exc:
+            raise _damaged_checkpoints(row_id, f"its note does not verify with public_key_text: {exc}") from None
+    try:
+        leaves = leaf_hashes(conn, upto=ck.size)
+    except LedgerError as exc:
+        raise ExportError(f"the ledger is damaged ({exc}); run `audit verify` (nothing was written)") from None
     if len(leaves) < ck.size:
         raise ExportError(f"ledger has {len(leaves)} entries, fewer than the checkpoint's {ck.size}; "
                           "this checkpoint is not of this ledger (run verify_ledger)")
@@ -201,8 +262,8 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
             item["lines"].append({"file": f"lines/{name}-{k}.json", "salt": salt.hex(), "commitment": c})
         items.append(item)
     consistency = []
-    for c in cps:
-        old = int(c["tree_size"])
+    for c, _id, _note in cps:
+        old = c.size
         if 0 < old < ck.size and not any(x["from_size"] == old for x in consistency):
             fn = f"consistency/{old:08d}.json"
             files[fn] = _dumps({"first": old, "second": ck.size,
@@ -217,8 +278,9 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
     bundled = verifier_files()
     manifest["verifier"] = {
         "dir": VERIFIER_DIR + "/",
-        "run": f"PYTHONPATH={VERIFIER_DIR} python3 -m audit_archive verify . --key KEY",
-        "note": "informational: the bundled verifier is not covered by 'files' or the proofs",
+        "run": RUN_COMMAND,
+        "note": "informational: the bundled verifier is not covered by 'files' or the proofs; "
+                "run it from outside the export (README.txt)",
         "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(bundled.items())},
     }
     files.update(bundled)
@@ -228,7 +290,9 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for n in sorted(files):
-                z.writestr(zipfile.ZipInfo(n, _ZIP_TIME), files[n])
+                zi = zipfile.ZipInfo(n, _ZIP_TIME)
+                zi.external_attr = (stat.S_IFREG | 0o644) << 16  # a plain file, readable once unzipped
+                z.writestr(zi, files[n])
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(out, "xb") as f:  # exclusive: never overwrite what appeared meanwhile

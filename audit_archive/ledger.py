@@ -174,5 +174,5 @@ def leaf_hashes(conn: Connection, upto: int | None = None) -> list[bytes]:
     for i, (seq, data) in enumerate(conn.execute(q), start=1):
         if seq != i:
             raise LedgerError(f"ledger seqs not contiguous: expected {i}, found {seq}")
-        out.append(entry_format.leaf_hash(bytes(data)))
+        out.append(entry_format.leaf_hash(as_bytes(data)))
     return out

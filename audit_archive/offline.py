@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import posixpath
 import re
+import stat
 import zipfile
 import zlib
 from collections import Counter
@@ -65,27 +68,101 @@ _READ_ERRORS = (OSError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplem
 
 
 class _Reader:
+    """An export directory or zip.  Only plain files with plain relative names are evidence: a
+    directory is walked without following links, and every symbolic link, special file (FIFO,
+    socket, device) or zip member whose name is not a plain relative path is one of
+    ``problems`` (failure lines) and is never read."""
+
     def __init__(self, path: Path):
         self.path = path
         self.zip = None
+        self.problems: list[str] = []
+        self._files: list[str] = []
+        self._bad: dict[str, str] = {}  # name -> why it is never read ("is a symbolic link", ...)
         if path.is_dir():
-            return
-        if not path.is_file():
+            self._walk()
+        elif not path.is_file():
             raise _Unreadable(str(path), "no such export directory or zip file")
-        try:
-            self.zip = zipfile.ZipFile(path)
-        except _READ_ERRORS as exc:
-            raise _Unreadable(str(path), f"neither an export directory nor a readable zip file ({exc})") from None
+        else:
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except _READ_ERRORS as exc:
+                raise _Unreadable(str(path), f"neither an export directory nor a readable zip file ({exc})") from None
+            for info in self.zip.infolist():
+                name = info.filename
+                why = _name_problems(name)
+                if why:
+                    self.problems.append(f"zip member {name!r} is not a plain relative path ({why}); {_PLAIN}")
+                elif info.create_system == 3 and _not_plain(info.external_attr >> 16):  # Unix mode bits
+                    self._refuse(name.rstrip("/"), _not_plain(info.external_attr >> 16))
+                elif not name.endswith("/"):
+                    self._files.append(name)
+        self._plain = set(self._files)
+
+    def _refuse(self, name: str, why: str) -> None:
+        self._bad[name] = why
+        self.problems.append(f"{name} {why}" + (f"; {_PLAIN}" if why.startswith("is ") else ""))
+
+    def _walk(self) -> None:
+        """Every plain file under the export, never following a link (rglob skips a linked
+        folder, and reading through a link reads a file from elsewhere)."""
+        todo = [""]
+        while todo:
+            rel = todo.pop()
+            try:
+                with os.scandir(self.path / rel) as it:
+                    found = sorted(it, key=lambda d: d.name)
+            except OSError as exc:
+                self._refuse(rel or ".", f"cannot be listed ({exc.strerror or exc})")
+                continue
+            for d in found:
+                name = f"{rel}/{d.name}" if rel else d.name
+                if not _utf8(name) or _CONTROL.search(name):
+                    what = "is not UTF-8" if not _utf8(name) else "contains a control character"
+                    self.problems.append(f"file name {name!r} {what}; {_PLAIN}, with plain names")
+                    continue
+                try:
+                    if d.is_symlink() or getattr(d, "is_junction", lambda: False)():
+                        self._refuse(name, "is a symbolic link")
+                    elif d.is_dir(follow_symlinks=False):
+                        todo.append(name)
+                    elif d.is_file(follow_symlinks=False):
+                        self._files.append(name)
+                    else:
+                        self._refuse(name, _not_plain(d.stat(follow_symlinks=False).st_mode) or "is not a plain file")
+                except OSError as exc:
+                    self._refuse(name, f"cannot be examined ({exc.strerror or exc})")
+
+    def _why_not_read(self, name: str) -> str | None:
+        parts = name.split("/")
+        for i in range(1, len(parts) + 1):
+            at = "/".join(parts[:i])
+            if at in self._bad:
+                return self._bad[at] if i == len(parts) else f"lies under {at}, which {self._bad[at]}"
+        return None
 
     def read(self, name: str) -> bytes:
-        if "\\" in name or name.startswith("/") or ".." in name.split("/"):
+        if _name_problems(name):
             raise _Unreadable(name, "unsafe path")
+        why = self._why_not_read(name)
+        if why:
+            raise _Unreadable(name, why)
         try:
-            return self.zip.read(name) if self.zip is not None else (self.path / name).read_bytes()
+            return self.zip.read(name) if self.zip is not None else self._read_plain(name)
         except (KeyError, FileNotFoundError):
             raise _Unreadable(name, "missing") from None
         except _READ_ERRORS as exc:
             raise _Unreadable(name, f"unreadable ({exc})") from None
+
+    def _read_plain(self, name: str) -> bytes:
+        if name not in self._plain:
+            raise FileNotFoundError(name)
+        # What the walk saw as a plain file; never follow a link, or block on a FIFO, put there since.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        with open(os.open(self.path / name, flags), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise _Unreadable(name, "is not a plain file")
+            return f.read()
 
     def read_json(self, name: str):
         try:
@@ -94,10 +171,53 @@ class _Reader:
             raise _Unreadable(name, f"not valid JSON ({exc})") from None
 
     def names(self) -> list[str]:
-        """Every file, as a list: a zip can hold one name twice (reported by the caller)."""
-        if self.zip is not None:
-            return [n for n in self.zip.namelist() if not n.endswith("/")]
-        return [p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()]
+        """Every plain file, as a list: a zip can hold one name twice (reported by the caller)."""
+        return list(self._files)
+
+
+_PLAIN = "an export holds plain files only"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FILE_TYPES = ((stat.S_ISLNK, "is a symbolic link"), (stat.S_ISFIFO, "is not a plain file (a FIFO)"),
+               (stat.S_ISSOCK, "is not a plain file (a socket)"), (stat.S_ISCHR, "is not a plain file (a device)"),
+               (stat.S_ISBLK, "is not a plain file (a device)"))
+
+
+def _not_plain(mode: int) -> str | None:
+    """Why a file of this mode is not a plain file or folder (None when it is one, or untyped)."""
+    if stat.S_IFMT(mode) in (0, stat.S_IFREG, stat.S_IFDIR):
+        return None
+    return next((why for test, why in _FILE_TYPES if test(mode)), f"is not a plain file (type {stat.S_IFMT(mode):o})")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a name that was not UTF-8 on disk (surrogate escapes)
+        return False
+    return True
+
+
+def _name_problems(name: str) -> str:
+    """Why a zip member name (or a name asked for) is not a plain relative path; "" if it is."""
+    why = []
+    if _CONTROL.search(name):
+        why.append("contains a control character")
+    if "\\" in name:
+        why.append("contains a backslash")
+    flat = name.replace("\\", "/")
+    if flat.startswith("/"):
+        why.append("is an absolute path")
+    elif re.match(r"[A-Za-z]:", flat):
+        why.append("names a drive")
+    body = flat[:-1] if flat.endswith("/") else flat
+    if any(part in ("", ".", "..") for part in body.lstrip("/").split("/")):
+        why.append("has an empty, '.' or '..' part")
+    norm = posixpath.normpath(flat) if flat else ""
+    if why and (norm == ".." or norm.startswith("../")):
+        why.append(f"it points outside the export ({norm!r})")
+    elif why and norm != body:
+        why.append(f"it normalises to {norm!r}")
+    return "; ".join(why)
 
 
 def _hexes(values) -> list[bytes]:
@@ -214,6 +334,29 @@ def _proof_hashes(r: _Reader, name: str, want: dict[str, int]) -> list[bytes]:
     return _hexes(obj["hashes"])
 
 
+# Fields of a disclosed line that say whose it is (the portal's lines carry both).
+PATIENT_FIELDS = ("mrn", "patient_id")
+
+
+def _whose(line: bytes) -> str | None:
+    """"mrn '100233' / patient_id '7'" for a verified line naming its patient, else None."""
+    obj = json.loads(line)
+    if not isinstance(obj, dict):
+        return None
+    ids = [f"{k} {_show(obj[k])}" for k in PATIENT_FIELDS if isinstance(obj.get(k), (str, int))]
+    return " / ".join(ids) or None
+
+
+def _whose_summary(whose: list[str | None]) -> str:
+    """" (lines of mrn '1' / patient_id '7')": whose the verified lines are, as the committed
+    lines themselves say, so the auditor sees whose record was checked; "" if none says."""
+    named = sorted(set(w for w in whose if w))
+    if not named:
+        return ""
+    unnamed = sum(1 for w in whose if not w)
+    return f" (lines of {'; '.join(named)}" + (f"; {unnamed} naming no patient" if unnamed else "") + ")"
+
+
 def verify_export(path: str | Path, key: str | None = None, since: str | None = None) -> ExportReport:
     """Check an export.  ``key``: verifier key text (else the export's own, with a warning);
     ``since``: an older signed checkpoint text the auditor kept.  Never raises for bad content;
@@ -223,6 +366,11 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     fail = rep.failures.append
     try:
         r = _Reader(Path(path))
+    except _Unreadable as exc:
+        fail(str(exc))
+        return rep
+    rep.failures.extend(r.problems)  # links, special files, zip names outside their folder
+    try:
         manifest = r.read_json("manifest.json")
     except _Unreadable as exc:
         fail(str(exc))
@@ -324,6 +472,7 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     docs_total = sum(1 for item in manifest["entries"] if item["document"])
     lines_total = sum(len(item["lines"]) for item in manifest["entries"])
     by_seq: dict[int, tuple[str, str | None]] = {}  # seq -> (chain hash, the prev it names)
+    whose: list[str | None] = []  # the patient each verified line names, if it names one
     for item in manifest["entries"]:
         seq = item["seq"]
         tag = f"entry {seq}"
@@ -390,6 +539,7 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
                 fail(f"{tag}: disclosed line {ln['file']}: manifest commitment {ln['commitment']} is not the line's ({c})")
             else:
                 n_lines += 1
+                whose.append(_whose(lb))
                 rep.notes.append(f"{tag}: disclosed line {ln['file']} is committed in the entry")
     for seq, (_h, prev) in by_seq.items():
         if seq - 1 in by_seq and prev != by_seq[seq - 1][0]:
@@ -424,5 +574,5 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
 
     rep.notes.append(f"summary: verified {n_entries} of {len(manifest['entries'])} entries, "
                      f"{n_docs} of {docs_total} documents ({len(manifest['entries']) - docs_total} withheld), "
-                     f"{n_lines} of {lines_total} disclosed lines")
+                     f"{n_lines} of {lines_total} disclosed lines{_whose_summary(whose)}")
     return rep

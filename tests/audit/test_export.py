@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -181,8 +182,9 @@ def test_export_carries_a_verifier_that_runs_alone(engine, store, ledger, tmp_pa
     assert not any(n.startswith("verifier/") for n in manifest["files"])
     assert set(manifest["verifier"]["files"]) == {f"verifier/audit_archive/{m}" for m in VERIFIER_MODULES}
     readme = (out / "README.txt").read_text()
-    assert "PYTHONPATH=verifier python3 -m audit_archive verify . --key 'KEY'" in readme
+    assert "PYTHONPATH=EXPORT/verifier python3 -P -m audit_archive verify EXPORT --key 'KEY'" in readme
     assert "use your own copy instead" in readme
+    assert manifest["verifier"]["run"] == "PYTHONPATH=EXPORT/verifier python3 -P -m audit_archive verify EXPORT --key 'KEY'"
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -196,10 +198,8 @@ def test_export_carries_a_verifier_that_runs_alone(engine, store, ledger, tmp_pa
     assert good.returncode == 0, good.stdout + good.stderr
     assert "RESULT: all checks passed" in good.stdout
     assert "verifier/: " in good.stdout and "not checked" in good.stdout
-    # the README's own command line, from inside the export (now with __pycache__ in verifier/)
-    literal = subprocess.run([sys.executable, "-m", "audit_archive", "verify", ".", "--key", ledger["pub"]],
-                             capture_output=True, text=True, cwd=out,
-                             env={**os.environ, "PYTHONPATH": "verifier"})
+    # the README's own command line, from the folder holding the export (now with __pycache__ in verifier/)
+    literal = _run_readme_command(out, ledger["pub"])
     assert literal.returncode == 0, literal.stdout + literal.stderr
     assert list(pkg.glob("__pycache__/*.pyc"))  # written by the runs above, and ignored
 
@@ -207,6 +207,177 @@ def test_export_carries_a_verifier_that_runs_alone(engine, store, ledger, tmp_pa
     bad = run_isolated()
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "FAIL entry 2: document sha256 mismatch" in bad.stdout
+
+
+def _readme_command(readme: str, zipped: bool) -> list[str]:
+    """The README's command line for a folder (or a zip), as argv, with its placeholders."""
+    want = "PYTHONPATH=EXPORT.zip/verifier " if zipped else "PYTHONPATH=EXPORT/verifier "
+    (line,) = [ln.strip() for ln in readme.splitlines() if ln.strip().startswith(want)]
+    return shlex.split(line.split(" [--since")[0])
+
+
+def _run_readme_command(out: Path, key: str, zipped: bool = False):
+    """Run the command README.txt gives, exactly, from the folder holding ``out`` (not inside it)."""
+    readme = (zipfile.ZipFile(out).read("README.txt").decode() if zipped else (out / "README.txt").read_text())
+    argv = _readme_command(readme, zipped)
+    env_name, env_value = argv[0].split("=", 1)
+    assert env_name == "PYTHONPATH" and argv[1] == "python3", argv
+    name = out.name
+    subst = {"EXPORT": name, "EXPORT.zip": name, "KEY": key}
+    cmd = [sys.executable] + [subst.get(a, a) for a in argv[2:]]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    env["PYTHONPATH"] = env_value.replace("EXPORT.zip", name).replace("EXPORT", name)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=out.parent, env=env)
+
+
+_MALICIOUS = (
+    "import pathlib, sys\n"
+    "pathlib.Path({marker!r}).write_text('ran')\n"
+    "print('RESULT: all checks passed')\n"
+    "sys.exit(0)\n")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="-P is new in Python 3.11")
+def test_documented_command_does_not_run_code_from_the_export(engine, store, ledger, tmp_path):
+    """With ``python -m`` Python puts the current directory first on sys.path, so running the
+    verifier from inside an export ran any json.py (or audit_archive/) the export held.  The
+    README's command runs from outside the export with -P: the planted code never runs, and the
+    verifier fails the export for holding files nothing explains."""
+    out = tmp_path / "export"
+    with engine.connect() as conn:
+        export(conn, store, out, [1, 2], include_documents={2},
+               line_disclosures={1: [(ledger["line_a"], ledger["salt_a"])]}, public_key_text=ledger["pub"])
+    marker = tmp_path / "malicious-code-ran"
+    (out / "json.py").write_text(_MALICIOUS.format(marker=str(marker)))
+    (out / "audit_archive").mkdir()
+    (out / "audit_archive" / "__init__.py").write_text(_MALICIOUS.format(marker=str(marker)))
+    r = _run_readme_command(out, ledger["pub"])
+    assert not marker.exists(), r.stdout
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAIL json.py is not referenced by any entry" in r.stdout, r.stdout
+    assert "FAIL audit_archive/__init__.py is not referenced by any entry" in r.stdout, r.stdout
+    assert "RESULT: all checks passed" not in r.stdout
+    # the hazard is real: the former instruction (cd EXPORT; no -P) runs the planted code
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    old = subprocess.run([sys.executable, "-m", "audit_archive", "verify", ".", "--key", ledger["pub"]],
+                         capture_output=True, text=True, cwd=out, env={**env, "PYTHONPATH": "verifier"})
+    assert marker.exists() and old.stdout.startswith("RESULT: all checks passed"), old.stdout + old.stderr
+
+
+def test_documented_zip_command_runs_from_outside(engine, store, ledger, tmp_path):
+    if sys.version_info < (3, 11):
+        pytest.skip("-P is new in Python 3.11")
+    out = tmp_path / "export.zip"
+    with engine.connect() as conn:
+        export(conn, store, out, [1, 2], include_documents={2}, public_key_text=ledger["pub"])
+    r = _run_readme_command(out, ledger["pub"], zipped=True)
+    assert r.returncode == 0 and "RESULT: all checks passed" in r.stdout, r.stdout + r.stderr
+
+
+def test_readme_and_manifest_say_what_an_export_proves(engine, store, ledger, tmp_path):
+    out = tmp_path / "export"
+    with engine.connect() as conn:
+        export(conn, store, out, [2], include_documents={2}, public_key_text=ledger["pub"])
+    readme = " ".join((out / "README.txt").read_text().split())
+    assert "each entry listed in manifest.json is in the log whose tree head checkpoint.txt signs" in readme
+    assert "each document in documents/ and each line in lines/ is exactly the one its entry commits to" in readme
+    assert "It does NOT prove that the export is complete" in readme
+    assert "access log" in readme
+    assert "never from inside it" in readme and "Python 3.10 has no -P" in readme
+    assert "not inside the export and holds no .py files" in readme
+    assert "use your own copy instead" in readme and "PYTHONPATH=the folder holding your audit_archive/" in readme
+
+
+def test_zip_members_are_plain_files(engine, store, ledger, tmp_path):
+    import stat
+    out = tmp_path / "export.zip"
+    with engine.connect() as conn:
+        export(conn, store, out, [2], include_documents={2}, public_key_text=ledger["pub"])
+    for info in zipfile.ZipFile(out).infolist():
+        assert stat.S_ISREG(info.external_attr >> 16) and (info.external_attr >> 16) & 0o444 == 0o444, info
+
+
+def _insert_checkpoint_row(engine, *, tree_size, note, root_hash=None, key_id="00000000"):
+    from sqlalchemy import text
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_checkpoints (origin, tree_size, root_hash, key_id, note) "
+                          "VALUES (:o, :t, :r, :k, :n)"),
+                     {"o": ORIGIN, "t": tree_size, "r": root_hash or "00" * 32, "k": key_id, "n": note})
+
+
+def _root_hex(note: str) -> str:
+    import base64
+    return base64.b64decode(note.split("\n")[2]).hex()
+
+
+@pytest.mark.parametrize("row,fragment", [
+    pytest.param(lambda led: dict(tree_size="37x", note=led["old"], root_hash=_root_hex(led["old"])),
+                 "tree_size '37x' is not an integer", id="tree-size-not-an-integer"),
+    pytest.param(lambda led: dict(tree_size=4, note=led["latest"].encode(), root_hash=_root_hex(led["latest"])),
+                 "the note is bytes, not the signed text", id="note-blob"),
+    pytest.param(lambda led: dict(tree_size=3, note=led["old"], root_hash=_root_hex(led["old"])),
+                 "its columns say size 3", id="signed-size-differs"),
+    pytest.param(lambda led: dict(tree_size=1, note=led["old"], root_hash="ab" * 32),
+                 "its columns say size 1, root 'abab", id="signed-root-differs"),
+    pytest.param(lambda led: dict(tree_size=2, note="garbage\n"), "the note is not a checkpoint", id="not-a-checkpoint"),
+    pytest.param(lambda led: dict(tree_size=2, note=led["other_note"], root_hash=_root_hex(led["other_note"])),
+                 "its note does not verify with public_key_text", id="other-key"),
+])
+def test_export_refuses_a_damaged_checkpoints_table(engine, store, ledger, tmp_path, backend, key_path, row, fragment):
+    """Odd rows (SQLite keeps '37x' in an integer column, bytes in a text one) are an ExportError
+    saying to run audit verify, never a ValueError/TypeError; the export uses the signed text."""
+    from audit_archive.note import Checkpoint, load_or_create_signer, sign_checkpoint
+    with engine.connect() as conn:
+        latest = make_checkpoint(conn, key_path, ORIGIN).note
+    other = load_or_create_signer(tmp_path / "other.key", ORIGIN)
+    led = {**ledger, "latest": latest, "other_note": sign_checkpoint(Checkpoint(ORIGIN, 2, b"\x01" * 32), other)}
+    values = row(led)
+    if backend != "sqlite" and (not isinstance(values["tree_size"], int) or isinstance(values["note"], bytes)):
+        pytest.skip("needs SQLite's dynamic typing (a string in an integer column, bytes in a text one)")
+    _insert_checkpoint_row(engine, **values)
+    for seqs in ([1], [2]):
+        with engine.connect() as conn, pytest.raises(ExportError) as err:
+            export(conn, store, tmp_path / "x", seqs, public_key_text=ledger["pub"])
+        msg = str(err.value)
+        assert msg.startswith("the checkpoints table is damaged (row id 3: ") and fragment in msg, msg
+        assert msg.endswith("run `audit verify` (nothing was written)"), msg
+    assert not (tmp_path / "x").exists()
+
+
+def test_export_uses_the_signed_sizes(engine, store, ledger, tmp_path):
+    """A healthy table: the proofs are from the sizes the stored checkpoints sign."""
+    out = tmp_path / "export"
+    with engine.connect() as conn:
+        export(conn, store, out, [2], public_key_text=ledger["pub"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tree_size"] == 4 and [c["from_size"] for c in manifest["consistency"]] == [1]
+
+
+@pytest.mark.parametrize("bad", [b'{"a":"\\ud800"}', b'{"a":' + b"[" * 100000 + b"]" * 100000 + b"}"],
+                         ids=["lone-surrogate", "deep-nesting"])
+def test_export_refuses_an_entry_parse_entry_cannot_read(engine, store, key_path, tmp_path, bad):
+    """Stored bytes that the JSON reader accepts but that are no entry: ExportError, not a crash."""
+    from audit_archive.schema import audit_entries, drop_append_only_ddl
+    do_append(engine, store, 2)
+    with engine.begin() as conn:
+        for stmt in drop_append_only_ddl(conn.dialect.name):
+            conn.exec_driver_sql(stmt)
+        conn.execute(audit_entries.update().where(audit_entries.c.seq == 2).values(entry_bytes=bad))
+    with engine.begin() as conn:
+        make_checkpoint(conn, key_path, ORIGIN)  # signs the damaged ledger as it is
+    with engine.connect() as conn, pytest.raises(ExportError, match=r"^entry 2 is damaged \(.*run `audit verify`"):
+        export(conn, store, tmp_path / "x", [2], public_key_text=public_key_text(key_path, ORIGIN))
+    assert not (tmp_path / "x").exists()
+
+
+def test_export_refuses_a_ledger_with_a_gap(engine, store, ledger, tmp_path):
+    from audit_archive.schema import audit_entries, drop_append_only_ddl
+    with engine.begin() as conn:
+        for stmt in drop_append_only_ddl(conn.dialect.name):
+            conn.exec_driver_sql(stmt)
+        conn.execute(audit_entries.delete().where(audit_entries.c.seq == 2))
+    with engine.connect() as conn, pytest.raises(ExportError, match=r"^the ledger is damaged \(.*not contiguous"):
+        export(conn, store, tmp_path / "x", [1], public_key_text=ledger["pub"])
 
 
 def test_zip_export_carries_the_verifier_too(engine, store, ledger, tmp_path):

@@ -451,3 +451,145 @@ def test_api_path_not_an_export(tmp_path):
     assert verify_export(p).failures == [f"{p}: neither an export directory nor a readable zip file "
                                          "(File is not a zip file)"]
     assert verify_export(tmp_path / "nope").failures == [f"{tmp_path / 'nope'}: no such export directory or zip file"]
+
+
+# -- 3. only plain files: symbolic links, special files, zip names outside their folder -------
+
+PLAIN_ONLY = "is a symbolic link; an export holds plain files only"
+
+
+def test_symlinked_folder_cannot_hide_a_forged_document(exp):
+    """documents/ replaced by a link to a folder holding the real document and a forged one for
+    entry 1 (whose document is withheld, so no check reads it): a walk that does not enter linked
+    folders never sees the forgery, so every link is a failure."""
+    out = exp["out"]
+    elsewhere = exp["tmp"] / "elsewhere" / "forged"
+    elsewhere.mkdir(parents=True)
+    (out / "documents/00000002.pdf").rename(elsewhere / "00000002.pdf")
+    (elsewhere / "00000001.pdf").write_bytes(b"%PDF-1.7 forged roster")
+    (out / "documents").rmdir()
+    (out / "documents").symlink_to(elsewhere, target_is_directory=True)
+    fs = failures(exp)
+    assert f"documents {PLAIN_ONLY}" in fs, fs
+    # the listed document behind the link is not read through it, and says why
+    assert "documents/00000002.pdf: listed in manifest but lies under documents, which is a symbolic link" in fs, fs
+    assert main(["verify", str(out), "--key", exp["pub"]]) == 1
+
+
+@pytest.mark.parametrize("where", ["documents/00000002.pdf", "NOTICE-extra.txt", "verifier/audit_archive/offline.py",
+                                   "verifier/audit_archive"])
+def test_any_symlink_is_a_failure(exp, where):
+    out = exp["out"]
+    p = out / where
+    target = exp["tmp"] / "target"
+    if p.is_dir():
+        p.rename(target)
+    elif p.exists():
+        p.rename(target)
+    else:
+        target.write_text("x")
+    p.symlink_to(target, target_is_directory=target.is_dir())
+    fs = failures(exp)
+    assert f"{where} {PLAIN_ONLY}" in fs, fs
+    assert not any(f.startswith(f"{where} is not referenced") for f in fs), fs  # named once, as a link
+
+
+def test_fifo_is_a_failure_and_never_read(exp):
+    import os
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    out = exp["out"]
+    (out / "lines/00000001-0.json").rename(exp["tmp"] / "line.json")
+    os.mkfifo(out / "lines/00000001-0.json")  # reading it would block forever
+    fs = failures(exp)
+    assert "lines/00000001-0.json is not a plain file (a FIFO); an export holds plain files only" in fs, fs
+    assert "lines/00000001-0.json: listed in manifest but is not a plain file (a FIFO)" in fs, fs
+
+
+def _zip_of(exp, name, extra: dict[str, bytes], modes: dict[str, int] | None = None) -> Path:
+    z = exp["tmp"] / name
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in sorted(exp["out"].rglob("*")):
+            if p.is_file():
+                zf.writestr(p.relative_to(exp["out"]).as_posix(), p.read_bytes())
+        for n, b in extra.items():
+            zi = zipfile.ZipInfo(n, (2000, 1, 1, 0, 0, 0))
+            if modes and n in modes:
+                zi.external_attr = modes[n] << 16
+            zf.writestr(zi, b)
+    return z
+
+
+@pytest.mark.parametrize("member,why", [
+    ("verifier/../documents/00000001.pdf", "normalises to 'documents/00000001.pdf'"),
+    ("verifier/audit_archive/../../documents/00000001.pdf", "normalises to 'documents/00000001.pdf'"),
+    ("verifier\\..\\documents\\00000001.pdf", "contains a backslash"),
+    ("verifier/..\\documents\\00000001.pdf", "contains a backslash"),
+    ("/documents/00000001.pdf", "is an absolute path"),
+    ("verifier//documents/00000001.pdf", "has an empty, '.' or '..' part"),
+    ("verifier/./x.py", "normalises to 'verifier/x.py'"),
+    ("C:/documents/00000001.pdf", "names a drive"),
+    ("../../documents/00000001.pdf", "it points outside the export ('../../documents/00000001.pdf')"),
+])
+def test_zip_member_outside_its_folder_is_a_failure(exp, member, why):
+    z = _zip_of(exp, "evil.zip", {member: b"%PDF-1.7 forged roster"})
+    rep = verify_export(z, key=exp["pub"])
+    assert not rep.ok, rep.text()
+    want = f"zip member {member!r} is not a plain relative path"
+    assert any(f.startswith(want) and why in f and f.endswith("an export holds plain files only")
+               for f in rep.failures), rep.text()
+
+
+def test_zip_symlink_member_is_a_failure(exp):
+    import stat
+    z = _zip_of(exp, "link.zip", {"verifier/audit_archive/evil.py": b"../../documents/00000002.pdf"},
+                modes={"verifier/audit_archive/evil.py": stat.S_IFLNK | 0o777})
+    rep = verify_export(z, key=exp["pub"])
+    assert f"verifier/audit_archive/evil.py {PLAIN_ONLY}" in rep.failures, rep.text()
+
+
+def test_good_zip_still_passes(exp):
+    assert verify_export(_zip_of(exp, "good.zip", {}), key=exp["pub"]).ok
+
+
+def test_undecodable_file_name_is_reported_not_a_traceback(exp, capsys):
+    import os
+    import sys
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("file names must be valid Unicode here")
+    (exp["out"] / os.fsdecode(b"extra-\xff.txt")).write_bytes(b"x")
+    code, out, err = _run(capsys, ["verify", str(exp["out"]), "--key", exp["pub"]])
+    assert code == 1 and "Traceback" not in err, err
+    assert "FAIL file name 'extra-\\udcff.txt' is not UTF-8; an export holds plain files only" in out, out
+
+
+# -- 4. the summary names whose lines were checked ---------------------------------------------
+
+def test_summary_names_the_patient_of_the_verified_lines(exp):
+    rep = verify_export(exp["out"], key=exp["pub"])
+    assert rep.ok, rep.text()
+    summary = next(n for n in rep.notes if n.startswith("summary: "))
+    assert summary.endswith("1 of 1 disclosed lines (lines of patient_id 'A')"), summary
+
+
+def test_summary_names_no_one_for_a_line_that_does_not_verify(exp):
+    p = exp["out"] / "lines/00000001-0.json"
+    p.write_bytes(p.read_bytes().replace(b'"A"', b'"Z"'))
+    forge(exp["out"])
+    rep = verify_export(exp["out"], key=exp["pub"])
+    summary = next(n for n in rep.notes if n.startswith("summary: "))
+    assert summary.endswith("0 of 1 disclosed lines"), summary
+
+
+def test_non_ascii_file_name_on_an_ascii_terminal(exp):
+    """A FAIL naming a file is printed even where stdout cannot show its name (exit 1, no traceback)."""
+    import os
+    import subprocess
+    import sys
+    (exp["out"] / "extra-\u00e9\u4e2d.txt").write_bytes(b"x")
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "audit_archive", "verify", str(exp["out"]), "--key", exp["pub"]],
+                       capture_output=True, text=True, cwd=exp["tmp"],
+                       env={**os.environ, "PYTHONPATH": str(root), "PYTHONIOENCODING": "ascii"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "FAIL extra-\\xe9\\u4e2d.txt is not referenced by any entry" in r.stdout, r.stdout
