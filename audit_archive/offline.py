@@ -339,7 +339,7 @@ PATIENT_FIELDS = ("mrn", "patient_id")
 
 
 def _whose(line: bytes) -> str | None:
-    """"mrn '100233' / patient_id '7'" for a verified line naming its patient, else None."""
+    """"mrn 'A-0001' / patient_id 'p-1'" for a verified line naming its patient, else None."""
     obj = json.loads(line)
     if not isinstance(obj, dict):
         return None

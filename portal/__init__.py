@@ -5,7 +5,6 @@ imported without loading the web framework.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,15 +16,15 @@ def create_app(config: dict | None = None) -> "Flask":
     """Build the app. ``config`` overrides the environment-derived settings (tests use it)."""
     from flask import Flask
 
+    from portal.config import instance_dir, load_config
+
     app = Flask(
         __name__,
-        instance_path=os.environ.get("PORTAL_INSTANCE_DIR") or None,
+        instance_path=instance_dir(),
         instance_relative_config=True,
         template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-
-    from portal.config import load_config
 
     app.config.update(load_config(app.instance_path))
     if config:

@@ -2,6 +2,7 @@
 patient's audit file. Thin wrappers: the work is in ``audit_archive`` and the services."""
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from audit_archive.export import ExportError
 from audit_archive.note import NoteError, parse_verifier
 from audit_archive.verify import verify_ledger
 from portal.extensions import db
+from portal.services.archive_index import check_index
 from portal.services.archiving import archive_store
 from portal.services.checkpoints import (SigningKeyMissing, checkpoint_now, existing_public_key,
                                          public_key)
@@ -32,15 +34,29 @@ def _fail(message: str, prefix: str = "ERROR") -> NoReturn:
     sys.exit(1)
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for names the OS refuses (too long, NUL bytes...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _key_option(value: str) -> str:
     """``--key``: verifier key text, or the path of a file holding it."""
     text = value.strip()
-    path = Path(value).expanduser()
-    if path.is_file():
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~user" naming no one: then it is not a file either
+        path = Path(value)
+    if _is_file(path):
         try:
-            text = path.read_text().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"--key: cannot read {path}: {exc}")
+            text = path.read_bytes().decode("utf-8").strip()
+        except UnicodeDecodeError:
+            _fail(f"--key: {path} is not a text file (not UTF-8); pass the verifier key "
+                  f"(name+keyid+base64) or a file holding it")
+        except OSError as exc:
+            _fail(f"--key: cannot read {path}: {exc.strerror or exc}")
     try:
         parse_verifier(text)
     except (NoteError, ValueError) as exc:
@@ -58,7 +74,9 @@ def _key_option(value: str) -> str:
 @click.option("--skip-documents", is_flag=True, help="Check the chain only, not the stored PDFs.")
 def verify_command(since, key, skip_documents):
     """Recompute every entry, link, stored file and checkpoint (the table's and the signed
-    files in PORTAL_CHECKPOINT_DIR). Exit 0 when intact, 1 naming the first bad entry otherwise."""
+    files in PORTAL_CHECKPOINT_DIR), and check the portal's index of archived documents and
+    patient lines against the entries. Exit 0 when intact, 1 (naming the first bad entry, and
+    each index row that disagrees) otherwise."""
     if key:
         key_text = _key_option(key)
     else:
@@ -68,10 +86,22 @@ def verify_command(since, key, skip_documents):
             click.echo(f"WARNING: {exc}. Checkpoint signatures are NOT checked; pass "
                        f"--key with the verifier key auditors hold to check them.", err=True)
             key_text = None
-    report = verify_ledger(db.session.connection(), archive_store(), key_text,
-                           Path(since).read_text() if since else None,
+    since_text = None
+    if since:
+        try:
+            since_text = Path(since).read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            _fail(f"--since: {since} is not a checkpoint file (not UTF-8 text); pass the signed "
+                  f"checkpoint text you kept (checkpoint-N.txt)")
+        except OSError as exc:
+            _fail(f"--since: cannot read {since}: {exc.strerror or exc}")
+    conn = db.session.connection()
+    report = verify_ledger(conn, archive_store(), key_text, since_text,
                            check_documents=not skip_documents,
                            checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
+    # The portal's own index must agree with the entries it names (downloads rely on it).
+    for problem in check_index(conn):
+        report.fail(f"portal index: {problem}")
     db.session.rollback()
     click.echo(report.summary())
     if not report.ok:
@@ -117,8 +147,7 @@ def export_command(mrn, first, last, recipient, out):
     from portal.services.exports import export_patient
 
     out = Path(out)
-    if out.exists() or out.is_symlink():
-        _fail(f"{out} already exists; choose a new directory or .zip name (nothing was written)")
+    _check_out(out)
     try:
         result = export_patient(mrn, first.date(), last.date(), out, recipient=recipient)
     except CheckpointError as exc:
@@ -126,15 +155,61 @@ def export_command(mrn, first, last, recipient, out):
               f"audit verify`.")
     except (ExportError, SigningKeyMissing, FileNotFoundError) as exc:  # the portal's ExportError is one too
         _fail(str(exc))
+    except OSError as exc:  # e.g. OUT became unwritable meanwhile
+        _fail(f"cannot write the export to {out}: {exc.strerror or exc}")
     click.echo(f"Exported {_plural(result.entries, 'entry', 'entries')} "
                f"({_plural(result.documents, 'document')} in full, {result.withheld} withheld "
                f"because {'it names' if result.withheld == 1 else 'they name'} other patients) "
                f"to {result.path}")
-    click.echo("Verify it anywhere with Python and `cryptography` (the export carries its verifier):")
-    key = f"--key '{result.public_key}'"
-    if result.path.suffix == ".zip":  # as the export's README.txt says: the zip works unopened
-        click.echo(f"  PYTHONPATH={shlex.quote(str(result.path / 'verifier'))} python3 -m "
-                   f"audit_archive verify {shlex.quote(str(result.path))} {key}")
+    for line in verify_hint(result.path, result.public_key):
+        click.echo(line)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an OUT that exists or cannot be created (a name too long, a parent that is a
+    file), before anything is signed or logged."""
+    try:
+        os.lstat(out)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        parent = next((p for p in out.parents if os.path.lexists(p) and not p.is_dir()), out.parent)
+        _fail(f"cannot write {out}: {parent} is not a directory (nothing was written)")
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc} (nothing was written)")
     else:
-        click.echo(f"  cd {shlex.quote(str(result.path))} && PYTHONPATH=verifier python3 -m "
-                   f"audit_archive verify . {key}")
+        _fail(f"{out} already exists; choose a new directory or .zip name (nothing was written)")
+    limit = _name_max(out)
+    for part in out.parts:
+        if len(os.fsencode(part)) > limit:
+            _fail(f"cannot write {out}: the name {part[:40]}... is longer than the {limit} bytes "
+                  f"a file name may have here (nothing was written)")
+
+
+def _name_max(out: Path) -> int:
+    """The longest file name (bytes) the file system holding ``out`` accepts (255 if unknown)."""
+    for p in (out.parent, *out.parent.parents):
+        try:
+            return os.pathconf(p, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            continue  # not there (yet): ask its parent
+    return 255
+
+
+def verify_hint(path: Path, public_key: str) -> list[str]:
+    """How to run the verifier an export carries, from OUTSIDE the export: ``-P`` keeps the
+    current directory off ``sys.path`` (``python -m`` puts it first, so a ``json.py`` planted
+    in an export would otherwise be imported), and the verifier comes from PYTHONPATH.
+    Absolute paths, so the command works from any directory."""
+    path = Path(os.path.abspath(path))
+    verifier = path / "verifier"  # for a .zip too: Python imports from inside it unopened
+    key = f"'{public_key}'" if "'" not in public_key else shlex.quote(public_key)
+    command = (f"PYTHONPATH={shlex.quote(str(verifier))} python3 -P -m audit_archive verify "
+               f"{shlex.quote(str(path))} --key {key}")
+    return [
+        "Verify it anywhere with Python 3.11+ and `cryptography` (the export carries its verifier),",
+        "from a directory outside the export:",
+        f"  {command}",
+        "(Python 3.10 has no -P: drop it, and run from a directory outside the export that holds "
+        "no .py files.)",
+    ]

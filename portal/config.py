@@ -10,6 +10,15 @@ import secrets
 from pathlib import Path
 
 
+def instance_dir() -> str | None:
+    """``PORTAL_INSTANCE_DIR`` as an absolute path (Flask refuses a relative instance path), a
+    relative one taken from the current directory; None when unset (Flask's default)."""
+    value = os.environ.get("PORTAL_INSTANCE_DIR")
+    if not value:
+        return None
+    return os.path.abspath(os.path.expanduser(value))
+
+
 def _secret_key(instance_path: Path) -> str:
     """Return ``PORTAL_SECRET_KEY`` or the key stored in ``instance/secret_key`` (created on first run)."""
     key = os.environ.get("PORTAL_SECRET_KEY")

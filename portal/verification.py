@@ -8,6 +8,7 @@ from audit_archive.verify import verify_entry
 from portal.access_control import allow
 from portal.extensions import db
 from portal.models import ArchivedDocument
+from portal.services.archive_index import document_problems
 from portal.services.archiving import archive_store
 from portal.services.checkpoints import SigningKeyMissing, existing_public_key
 
@@ -18,8 +19,9 @@ bp = Blueprint("verification", __name__)
 @allow("facilitator", "clinician", "billing", "auditor", "admin")
 def entry(seq: int):
     # A read-only page: it never creates a signing key. When the key file is gone although
-    # checkpoints were signed with it, the entry is still checked, with the checkpoint's
-    # signature shown as not checked (the details go to the log, not to the page).
+    # checkpoints were signed with it, or is damaged (SigningKeyDamaged is a SigningKeyMissing),
+    # the entry is still checked, with the checkpoint's signature shown as not checked (the
+    # details go to the log, not to the page).
     key_missing = False
     try:
         key = existing_public_key()
@@ -28,11 +30,20 @@ def entry(seq: int):
         key, key_missing = None, True
     # verify_entry answers found=False for a seq no row can have (0, or beyond the format's
     # 12 digits), so such a number never reaches the database (SQLite would overflow).
-    result = verify_entry(db.session.connection(), archive_store(), seq, key)
-    doc = None
+    # Checkpoint files count as covering checkpoints too: a deleted checkpoint row must not
+    # turn a tampered entry into "awaiting checkpoint".
+    result = verify_entry(db.session.connection(), archive_store(), seq, key,
+                          checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
+    doc, index_problems = None, []
     if result.found:
         doc = db.session.scalar(select(ArchivedDocument).where(ArchivedDocument.entry_seq == seq))
+        if doc is not None and result.entry is not None:
+            # The portal's index row for this entry must agree with it, or downloads refuse.
+            index_problems = document_problems(kind=doc.kind, doc_sha256=doc.doc_sha256,
+                                               dos=doc.dos, entry=result.entry,
+                                               patients=len(doc.patients))
     signature_unchecked = key_missing and result.checkpoint_size is not None
     status = 200 if result.found else 404
     return render_template("verification/entry.html", seq=seq, result=result, doc=doc,
-                           key_missing=key_missing, signature_unchecked=signature_unchecked), status
+                           index_problems=index_problems, key_missing=key_missing,
+                           signature_unchecked=signature_unchecked), status

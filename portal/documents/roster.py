@@ -49,6 +49,16 @@ def roster_record(session: GroupSession, facilitator: User, *, attestation_name:
     def iso(dt):
         return dt.astimezone(tz).isoformat() if dt else None
 
+    # What a one-patient extract must state about the session travels in every line too, so
+    # that the line's salted commitment in the chain entry covers it (portal/documents/views.py
+    # renders an extract from the verified line alone).
+    session_facts = {
+        "dos": session.dos.isoformat(), "cohort": session.cohort.name,
+        "modality": session.modality, "modality_label": MODALITY_LABEL[session.modality],
+        "place_of_service": session.place_of_service,
+        "facilitator_name": facilitator.name, "facilitator_credential": facilitator.credential or "",
+        "facilitator_npi": facilitator.npi or "",
+    }
     lines = []
     for e in sorted(session.entries, key=lambda e: (e.patient.legal_last, e.patient.legal_first,
                                                     e.patient.mrn)):
@@ -62,6 +72,7 @@ def roster_record(session: GroupSession, facilitator: User, *, attestation_name:
             "minutes_attended": str(minutes_attended(e, session)),
             "signed_at": iso(e.signed_at), "signed_at_local": fmt_local(e.signed_at, tz),
             "signature_sha256": e.signature_sha256,
+            **session_facts,
         })
     return {
         "kind": "roster",

@@ -1,25 +1,32 @@
 """Archived documents: the stamped PDF exactly as stored, or, for a scoped auditor, one
-patient's extract of a multi-patient document (never another patient's name)."""
+patient's extract of a multi-patient document (never another patient's name).
+
+The portal's index tables are editable; the chain entry is not. So every download takes the
+document hash from the chain entry and refuses when the index row disagrees with it, and an
+extract is rendered only from a line whose commitment is in the entry
+(``portal.services.archive_index``)."""
 from __future__ import annotations
 
 import hashlib
 import io
-import json
+from typing import NoReturn
 
-from flask import Blueprint, abort, g, send_file
+from flask import Blueprint, abort, current_app, g, send_file
 from flask_login import current_user
 from sqlalchemy import select
 
-from audit_archive.entry import EntryFormatError, chain_hash, parse_entry
-from audit_archive.ledger import entry_bytes
+from audit_archive.entry import chain_hash
 from portal.access_control import allow
 from portal.access_scope import may_download_whole, may_see_patient
 from portal.clock import now_utc
+from portal.documents.extract import NOT_COVERED, SIGNATURE_NOT_COVERED, extract_facts
 from portal.documents.render import render_pdf
 from portal.documents.roster import MODALITY_LABEL
 from portal.extensions import db
 from portal.models import ArchivedDocument, ArchivedDocumentPatient, AttendanceEntry, GroupSession, Patient
 from portal.part2 import REDISCLOSURE_NOTICE
+from portal.services.archive_index import (VERIFY_HINT, IndexMismatch, document_problems,
+                                           read_entry, verified_line)
 from portal.services.archiving import archive_store
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
@@ -50,6 +57,27 @@ def can_download(doc_id: int) -> bool:
     return doc is not None and may_download(doc)
 
 
+def _refuse(doc: ArchivedDocument, why: str) -> NoReturn:
+    current_app.logger.error("archived document %s (entry %s) not served: %s", doc.id,
+                             doc.entry_seq, why)
+    abort(500, description=why)
+
+
+def checked_entry(doc: ArchivedDocument) -> tuple[bytes, dict]:
+    """``(bytes, fields)`` of the chain entry ``doc`` names, once the index row agrees with it;
+    otherwise a 500 page saying the index disagrees with the chain (nothing is served)."""
+    try:
+        raw, entry = read_entry(db.session.connection(), doc.entry_seq)
+    except IndexMismatch as exc:
+        _refuse(doc, str(exc))
+    problems = document_problems(kind=doc.kind, doc_sha256=doc.doc_sha256, dos=doc.dos,
+                                 entry=entry, patients=len(doc.patients))
+    if problems:
+        _refuse(doc, f"The archive index disagrees with the chain for this document (entry "
+                     f"#{doc.entry_seq}: {'; '.join(problems)}), so it is not served. {VERIFY_HINT}")
+    return raw, entry
+
+
 @bp.route("/<int:document_id>.pdf")
 @allow(*READERS)
 def download(document_id: int):
@@ -59,16 +87,36 @@ def download(document_id: int):
                                "patient's readiness page for their own extract of it.")
     if len(doc.patients) == 1:
         g.patient_id = doc.patients[0].patient_id
+    _raw, entry = checked_entry(doc)
+    sha = entry["doc"]["sha256"]  # the chain's word, never the index's
     store = archive_store()
-    if not store.exists(doc.doc_sha256):
-        abort(500, description="The archived file is missing. Run `flask --app portal audit verify`.")
-    data = store.get(doc.doc_sha256)
-    if hashlib.sha256(data).hexdigest() != doc.doc_sha256:
+    if not store.exists(sha):
+        _refuse(doc, f"The archived file is missing. {VERIFY_HINT}")
+    data = store.get(sha)
+    if hashlib.sha256(data).hexdigest() != sha:
         # Never hand out a copy that no longer matches its chain entry.
-        abort(500, description="The archived file does not match its chain entry. "
-                               "Run `flask --app portal audit verify`.")
+        _refuse(doc, f"The archived file does not match its chain entry. {VERIFY_HINT}")
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
                      download_name=f"{doc.kind}-{doc.dos or ''}-entry{doc.entry_seq}.pdf")
+
+
+def _signature(line: dict, png: bytes | None, doc: ArchivedDocument) -> tuple[bytes | None, str | None]:
+    """The patient's signature image to print and how to label it. A line that records the
+    signature's SHA-256 is checked against the stored PNG (a mismatch refuses the extract); a
+    line that records none leaves the image, if any, labelled as not covered by the proof."""
+    if "signature_sha256" not in line:
+        return (png, SIGNATURE_NOT_COVERED) if png else (None, None)
+    want = line["signature_sha256"]
+    if not want:
+        return None, None  # the archived line says: not signed
+    if png is None:
+        return None, ("The signature image is not in the portal's records; the archived line "
+                      "records its SHA-256 above.")
+    if hashlib.sha256(png).hexdigest() != want:
+        _refuse(doc, f"The signature image on record does not match the signature hash in the "
+                     f"archived line of chain entry #{doc.entry_seq}: the archive index "
+                     f"disagrees with the chain. {VERIFY_HINT}")
+    return png, None
 
 
 @bp.route("/<int:document_id>/patients/<int:patient_id>/extract.pdf")
@@ -76,7 +124,9 @@ def download(document_id: int):
 def extract(document_id: int, patient_id: int):
     """One patient's line of an archived document, with what an auditor needs to check it
     against the chain: the entry, the line commitment and its salt (docs/audit-format.md §4).
-    Rendered on request, not archived; it carries the Part 2 redisclosure notice."""
+    Rendered on request, not archived; it carries the Part 2 redisclosure notice. Every fact the
+    line (or the entry) holds is printed from the verified line; anything else is labelled as
+    coming from the portal's records."""
     doc = _document(document_id)
     link = db.session.get(ArchivedDocumentPatient, (document_id, patient_id))
     patient = db.session.get(Patient, patient_id)
@@ -85,34 +135,37 @@ def extract(document_id: int, patient_id: int):
     if not may_see_patient(current_user.role, current_user.payer_scope_id, patient.payer_id):
         abort(403, description="This patient is outside your access.")
     g.patient_id = patient.id
-    raw = entry_bytes(db.session.connection(), doc.entry_seq)
-    if raw is None:
-        abort(500, description="The chain entry for this document is missing. Run `flask --app portal audit verify`.")
+    raw, entry = checked_entry(doc)
     try:
-        entry = parse_entry(raw)
-    except EntryFormatError:
-        abort(500, description="The chain entry for this document is damaged. Run `flask --app portal audit verify`.")
-    line = json.loads(link.line_json)
+        verified = verified_line(line_json=link.line_json, line_salt=link.line_salt,
+                                 patient_id=patient.id, entry=entry)
+    except IndexMismatch as exc:
+        _refuse(doc, str(exc))
+    line = verified.line
     session = db.session.scalar(select(GroupSession).where(GroupSession.document_id == doc.id))
-    signature = None
+    png = None
     if session is not None:
-        signature = db.session.scalar(select(AttendanceEntry.signature_png).where(
+        png = db.session.scalar(select(AttendanceEntry.signature_png).where(
             AttendanceEntry.session_id == session.id, AttendanceEntry.patient_id == patient.id))
+    signature, signature_note = _signature(line, png, doc)
+    records = {"patient": patient.full_name, "mrn": patient.mrn, "dos": doc.dos}
+    if session is not None:
+        records.update(cohort=session.cohort.name, modality=MODALITY_LABEL[session.modality],
+                       place_of_service=session.place_of_service,
+                       facilitator=session.facilitator.name_with_credential,
+                       facilitator_npi=session.facilitator.npi)
+    mrn = line.get("mrn") or patient.mrn
     context = {
-        "doc": {"kind": doc.kind, "title": doc.title, "dos": doc.dos, "entry_seq": doc.entry_seq},
-        "entry": entry, "entry_hash": chain_hash(raw), "line": line,
-        "line_json": link.line_json, "salt": link.line_salt,
-        "patient": {"full_name": patient.full_name, "mrn": patient.mrn},
-        "session": None if session is None else {
-            "cohort": session.cohort.name, "modality": MODALITY_LABEL[session.modality],
-            "place_of_service": session.place_of_service,
-            "facilitator": session.facilitator.name_with_credential,
-            "facilitator_npi": session.facilitator.npi},
-        "signature": signature, "notice": REDISCLOSURE_NOTICE,
+        "mrn": mrn, "doc": {"kind": doc.kind, "title": doc.title, "entry_seq": doc.entry_seq},
+        "entry": entry, "entry_hash": chain_hash(raw),
+        "facts": extract_facts(line, entry, records=records), "not_covered": NOT_COVERED,
+        "line_canonical": verified.canonical.decode("utf-8"), "salt": verified.salt.hex(),
+        "commitment": verified.commitment,
+        "signature": signature, "signature_note": signature_note, "notice": REDISCLOSURE_NOTICE,
         "generated_at": now_utc().isoformat(timespec="seconds").replace("+00:00", "Z"),
         "generated_for": current_user.name,
     }
-    download_name = f"{doc.kind}-{doc.dos or ''}-entry{doc.entry_seq}-MRN{patient.mrn}.pdf"
+    download_name = f"{doc.kind}-{doc.dos or ''}-entry{doc.entry_seq}-MRN{mrn}.pdf"
     # Plain data in hand: end the read transaction (on SQLite it holds the write lock) before
     # the layout work.
     db.session.rollback()

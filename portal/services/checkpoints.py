@@ -7,16 +7,21 @@ The signing key is created on first use only, i.e. while nothing has been signed
 checkpoint exists (a row in ``audit_checkpoints`` or a file in ``PORTAL_CHECKPOINT_DIR``), a
 missing key file is an operational fault: a new key would make every earlier checkpoint look
 forged and would hand auditors a key that proves nothing. ``SigningKeyMissing`` says so.
+A key file that exists but cannot be used (unreadable, not UTF-8, not a signing key, a key for
+another log, a directory) is the same kind of fault, ``SigningKeyDamaged``: it is never
+replaced or overwritten, and callers treat it exactly like a missing key.
 """
 from __future__ import annotations
 
+import os
 from datetime import timedelta, timezone
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, select
 
-from audit_archive.checkpoint import SignedCheckpoint, make_checkpoint, public_key_text
+from audit_archive.checkpoint import SignedCheckpoint, make_checkpoint
+from audit_archive.note import Signer, load_or_create_signer, parse_signer
 from audit_archive.schema import audit_checkpoints, audit_entries
 from portal.clock import now_utc
 from portal.extensions import db
@@ -25,7 +30,13 @@ CHECKPOINT_EVERY = timedelta(hours=24)
 
 
 class SigningKeyMissing(RuntimeError):
-    """The signing key file is missing although signed checkpoints exist (restore it)."""
+    """No usable signing key: the file is missing although signed checkpoints exist (restore
+    it), or it is damaged (``SigningKeyDamaged``). Catching this catches both."""
+
+
+class SigningKeyDamaged(SigningKeyMissing):
+    """The signing key file exists but cannot be used; the message names the file and what is
+    wrong. The file is left as it is (restore it from backup)."""
 
 
 def signing_key_path() -> str:
@@ -51,7 +62,7 @@ def require_signing_key() -> None:
 
     A missing key with nothing signed yet is fine: it is created on first use."""
     path = Path(signing_key_path())
-    if path.exists():
+    if os.path.lexists(path):  # present, if perhaps unusable: ``read_signer`` says what is wrong
         return
     n = signed_checkpoint_count()
     if n:
@@ -61,23 +72,68 @@ def require_signing_key() -> None:
             f"earlier checkpoint fail to verify)")
 
 
+def _damaged(path: Path, what: str) -> SigningKeyDamaged:
+    return SigningKeyDamaged(
+        f"signing key file {path} is unusable: {what}; restore it from backup (it was left as "
+        f"it is: a new key would make every earlier checkpoint fail to verify)")
+
+
+def read_signer(path: Path) -> Signer:
+    """The signer in the existing key file ``path``; ``SigningKeyDamaged`` naming the file and
+    the problem when it cannot be read or is not a signing key for this log. Never writes."""
+    if path.is_dir():
+        raise _damaged(path, "it is a directory, not a key file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(path, "it is not UTF-8 text") from None
+    except OSError as exc:
+        raise _damaged(path, f"cannot read it ({exc.strerror or exc})") from None
+    try:
+        loaded = parse_signer(text)
+    except ValueError as exc:  # NoteError, binascii.Error (bad base64), a bad Ed25519 seed
+        raise _damaged(path, f"not a checkpoint signing key ({exc})") from None
+    if loaded.name != origin():
+        raise _damaged(path, f"it is the key of the log {loaded.name!r}, not of this log "
+                             f"{origin()!r} (PORTAL_ARCHIVE_ORIGIN)")
+    return loaded
+
+
+def signer() -> Signer:
+    """The checkpoint signer: created when the key file is missing and nothing has been signed
+    yet; ``SigningKeyMissing`` when it is missing but signed checkpoints exist;
+    ``SigningKeyDamaged`` when the file exists but cannot be used (never overwritten)."""
+    require_signing_key()
+    path = Path(signing_key_path())
+    if os.path.lexists(path):
+        return read_signer(path)
+    try:
+        return load_or_create_signer(path, origin())
+    except OSError as exc:
+        raise _damaged(path, f"cannot create it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # created meanwhile by another process, and unusable
+        raise _damaged(path, str(exc)) from None
+
+
 def public_key() -> str:
     """The verifier key text (``name+keyid+base64``) auditors use.
 
     Creates the key when it is missing and nothing has been signed yet; raises
-    ``SigningKeyMissing`` when it is missing but signed checkpoints exist."""
-    require_signing_key()
-    return public_key_text(signing_key_path(), origin())
+    ``SigningKeyMissing`` when it is missing but signed checkpoints exist, and
+    ``SigningKeyDamaged`` when the file cannot be used."""
+    return signer().verifier.text()
 
 
 def existing_public_key() -> str | None:
     """The verifier key text, never creating a key: None when the key file is missing and
-    nothing has been signed yet; ``SigningKeyMissing`` when it is missing but checkpoints exist.
-    For read-only callers (verification), which must not create a key as a side effect."""
+    nothing has been signed yet; ``SigningKeyMissing`` when it is missing but checkpoints exist,
+    ``SigningKeyDamaged`` when it cannot be used. For read-only callers (verification), which
+    must not create a key as a side effect."""
     require_signing_key()
-    if not Path(signing_key_path()).exists():
+    path = Path(signing_key_path())
+    if not os.path.lexists(path):
         return None
-    return public_key_text(signing_key_path(), origin())
+    return read_signer(path).verifier.text()
 
 
 def checkpoint_now() -> SignedCheckpoint:
@@ -85,10 +141,11 @@ def checkpoint_now() -> SignedCheckpoint:
 
     Raises ``audit_archive.checkpoint.CheckpointError`` when the log is not an append-only
     extension of the last signed checkpoint (nothing is signed then), and
-    ``SigningKeyMissing`` when the key file is gone but checkpoints exist (no key is created)."""
+    ``SigningKeyMissing`` when the key file is gone but checkpoints exist (no key is created),
+    ``SigningKeyDamaged`` when it cannot be used (it is left as it is)."""
     db.session.rollback()  # start clean: the checkpoint must be its own transaction
     try:
-        require_signing_key()
+        signer()  # a missing or damaged key is reported as such, before anything is signed
         signed = make_checkpoint(db.session.connection(), signing_key_path(), origin(),
                                  checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
         db.session.commit()
@@ -102,7 +159,7 @@ def checkpoint_if_due() -> SignedCheckpoint | None:
     """Checkpoint when the log grew and the last checkpoint is older than 24 h (or none).
     Services call this after committing an archived document.
 
-    A missing signing key is logged, not raised: the document is already committed, and
+    A missing or damaged signing key is logged, not raised: the document is already committed, and
     ``flask audit checkpoint`` / ``flask audit verify`` report the fault loudly."""
     last = db.session.execute(select(audit_checkpoints.c.tree_size, audit_checkpoints.c.created_at)
                               .order_by(audit_checkpoints.c.tree_size.desc()).limit(1)).first()
