@@ -56,6 +56,27 @@ def _latest_signed_file(checkpoint_dir, signer) -> list:
     return [best] if best else []
 
 
+def _signed_rows(rows: list[dict], signer) -> list[tuple[str, Checkpoint]]:
+    """``[(note, Checkpoint)]`` for the stored rows, each opened with our key.  Raises
+    CheckpointError when any row is damaged (a note that is not text or does not verify, or
+    columns that differ from the signed text): a new head is only signed over an intact table."""
+    out = []
+    for row in rows:
+        where = f"stored checkpoint row {row.get('id')} (size {row.get('tree_size')!r})"
+        note = row.get("note")
+        if not isinstance(note, str):
+            raise CheckpointError(f"{where} holds {type(note).__name__}, not the signed text; run `audit verify`")
+        try:
+            ck = open_checkpoint(note, signer.verifier)
+        except NoteError as exc:
+            raise CheckpointError(f"{where} does not verify: {exc}") from exc
+        if (str(ck.size), ck.root.hex()) != (str(row.get("tree_size")), row.get("root_hash")):
+            raise CheckpointError(f"{where}: its columns differ from its signed text (size {ck.size}); "
+                                  f"run `audit verify`")
+        out.append((note, ck))
+    return out
+
+
 def _refuse_unless_extends(label: str, old, tree, size: int, root: bytes) -> None:
     if old.size > size:
         raise CheckpointError(f"ledger has {size} entries but {label} signed {old.size}: truncated")
@@ -89,15 +110,12 @@ def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, 
     prior = stored_checkpoints(conn)
     for label, old in _latest_signed_file(checkpoint_dir, signer):
         _refuse_unless_extends(label, old, tree, size, root)
-    if prior:
-        last = prior[-1]
-        try:
-            old = open_checkpoint(last["note"], signer.verifier)
-        except NoteError as exc:
-            raise CheckpointError(f"last stored checkpoint (size {last['tree_size']}) does not verify: {exc}") from exc
+    signed = _signed_rows(prior, signer)
+    if signed:
+        last_note, old = max(signed, key=lambda pair: pair[1].size)
         _refuse_unless_extends("the last checkpoint", old, tree, size, root)
         if old.size == size:
-            return SignedCheckpoint(origin, size, root.hex(), last["note"], created=False)
+            return SignedCheckpoint(origin, size, root.hex(), last_note, created=False)
     note = sign_checkpoint(Checkpoint(origin, size, root), signer)
     conn.execute(audit_checkpoints.insert().values(
         origin=origin, tree_size=size, root_hash=root.hex(), key_id=signer.verifier.key_id.hex(), note=note))

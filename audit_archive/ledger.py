@@ -11,6 +11,7 @@ fatal).  A row can never exist without its file because the file is fsynced firs
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,13 +93,22 @@ def tail(conn: Connection) -> tuple[int, str | None]:
     return (0, None) if row is None else (int(row.seq), row.entry_hash)
 
 
-def latest_checkpoint_ref(conn: Connection) -> CheckpointRef | None:
-    """The most recent stored checkpoint (largest tree size) as (origin, size, root)."""
-    row = conn.execute(select(audit_checkpoints.c.origin, audit_checkpoints.c.tree_size,
-                              audit_checkpoints.c.root_hash)
-                       .order_by(audit_checkpoints.c.tree_size.desc(), audit_checkpoints.c.id.desc())
-                       .limit(1)).first()
-    return None if row is None else CheckpointRef(row.origin, int(row.tree_size), row.root_hash)
+def latest_checkpoint_ref(conn: Connection, below: int | None = None,
+                          origin: str | None = None) -> CheckpointRef | None:
+    """The most recent stored checkpoint (largest tree size, smaller than ``below`` and of log
+    ``origin`` when given) as (origin, size, root).  Rows whose columns cannot be such a
+    checkpoint (a size that is not an int in 1..below-1, a root that is not hex, another log)
+    are skipped, so that a damaged row cannot stop appends; ``verify`` reports such rows."""
+    rows = conn.execute(select(audit_checkpoints.c.origin, audit_checkpoints.c.tree_size,
+                               audit_checkpoints.c.root_hash)
+                        .order_by(audit_checkpoints.c.tree_size.desc(), audit_checkpoints.c.id.desc()))
+    for row in rows:
+        size, root = row.tree_size, row.root_hash
+        if (type(size) is int and size >= 1 and (below is None or size < below)
+                and isinstance(root, str) and re.fullmatch(r"[0-9a-f]{64}", root) and isinstance(row.origin, str)
+                and (origin is None or row.origin == origin)):
+            return CheckpointRef(row.origin, size, root)
+    return None
 
 
 def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[str, str], actor: str,
@@ -126,7 +136,7 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
     lock_chain(conn)
     last_seq, prev_hash = tail(conn)
     seq = last_seq + 1
-    ck = latest_checkpoint_ref(conn)
+    ck = latest_checkpoint_ref(conn, below=seq, origin=origin)
     info = StampInfo(label=label or origin, seq=seq, prev_hash=prev_hash, record_sha256=record_hash,
                      checkpoint=(ck.size, ck.root) if ck else None,
                      verify_url=f"{verify_base_url.rstrip('/')}/verify/{seq}")

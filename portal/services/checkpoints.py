@@ -20,7 +20,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 
-from audit_archive.checkpoint import SignedCheckpoint, make_checkpoint
+from audit_archive.checkpoint import CheckpointError, SignedCheckpoint, make_checkpoint
 from audit_archive.note import Signer, load_or_create_signer, parse_signer
 from audit_archive.schema import audit_checkpoints, audit_entries
 from portal.clock import now_utc
@@ -159,15 +159,18 @@ def checkpoint_if_due() -> SignedCheckpoint | None:
     """Checkpoint when the log grew and the last checkpoint is older than 24 h (or none).
     Services call this after committing an archived document.
 
-    A missing or damaged signing key is logged, not raised: the document is already committed, and
-    ``flask audit checkpoint`` / ``flask audit verify`` report the fault loudly."""
+    A missing or damaged signing key, or a head that cannot be signed (a damaged checkpoints
+    table, a ledger behind its last checkpoint), is logged, not raised: the document is already
+    committed, and ``flask audit checkpoint`` / ``flask audit verify`` report the fault loudly."""
     last = db.session.execute(select(audit_checkpoints.c.tree_size, audit_checkpoints.c.created_at)
                               .order_by(audit_checkpoints.c.tree_size.desc()).limit(1)).first()
     size = db.session.scalar(select(func.count()).select_from(audit_entries)) or 0
     db.session.rollback()
-    if size == 0 or (last and last.tree_size >= size):
+    if size == 0:
         return None
-    if last is not None:
+    if last is not None and type(last.tree_size) is int:  # a damaged row is left to checkpoint_now
+        if last.tree_size >= size:
+            return None
         created = last.created_at
         if created.tzinfo is None:  # SQLite hands back naive UTC
             created = created.replace(tzinfo=timezone.utc)
@@ -175,6 +178,6 @@ def checkpoint_if_due() -> SignedCheckpoint | None:
             return None
     try:
         return checkpoint_now()
-    except SigningKeyMissing as exc:
+    except (SigningKeyMissing, CheckpointError) as exc:
         current_app.logger.error("daily checkpoint not signed: %s", exc)
         return None

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import text
 
 from audit_archive.checkpoint import make_checkpoint, public_key_text
+from audit_archive.entry import parse_entry
 from audit_archive.schema import audit_checkpoints, drop_append_only_ddl
 from audit_archive.verify import verify_entry, verify_ledger
 
@@ -173,3 +174,23 @@ def test_odd_checkpoint_rows_are_failures_not_crashes(ledger, backend):
         rep = _verify(ledger)
         assert any(f.startswith("checkpoint size 37x: columns differ from the signed text") for f in rep.failures)
         assert "checkpoint size 5: the note column holds bytes, not the signed text" in rep.failures
+
+
+@pytest.mark.parametrize("damage", ["blob_note", "size_mismatch", "text_size"])
+def test_checkpointing_refuses_a_damaged_checkpoints_table(ledger, key_path, backend, damage):
+    from audit_archive.checkpoint import CheckpointError
+
+    if damage in ("blob_note", "text_size") and backend != "sqlite":
+        pytest.skip("only SQLite stores bytes in a text column or text in an integer one")
+    value = {"blob_note": "CAST(note AS BLOB)", "size_mismatch": "note", "text_size": "note"}[damage]
+    size = {"blob_note": "tree_size", "size_mismatch": "1000", "text_size": "'37x'"}[damage]
+    with ledger["engine"].begin() as conn:
+        _no_triggers(conn)
+        conn.execute(text(f"INSERT INTO audit_checkpoints (origin, tree_size, root_hash, key_id, note) "
+                          f"SELECT origin, {size}, root_hash, key_id, {value} FROM audit_checkpoints"))
+    (r,) = do_append(ledger["engine"], ledger["store"], 1)  # a damaged row does not stop appends
+    assert parse_entry(r.entry_bytes)["checkpoint"]["size"] == 5
+    with ledger["engine"].begin() as conn, pytest.raises(CheckpointError) as exc:
+        make_checkpoint(conn, key_path, ORIGIN, checkpoint_dir=ledger["dir"])
+    msg = str(exc.value)
+    assert msg.startswith("stored checkpoint row ") and "run `audit verify`" in msg, msg
