@@ -4,8 +4,8 @@ checked against the chain entries it names.
 Those two tables are ordinary, editable tables; the chain entry is what the signed log covers.
 So nothing the portal hands out is taken from the index alone: a download takes the document
 hash from the entry, and refuses when the index row disagrees with it (document hash, kind,
-date of service, number of patients); a patient's extract is rendered from a line whose salted commitment is in
-the entry's ``line_commitments``. ``check_index`` runs the same checks over every row for
+date of service, number of patients); a patient's extract is rendered from a line whose salted
+commitment is in the entry's ``line_commitments``. ``check_index`` runs the same checks over every row for
 ``flask audit verify``.
 
 Reads only; the functions taking a connection run one SELECT each and never commit.
