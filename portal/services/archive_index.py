@@ -46,16 +46,27 @@ class VerifiedLine:
     commitment: str
 
 
-def read_entry(conn: Connection, seq: int) -> tuple[bytes, dict]:
-    """``(stored bytes, parsed fields)`` of entry ``seq``; ``IndexMismatch`` when there is no
-    such entry or its bytes are not a well-formed entry."""
-    raw = entry_bytes(conn, seq)
+def _parsed(seq: int, raw: bytes | None) -> tuple[bytes, dict]:
     if raw is None:
         raise IndexMismatch(f"The chain entry #{seq} for this document is missing. {VERIFY_HINT}")
     try:
         return raw, parse_entry(raw)
     except EntryFormatError:
         raise IndexMismatch(f"The chain entry #{seq} for this document is damaged. {VERIFY_HINT}") from None
+
+
+def read_entry(conn: Connection, seq: int) -> tuple[bytes, dict]:
+    """``(stored bytes, parsed fields)`` of entry ``seq``; ``IndexMismatch`` when there is no
+    such entry or its bytes are not a well-formed entry."""
+    return _parsed(seq, entry_bytes(conn, seq))
+
+
+def read_entries(conn: Connection, seqs: list[int]) -> dict[int, dict]:
+    """``{seq: parsed fields}`` for ``seqs`` in one query; ``IndexMismatch`` for the first
+    missing or damaged entry (in ``seqs`` order)."""
+    found = {s: as_bytes(b) for s, b in conn.execute(
+        select(audit_entries.c.seq, audit_entries.c.entry_bytes).where(audit_entries.c.seq.in_(seqs)))}
+    return {s: _parsed(s, found.get(s))[1] for s in seqs}
 
 
 def document_problems(*, kind: str, doc_sha256: str, dos: date | None, entry: dict,

@@ -19,7 +19,7 @@ from audit_archive.export import export
 from portal.extensions import db
 from audit_archive.export import ExportError as ArchiveExportError
 from portal.models import AccessLogEntry, ArchivedDocument, ArchivedDocumentPatient, Patient
-from portal.services.archive_index import IndexMismatch, read_entry
+from portal.services.archive_index import IndexMismatch, read_entries
 from portal.services.archiving import archive_store
 from portal.part2 import REDISCLOSURE_NOTICE
 from portal.services.checkpoints import checkpoint_now, public_key
@@ -66,12 +66,12 @@ def export_patient(mrn: str, first: date, last: date, out: Path, *, recipient: s
     seqs = [row.entry_seq for row in links]
     # Whole only if the chain entry, not just the editable index, commits to one patient line:
     # deleting the other patients' index rows must not release a group roster.
-    conn = db.session.connection()
     try:
-        committed = {s: len(read_entry(conn, s)[1]["line_commitments"]) for s in seqs}
+        entries = read_entries(db.session.connection(), seqs)
     except IndexMismatch as exc:
         raise ExportError(str(exc)) from None
-    whole = {row.entry_seq for row in links if patient_counts[row.id] == 1 and committed[row.entry_seq] <= 1}
+    whole = {row.entry_seq for row in links
+             if patient_counts[row.id] == 1 and len(entries[row.entry_seq]["line_commitments"]) <= 1}
     disclosures = {row.entry_seq: [(json.loads(row.line_json), bytes.fromhex(row.line_salt))]
                    for row in links if row.line_json and row.line_salt}
     db.session.rollback()
