@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from . import merkle
 from .ledger import leaf_hashes, lock_chain
-from .note import Checkpoint, NoteError, load_or_create_signer, open_checkpoint, sign_checkpoint
+from .note import Checkpoint, NoteError, Verifier, load_or_create_signer, open_checkpoint, sign_checkpoint
 from .schema import audit_checkpoints
 
 
@@ -40,20 +40,33 @@ def public_key_text(key_path: str | os.PathLike, origin: str) -> str:
     return load_or_create_signer(key_path, origin).verifier.text()
 
 
+def checkpoint_files(checkpoint_dir: str | os.PathLike | None,
+                     verifier: Verifier | None) -> tuple[list[tuple[str, Checkpoint]], list[tuple[str, str]]]:
+    """``(opened, refused)`` for the signed checkpoint files ``checkpoint-*.txt`` that
+    ``make_checkpoint`` writes to ``checkpoint_dir``, by file name: ``(name, Checkpoint)`` for
+    those that open with ``verifier`` (None: signature not checked), ``(name, reason)`` for the
+    others.  Both empty when the folder is None or absent."""
+    if checkpoint_dir is None or not os.path.isdir(checkpoint_dir):
+        return [], []
+    opened, refused = [], []
+    for name in sorted(n for n in os.listdir(checkpoint_dir) if n.startswith("checkpoint-") and n.endswith(".txt")):
+        try:
+            with open(os.path.join(checkpoint_dir, name), encoding="utf-8") as f:
+                opened.append((name, open_checkpoint(f.read(), verifier)))
+        except (OSError, UnicodeDecodeError, NoteError) as exc:
+            refused.append((name, str(exc)))
+    return opened, refused
+
+
 def _latest_signed_file(checkpoint_dir, signer) -> list:
     """``[(label, Checkpoint)]`` for the largest checkpoint file in ``checkpoint_dir`` that our
-    key signed (empty when none): rows can be deleted from the table, the files stay."""
-    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+    key signed (empty when none): rows can be deleted from the table, the files stay.  Files
+    that are not ours or unreadable are skipped here; `audit verify` reports them."""
+    opened, _refused = checkpoint_files(checkpoint_dir, signer.verifier)
+    if not opened:
         return []
-    best = None
-    for p in Path(checkpoint_dir).glob("checkpoint-*.txt"):
-        try:
-            ck = open_checkpoint(p.read_text(encoding="utf-8"), signer.verifier)
-        except (OSError, UnicodeDecodeError, NoteError):
-            continue  # not ours or unreadable: `audit verify` reports it
-        if best is None or ck.size > best[1].size:
-            best = (f"checkpoint file {p.name}", ck)
-    return [best] if best else []
+    name, ck = max(opened, key=lambda pair: pair[1].size)
+    return [(f"checkpoint file {name}", ck)]
 
 
 def _signed_rows(rows: list[dict], signer) -> list[tuple[str, Checkpoint]]:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from . import merkle
 from .entry import (HEADER_LEN, MAX_SEQ, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
                     EntryFormatError, chain_fields, chain_hash, kind_of, parse_entry)
+from .checkpoint import checkpoint_files
 from .filestore import _HEX64, FileStore
 from .ledger import as_bytes
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
@@ -588,18 +589,10 @@ def _checkpoint_files(rep: Report, checkpoint_dir, verifier: Verifier | None, st
     """``[(file name, Checkpoint)]`` for the signed checkpoint files in ``checkpoint_dir``
     (none when it is None or absent); unreadable or badly signed files are failures, files and
     table rows that do not match one another are warnings."""
-    if checkpoint_dir is None or not os.path.isdir(checkpoint_dir):
-        return []
-    out, sizes = [], set()
-    for name in sorted(n for n in os.listdir(checkpoint_dir) if n.startswith("checkpoint-") and n.endswith(".txt")):
-        try:
-            with open(os.path.join(checkpoint_dir, name), encoding="utf-8") as f:
-                ck = open_checkpoint(f.read(), verifier)
-        except (OSError, UnicodeDecodeError, NoteError) as exc:
-            rep.fail(f"checkpoint file {name}: unreadable or signature/format invalid: {exc}")
-            continue
-        out.append((name, ck))
-        sizes.add(ck.size)
+    out, refused = checkpoint_files(checkpoint_dir, verifier)
+    for name, why in refused:
+        rep.fail(f"checkpoint file {name}: unreadable or signature/format invalid: {why}")
+    sizes = {ck.size for _name, ck in out}
     for s in sorted(sizes - stored):
         rep.warnings.append(f"checkpoint file for size {s} has no row in the checkpoints table (rows deleted?)")
     for s in sorted(stored - sizes):
