@@ -69,24 +69,33 @@ def _latest_signed_file(checkpoint_dir, signer) -> list:
     return [(f"checkpoint file {name}", ck)]
 
 
+def open_row(row: dict, verifier: Verifier | None) -> tuple[Checkpoint | None, str | None]:
+    """``(checkpoint, problem)`` for one stored checkpoint row (a dict of its columns).  The
+    checkpoint is read from the signed ``note`` (None when it is not text or does not open with
+    ``verifier``); ``problem`` says what is wrong, also when the columns differ from the signed
+    text, and is None for an intact row.  Later checks use the signed text, not the columns."""
+    note = row.get("note")
+    if not isinstance(note, str):
+        return None, f"the note column holds {type(note).__name__}, not the signed text"
+    try:
+        ck = open_checkpoint(note, verifier)
+    except NoteError as exc:
+        return None, f"signature/format invalid: {exc}"
+    if (str(ck.size), ck.root.hex()) != (str(row.get("tree_size")), row.get("root_hash")):
+        return ck, f"columns differ from the signed text (size {ck.size}, root {ck.root.hex()})"
+    return ck, None
+
+
 def _signed_rows(rows: list[dict], signer) -> list[tuple[str, Checkpoint]]:
     """``[(note, Checkpoint)]`` for the stored rows, each opened with our key.  Raises
-    CheckpointError when any row is damaged (a note that is not text or does not verify, or
-    columns that differ from the signed text): a new head is only signed over an intact table."""
+    CheckpointError for the first damaged row: a new head is only signed over an intact table."""
     out = []
     for row in rows:
-        where = f"stored checkpoint row {row.get('id')} (size {row.get('tree_size')!r})"
-        note = row.get("note")
-        if not isinstance(note, str):
-            raise CheckpointError(f"{where} holds {type(note).__name__}, not the signed text; run `audit verify`")
-        try:
-            ck = open_checkpoint(note, signer.verifier)
-        except NoteError as exc:
-            raise CheckpointError(f"{where} does not verify: {exc}") from exc
-        if (str(ck.size), ck.root.hex()) != (str(row.get("tree_size")), row.get("root_hash")):
-            raise CheckpointError(f"{where}: its columns differ from its signed text (size {ck.size}); "
-                                  f"run `audit verify`")
-        out.append((note, ck))
+        ck, problem = open_row(row, signer.verifier)
+        if problem:
+            raise CheckpointError(f"stored checkpoint row {row.get('id')} (size {row.get('tree_size')!r}): "
+                                  f"{problem}; run `audit verify`")
+        out.append((row["note"], ck))
     return out
 
 

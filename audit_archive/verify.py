@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from . import merkle
 from .entry import (HEADER_LEN, MAX_SEQ, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
                     EntryFormatError, chain_fields, chain_hash, kind_of, parse_entry)
-from .checkpoint import checkpoint_files
+from .checkpoint import checkpoint_files, open_row
 from .filestore import _HEX64, FileStore
 from .ledger import as_bytes
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
@@ -570,18 +570,11 @@ def _open_rows(rep: Report, cps: list[dict], verifier: Verifier | None) -> list:
     out = []
     for c in cps:
         label = f"checkpoint size {c['tree_size']}"
-        note = c["note"]
-        if not isinstance(note, str):
-            rep.fail(f"{label}: the note column holds {type(note).__name__}, not the signed text")
-            continue
-        try:
-            ck = open_checkpoint(note, verifier)
-        except NoteError as exc:
-            rep.fail(f"{label}: signature/format invalid: {exc}")
-            continue
-        if (str(ck.size), ck.root.hex()) != (str(c["tree_size"]), c["root_hash"]):
-            rep.fail(f"{label}: columns differ from the signed text (size {ck.size}, root {ck.root.hex()})")
-        out.append((label, ck))
+        ck, problem = open_row(c, verifier)
+        if problem:
+            rep.fail(f"{label}: {problem}")
+        if ck is not None:
+            out.append((label, ck))
     return out
 
 
