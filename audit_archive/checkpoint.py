@@ -82,7 +82,8 @@ def open_row(row: dict, verifier: Verifier | None) -> tuple[Checkpoint | None, s
     except NoteError as exc:
         return None, f"signature/format invalid: {exc}"
     if (str(ck.size), ck.root.hex()) != (str(row.get("tree_size")), row.get("root_hash")):
-        return ck, f"columns differ from the signed text (size {ck.size}, root {ck.root.hex()})"
+        return ck, (f"columns (size {row.get('tree_size')!r}, root {row.get('root_hash')!r}) differ from the "
+                    f"signed text (size {ck.size}, root {ck.root.hex()})")
     return ck, None
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from . import merkle
 from .canonical import line_bytes
-from .checkpoint import stored_checkpoints
+from .checkpoint import open_row, stored_checkpoints
 from .commitments import commit_line_bytes
 from .filestore import FileStore
 from .entry import EntryFormatError, parse_entry
@@ -133,19 +133,10 @@ def _stored_checkpoints(conn: Connection) -> list[tuple[Checkpoint, object, str]
     keeps '37x' in an integer column), is damage, and ExportError says so."""
     out = []
     for c in stored_checkpoints(conn):
-        note, size = c["note"], c["tree_size"]
-        if not isinstance(note, str):
-            raise _damaged_checkpoints(c["id"], f"the note is {type(note).__name__}, not the signed text")
-        if type(size) is not int:
-            raise _damaged_checkpoints(c["id"], f"tree_size {size!r} is not an integer")
-        try:
-            ck = open_checkpoint(note, None)  # parsed only; the signature is checked by the caller
-        except ValueError as exc:
-            raise _damaged_checkpoints(c["id"], f"the note is not a checkpoint: {exc}") from None
-        if (ck.size, ck.root.hex()) != (size, c["root_hash"]):
-            raise _damaged_checkpoints(c["id"], f"its columns say size {size}, root {c['root_hash']!r}, "
-                                                f"its signed text size {ck.size}, root {ck.root.hex()}")
-        out.append((ck, c["id"], note))
+        ck, problem = open_row(c, None)  # parsed only; the signature is checked by the caller
+        if problem:
+            raise _damaged_checkpoints(c["id"], problem)
+        out.append((ck, c["id"], c["note"]))
     return out
 
 

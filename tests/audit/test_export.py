@@ -312,14 +312,14 @@ def _root_hex(note: str) -> str:
 
 @pytest.mark.parametrize("row,fragment", [
     pytest.param(lambda led: dict(tree_size="37x", note=led["old"], root_hash=_root_hex(led["old"])),
-                 "tree_size '37x' is not an integer", id="tree-size-not-an-integer"),
+                 "columns (size '37x', root", id="tree-size-not-an-integer"),
     pytest.param(lambda led: dict(tree_size=4, note=led["latest"].encode(), root_hash=_root_hex(led["latest"])),
-                 "the note is bytes, not the signed text", id="note-blob"),
+                 "the note column holds bytes, not the signed text", id="note-blob"),
     pytest.param(lambda led: dict(tree_size=3, note=led["old"], root_hash=_root_hex(led["old"])),
-                 "its columns say size 3", id="signed-size-differs"),
+                 "columns (size 3, root", id="signed-size-differs"),
     pytest.param(lambda led: dict(tree_size=1, note=led["old"], root_hash="ab" * 32),
-                 "its columns say size 1, root 'abab", id="signed-root-differs"),
-    pytest.param(lambda led: dict(tree_size=2, note="garbage\n"), "the note is not a checkpoint", id="not-a-checkpoint"),
+                 "columns (size 1, root 'abab", id="signed-root-differs"),
+    pytest.param(lambda led: dict(tree_size=2, note="garbage\n"), "signature/format invalid: ", id="not-a-checkpoint"),
     pytest.param(lambda led: dict(tree_size=2, note=led["other_note"], root_hash=_root_hex(led["other_note"])),
                  "its note does not verify with public_key_text", id="other-key"),
 ])
