@@ -24,7 +24,11 @@ def create_app(config: dict | None = None) -> "Flask":
         instance_relative_config=True,
         template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
     )
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    from portal.routing import BoundedInt
+
+    app.url_map.converters["int"] = BoundedInt  # before any route is added
 
     app.config.update(load_config(app.instance_path))
     if config:

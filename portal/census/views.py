@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, session
+from flask_login import user_logged_out
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired, FileSize
 from wtforms import HiddenField
@@ -64,6 +65,19 @@ def _store(data: bytes) -> str:
         fh.write(data)
     os.replace(tmp, folder / f"{token}.csv")
     return token
+
+
+def discard_preview() -> None:
+    """Delete the file this session previewed (its rows hold PHI), if any."""
+    token = session.pop(SESSION_KEY, None)
+    if isinstance(token, str) and len(token) == 64 and all(c in "0123456789abcdef" for c in token):
+        (_upload_dir() / f"{token}.csv").unlink(missing_ok=True)
+
+
+@user_logged_out.connect
+def _discard_at_sign_out(_app, **_extra) -> None:
+    # Sign-out and the idle lock both sign the user out: the preview goes with the session.
+    discard_preview()
 
 
 def _render(status: int = 200, **context):

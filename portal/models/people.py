@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Date, ForeignKey, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -26,6 +26,9 @@ class User(UserMixin, db.Model):
     # Auditors only: the payer whose members they may see (None = the whole program).
     payer_scope_id: Mapped[int | None] = mapped_column(ForeignKey("payers.id"))
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped at sign-out, password change and deactivation: sessions carrying an older value
+    # are refused (portal.services.sessions).
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
