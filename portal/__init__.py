@@ -24,7 +24,13 @@ def create_app(config: dict | None = None) -> "Flask":
         instance_relative_config=True,
         template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
     )
-    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance = Path(app.instance_path)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if instance.stat().st_mode & 0o077:
+            instance.chmod(0o700)  # it holds the database, the archive and the keys (PHI)
+    except PermissionError:
+        pass  # not ours: the operator chose its permissions
 
     from portal.routing import BoundedInt
 
