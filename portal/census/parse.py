@@ -209,10 +209,10 @@ def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str]) 
             break  # the reader cannot resynchronise after a broken quote
         next_line = reader.line_num + 1
         if line > MAX_ROWS + 1:
-            errors.append(RowError(line, None, f"the file has more than {MAX_ROWS:,} rows; a "
-                                               "census export of one program is far smaller. "
-                                               "Check that you chose the right file."))
-            break
+            # The only error worth reading: the rows' own faults would bury it.
+            return ParseResult([], [RowError(line, None, (
+                f"the file has more than {MAX_ROWS:,} rows; a census export of one program is "
+                "far smaller. Check that you chose the right file."))], [])
         if not any(cell.strip() for cell in record):
             continue  # blank lines (often a trailing one) carry nothing
         if len(record) != len(COLUMNS):
