@@ -68,4 +68,12 @@ def create_app(config: dict | None = None) -> "Flask":
     from portal.cli import register_cli
 
     register_cli(app)
+
+    proxies = int(app.config.get("PORTAL_TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Behind a TLS proxy: believe X-Forwarded-For/-Proto/-Host from that many proxies only
+        # (the client address feeds the sign-in limits and the access log; the scheme, HSTS).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     return app

@@ -75,6 +75,9 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         # Shared tablets: a session locks after this much idle time (the same user signs in
         # again and carries on; anyone else starts clean) and ends after an absolute limit.
         "SESSION_IDLE_SECONDS": idle_seconds_by_role(),
+        # How many reverse proxies (the TLS proxy) sit in front of the portal: 0 = none, trust
+        # no X-Forwarded-* header (docs/operations.md).
+        "PORTAL_TRUSTED_PROXIES": int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0") or 0),
         "SESSION_ABSOLUTE_SECONDS": int(float(os.environ.get("PORTAL_SESSION_HOURS", "12")) * 3600),
         **cookie_settings(os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")),
     }
