@@ -34,6 +34,9 @@ def test_idle_tablet_locks_and_the_same_user_carries_on(live_server, browser, wo
     context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(30_000)
+    violations = []
+    page.on("console", lambda msg: violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
     try:
         login(page, live_server, email)
         page.goto(f"{live_server}/sessions/{session_id}")
@@ -57,6 +60,7 @@ def test_idle_tablet_locks_and_the_same_user_carries_on(live_server, browser, wo
         assert row.locator("input[name=arrival]").input_value() == late
         row.locator("button[type=submit]").click()
         page.wait_for_selector(f"#entry-{entry_id}.status-late")
+        assert violations == []  # the portal's own scripts and styles all obey the CSP
     finally:
         context.close()
     db.session.rollback()

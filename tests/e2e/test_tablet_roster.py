@@ -89,7 +89,8 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
     page.wait_for_selector(".sign-overlay canvas.pad")
     sign_on_pad(page, ".sign-overlay canvas.pad")
     page.set_viewport_size({"width": 1180, "height": 820})
-    page.wait_for_function("document.querySelector('.sign-overlay [data-pad-submit]').disabled")
+    # (selectors, not wait_for_function: the portal's CSP forbids the eval that polling uses)
+    page.wait_for_selector(".sign-overlay [data-pad-submit]:disabled")
     # Keyboard: focus is in the dialog; Escape leaves it and focus returns to the row's button.
     assert page.evaluate("document.activeElement.closest('.sign-overlay') !== null")
     for _ in range(6):  # Tab never leaves the dialog
@@ -106,8 +107,7 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
         row = page.locator(f"#entry-{entries[mrn]}")
         row.locator("select[name=status]").select_option(status)
         row.locator("button[type=submit]").click()
-        page.wait_for_function(
-            f"document.querySelector('#entry-{entries[mrn]}').classList.contains('status-{status}')")
+        page.wait_for_selector(f"#entry-{entries[mrn]}.status-{status}")
 
     page.click("#session-times button[type=submit]")
     page.wait_for_selector("#session-times .ok")
