@@ -203,7 +203,7 @@ class Tablet:
         return self.conn
 
     def request(self, method: str, path: str, form: dict | None = None, *,
-                htmx: bool = False) -> tuple[int, dict, bytes]:
+                htmx: bool = False, retry: bool = True) -> tuple[int, dict, bytes]:
         headers = {"User-Agent": "TabletSim/1.0"}
         if self.cookie:
             headers["Cookie"] = self.cookie
@@ -226,7 +226,7 @@ class Tablet:
                 # A keep-alive connection the server closed (worker recycled): reconnect once.
                 conn.close()
                 self.conn = None
-                if attempt == 2:
+                if attempt == 2 or not retry:
                     raise
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie" and value.startswith("session="):

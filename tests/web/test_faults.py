@@ -184,8 +184,9 @@ def test_sigkill_of_a_worker_during_close_leaves_whole_rosters_only(tmp_path):
         tablet = Tablet(portal.port)
         assert tablet.sign_in(email) == 302
         outcomes = []
-        for session, delay in zip(sessions, (0.05, 0.3, 0.8, 1.5)):
-            # Everything but the close first, then the close in a thread, killed after `delay`.
+        for session, delay in zip(sessions, (0.0, 0.2, 0.5, 1.0)):
+            # Everything but the close first, then the close in a thread; the worker is killed
+            # `delay` seconds after it starts working on the close (its CPU time moves).
             steps = run_roster_until_close(tablet, session)
             assert all(s < 300 for _, s in steps), steps
             (worker,) = portal.worker_pids()
@@ -197,8 +198,12 @@ def test_sigkill_of_a_worker_during_close_leaves_whole_rosters_only(tmp_path):
                 except OSError as exc:
                     result["error"] = type(exc).__name__
 
+            before = _cpu_ticks(worker)
             t = threading.Thread(target=close)
             t.start()
+            deadline = time.time() + 30
+            while _cpu_ticks(worker) - before < 3 and t.is_alive() and time.time() < deadline:
+                time.sleep(0.005)
             time.sleep(delay)
             os.kill(worker, signal.SIGKILL)
             t.join(60)
@@ -254,13 +259,24 @@ def run_roster_until_close(tablet, session):
     return out
 
 
-def close_request(tablet, session, name) -> int:
+def close_request(tablet, session, name, *, retry=False) -> int:
     from tests.live_portal import signature_data_uri
 
     status, _, _ = tablet.request("POST", f"/sessions/{session['id']}/close",
                                   {"typed_name": name, "attest": "yes",
-                                   "signature_png": signature_data_uri(99)}, htmx=True)
+                                   "signature_png": signature_data_uri(99)}, htmx=True,
+                                  retry=retry)
     return status
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of a process, in clock ticks (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def _wait_for_new_worker(portal, old_pid, timeout=60):
