@@ -76,7 +76,9 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                  .join(facilitator, facilitator.id == GroupSession.facilitator_id)
                  .outerjoin(ArchivedDocument, ArchivedDocument.id == GroupSession.document_id)
                  .where(Cohort.program_id == program.id, GroupSession.dos >= start,
-                        GroupSession.dos <= last_dos))
+                        GroupSession.dos <= last_dos,
+                        # An admin-cancelled session held no group: no claim line, no gap.
+                        GroupSession.status != "cancelled"))
     if patient_ids is not None:
         session_q = session_q.where(GroupSession.id.in_(
             select(AttendanceEntry.session_id).where(AttendanceEntry.patient_id.in_(patient_ids))))

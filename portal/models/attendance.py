@@ -32,7 +32,8 @@ class GroupSession(db.Model):
     patient_location: Mapped[str | None] = mapped_column(String(10))
     topic: Mapped[str | None] = mapped_column(String(200))
     facilitator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed | cancelled
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))  # set by an admin's cancel
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attestation: Mapped[str | None] = mapped_column(Text)
     facilitator_signature_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
@@ -50,6 +51,10 @@ class GroupSession(db.Model):
     @property
     def is_closed(self) -> bool:
         return self.status == "closed"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "cancelled"
 
     @property
     def is_signing_day(self) -> bool:

@@ -49,7 +49,10 @@ def _session_or_404(session_id: int):
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
     if current_user.role == "facilitator" and session.facilitator_id != current_user.id:
-        abort(403, description="This group is assigned to another facilitator.")
+        # Name who has it: a regular facilitator whose group is covered today must know by whom.
+        who = session.facilitator.name if session.facilitator else "someone else"
+        abort(403, description=f"This group is assigned to another facilitator: {who} has "
+                               f"{session.cohort.name} on {session.dos:%A, %B %-d}.")
     return session
 
 

@@ -53,6 +53,10 @@ def _open_session(session_id: int, *, for_update: bool = False,
         closed = session.closed_at.astimezone(session.cohort.program.tz).strftime("%-I:%M %p")
         raise Conflict(f"This roster was closed at {closed} and can no longer change; it is "
                        "archived as signed.")
+    if session.is_cancelled:
+        raise Conflict("This session was cancelled by the program"
+                       + (f" ({session.cancel_reason})" if session.cancel_reason else "")
+                       + "; there is no roster to change.")
     return session
 
 
