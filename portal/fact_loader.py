@@ -118,7 +118,9 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
 
     patient_q = select(Patient.id, Patient.mrn, Patient.legal_first, Patient.legal_last,
                        Patient.dob, Patient.sex, Patient.member_id, Patient.level_of_care,
-                       Patient.admit_date, Patient.diagnoses, Payer.rule_key).join(
+                       Patient.admit_date, Patient.diagnoses, Payer.rule_key,
+                       Patient.address_line1, Patient.address_line2, Patient.city,
+                       Patient.state, Patient.zip).join(
         Payer, Payer.id == Patient.payer_id)
     if patient_ids is not None:
         patient_q = patient_q.where(Patient.id.in_(patient_set or {-1}))
@@ -127,7 +129,9 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
         payer_key=r.rule_key, member_id=r.member_id, level_of_care=r.level_of_care,
         age_group=_age_group(r.dob, last_dos), admit_date=r.admit_date,
         diagnoses=tuple(d.strip() for d in (r.diagnoses or "").split(",") if d.strip()),
-        last_name=r.legal_last, first_name=r.legal_first, dob=r.dob, sex=r.sex)
+        last_name=r.legal_last, first_name=r.legal_first, dob=r.dob, sex=r.sex,
+        address_line=" ".join(filter(None, (r.address_line1, r.address_line2))),
+        city=r.city or "", state=r.state or "", postal_code=r.zip or "")
         for r in db.session.execute(patient_q))
 
     auth_q = select(Authorization.patient_id, Authorization.number, Authorization.start_date,

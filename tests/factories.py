@@ -62,7 +62,8 @@ def make_patient(mrn, first, last, payer, *, preferred=None, dob=date(1988, 3, 1
                  member_id="SMC44120931", admit=date(2026, 11, 2), dx="F10.20") -> Patient:
     p = Patient(mrn=mrn, legal_first=first, legal_last=last, preferred_first=preferred, dob=dob,
                 payer=payer, member_id=member_id, level_of_care="2.1", admit_date=admit,
-                diagnoses=dx)
+                diagnoses=dx, address_line1="1420 W Wrightwood Ave", city="Chicago", state="IL",
+                zip="606142207")
     db.session.add(p)
     return p
 

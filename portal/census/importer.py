@@ -111,7 +111,9 @@ def _plan(data: bytes) -> ImportReport:
     payers = {p.name: p for p in db.session.scalars(select(Payer))}
     cohorts = {c.name: c for c in db.session.scalars(
         select(Cohort).where(Cohort.program_id == program.id))}
-    parsed = parse_census(data, {name: p.kind for name, p in payers.items()}, cohorts)
+    aliases = {spelling: p.name for p in payers.values()
+               for spelling in (p.census_aliases or "").splitlines() if spelling.strip()}
+    parsed = parse_census(data, {name: p.kind for name, p in payers.items()}, cohorts, aliases)
     errors = list(parsed.errors)
     plans = []
     for row in parsed.rows:
@@ -147,6 +149,13 @@ def _patient_fields(row: CensusRow, payer: Payer) -> dict[str, tuple[str, object
         out["prior_level_of_care"] = ("Prior Level of Care", row.prior_level_of_care)
     if row.prior_auth_number is not None:
         out["prior_auth_number"] = ("Prior Auth #", row.prior_auth_number)
+    if row.address_line1 is not None:  # v2 census: the subscriber address, all four together
+        out["address_line1"] = ("Address", row.address_line1)
+        out["city"] = ("City", row.city)
+        out["state"] = ("State", row.state)
+        out["zip"] = ("ZIP", row.zip)
+    if row.phone is not None:
+        out["phone"] = ("Phone", row.phone)
     return out
 
 

@@ -45,7 +45,8 @@ def row(sid="s1", pid="p1", status="present", signed=True, **kw) -> AttendanceFa
 
 def patient(pid="p1", payer="sunrise_medicaid_mco", **kw) -> PatientFact:
     base = dict(patient_id=pid, mrn=f"MRN{pid}", display_name=f"Patient {pid}", payer_key=payer,
-                member_id=f"M{pid}", diagnoses=("F10.20",))
+                member_id=f"M{pid}", diagnoses=("F10.20",), address_line="1420 W Wrightwood Ave",
+                city="Chicago", state="IL", postal_code="60614")
     base.update(kw)
     return PatientFact(**base)
 
@@ -415,3 +416,19 @@ def test_derivation_scales_linearly():
     small, big = best(make_synthetic(30, 28)), best(make_synthetic(120, 28))
     # 4x the rows: linear costs ~4x; quadratic would cost ~16x
     assert big < 9 * small, (small, big)
+
+
+@pytest.mark.parametrize("payer,address,expected", [
+    ("sunrise_medicaid_mco", {"address_line": "", "city": "", "state": "", "postal_code": ""}, True),
+    ("sunrise_medicaid_mco", {"postal_code": ""}, True),
+    ("sunrise_medicaid_mco", {}, False),
+    ("self_pay", {"address_line": "", "city": "", "state": "", "postal_code": ""}, False),
+])
+def test_subscriber_address_missing(payer, address, expected):
+    """837P 2010BA N3/N4: a patient without an address cannot be billed (issue 8); self-pay
+    sends no claim."""
+    line = one(derive([session()], [row()], patients=[patient(payer=payer, **address)]))
+    assert ("subscriber_address_missing" in codes(line)) == expected
+    if expected:
+        r = next(r for r in line.reasons if r.code == "subscriber_address_missing")
+        assert r.who_must_act == "billing" and "subscriber address missing" in r.message

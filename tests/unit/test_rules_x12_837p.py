@@ -189,7 +189,12 @@ def test_end_to_end_from_derived_lines():
                  AttendanceFact(f"s{i}", "p2", "present", signed=True)]
     auths = [AuthorizationFact("p1", "IOP-55102", date(2026, 11, 2), date(2026, 12, 1), 12),
              AuthorizationFact("p2", "IOP-55103", date(2026, 11, 2), date(2026, 12, 1), 12)]
-    lines = derive_claim_lines(PROGRAM, PATIENTS, sessions, rows, auths, RB)
+    # A subscriber without an address is not billable (issue 8): give p2 one for this run.
+    from dataclasses import replace
+
+    patients = [PATIENTS[0], replace(PATIENTS[1], address_line="5811 S Kenwood Ave",
+                                     city="Chicago", state="IL", postal_code="606372011")]
+    lines = derive_claim_lines(PROGRAM, patients, sessions, rows, auths, RB)
     ready = [ln for ln in lines if ln.status == "ready"]
     assert len(ready) == 6
     v = validate_837p(build_837p(ready, PATIENTS, PROGRAM, RB.payer("sunrise_medicaid_mco"), SUB, RCV,
