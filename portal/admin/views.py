@@ -12,7 +12,7 @@ from portal.access_control import allow
 from portal.admin import bp
 from portal.clock import local_today
 from portal.extensions import db
-from portal.models import AdminLogEntry, Closure, Cohort, GroupSession, Payer, User
+from portal.models import AdminLogEntry, Closure, Cohort, Payer, User
 from portal.models.people import ROLES
 from portal.program import current_program
 from portal.services import accounts, admin_settings, session_changes

@@ -156,6 +156,8 @@ def _patient_fields(row: CensusRow, payer: Payer) -> dict[str, tuple[str, object
         out["zip"] = ("ZIP", row.zip)
     if row.phone is not None:
         out["phone"] = ("Phone", row.phone)
+    if row.diagnoses is not None:
+        out["diagnoses"] = ("Diagnoses", row.diagnoses)
     return out
 
 

@@ -26,7 +26,10 @@ COLUMNS = (
 )
 # Census v2 adds the subscriber's address and phone (the 837P needs them); files without these
 # columns still import, and then keep whatever address the portal has.
-OPTIONAL_COLUMNS = ("Address", "City", "State", "ZIP", "Phone")
+# "Diagnoses" (ICD-10-CM, principal first, separated by ";") is optional too: a claim needs a
+# diagnosis and many EHR census reports can add the column.
+OPTIONAL_COLUMNS = ("Address", "City", "State", "ZIP", "Phone", "Diagnoses")
+_ICD10 = re.compile(r"([A-TV-Z][0-9][0-9AB])\.?([0-9A-TV-Z]{1,4})?")
 ADDRESS_COLUMNS = ("Address", "City", "State", "ZIP")
 REQUIRED = ("MRN", "Last Name", "First Name", "DOB", "Primary Payer", "Admit Date", "Group")
 AUTH_COLUMNS = ("Auth #", "Auth Start", "Auth End", "Auth Units")
@@ -37,6 +40,7 @@ DEFAULT_LEVEL_OF_CARE = "2.1"  # an IOP census row is ASAM 2.1 unless it says ot
 MAX_LENGTH = {
     "MRN": 40, "Last Name": 100, "First Name": 100, "Sex": 10, "Member ID": 60,
     "Primary Counselor": 200, "Prior Auth #": 60, "Auth #": 60, "Address": 55, "City": 30,
+    "Diagnoses": 200,
 }
 # How EHRs write Sex -> X12 DMG03 (F, M, U). "X" (non-binary marker on some IDs) has no X12
 # code of its own; U ("unknown") is what 005010X222A1 allows.
@@ -104,6 +108,7 @@ class CensusRow:
     state: str | None = None
     zip: str | None = None  # 5 or 9 digits, no dash
     phone: str | None = None  # 10 digits
+    diagnoses: str | None = None  # "F10.20,F12.10"
 
     def differences(self, other: "CensusRow") -> list[str]:
         """What differs from ``other`` (the line number aside), one readable phrase per field,
@@ -132,7 +137,7 @@ _FIELD_LABELS = {
     "admit_date": "Admit Date", "group": "Group", "counselor": "Primary Counselor",
     "prior_level_of_care": "Prior Level of Care", "prior_auth_number": "Prior Auth #",
     "auth": "authorization", "address_line1": "Address", "city": "City", "state": "State",
-    "zip": "ZIP", "phone": "Phone",
+    "zip": "ZIP", "phone": "Phone", "diagnoses": "Diagnoses",
 }
 
 
@@ -428,6 +433,16 @@ def _parse_address(v: dict[str, str], fail) -> dict:
             fail("Phone", f'"{v["Phone"]}" is not a phone number (10 digits)')
         else:
             out["phone"] = digits
+    if v["Diagnoses"]:
+        codes = []
+        for code in re.split(r"[;,\s]+", v["Diagnoses"].upper()):
+            m = _ICD10.fullmatch(code) if code else None
+            if code and m is None:
+                fail("Diagnoses", f'"{code}" is not an ICD-10-CM code (such as F10.20)')
+            elif m:
+                codes.append(m.group(1) + (f".{m.group(2)}" if m.group(2) else ""))
+        if codes:
+            out["diagnoses"] = ",".join(codes)
     return out
 
 

@@ -9,7 +9,7 @@ YAML 1.1's guesses: ``9:00`` would otherwise be the integer 540 and an NPI an in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
