@@ -15,7 +15,7 @@ from portal.services.checkpoints import SigningKeyMissing, existing_public_key
 bp = Blueprint("verification", __name__)
 
 
-@bp.route("/verify/<int:seq>")
+@bp.route("/verify/<int(unbounded=True):seq>")
 @allow("facilitator", "clinician", "billing", "auditor", "admin")
 def entry(seq: int):
     # A read-only page: it never creates a signing key. When the key file is gone although

@@ -23,6 +23,9 @@ def register_web(app: Flask) -> None:
 
     app.before_request(access_control.enforce)
     app.after_request(access_log.log_access)
+    from portal.security_headers import add_security_headers
+
+    app.after_request(add_security_headers)
 
     @app.after_request
     def _vary(response):

@@ -31,6 +31,7 @@ from portal.clock import fmt_local, local_today, now_utc
 from portal.errors import is_partial_request
 from portal.extensions import db
 from portal.fact_loader import load_facts
+from portal.input_dates import read_whole_number
 from portal.models import AccessLogEntry, Cohort, Program
 from portal.program import current_program
 from portal.rules.admin_view import rulebook_view
@@ -113,11 +114,13 @@ def reconcile(day: str):
     program = current_program()
     d = parse_day(day, local_today(program.tz))
     raw = (request.form.get("supersedes") or "").strip()
-    if raw and not raw.isdigit():
+    try:
+        supersedes = read_whole_number(raw) if raw else None
+    except ValueError:
         abort(400, description="The earlier reconciliation's entry number must be a number.")
     try:
         reconcile_day(program, d, current_user._get_current_object(), _rulebook(),
-                      supersedes_seq=int(raw) if raw else None)
+                      supersedes_seq=supersedes)
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
     if is_partial_request():

@@ -49,10 +49,17 @@ SEX_CODES = {"f": "F", "female": "F", "m": "M", "male": "M", "u": "U", "unknown"
 US_STATES = frozenset("""AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS
 MO MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI""".split())
 _ZIP = re.compile(r"([0-9]{5})(?:-?([0-9]{4}))?")
-_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 _MRN = re.compile(r"[A-Za-z0-9-]+")
 _LEVEL = re.compile(r"[0-4](\.[0-9])?")
-_UNITS = re.compile(r"[0-9]+")
+_UNITS = re.compile(r"[0-9]{1,6}")
+# A census of one IOP program is tens to a few hundred rows; past this the file is not a census
+# (110,000 near-empty rows once took 8 s and 52 MB of HTML to report).
+MAX_ROWS = 5000
+# NUL and other control characters, and the bidi controls that can make "Smith" display as
+# another name (Trojan Source style), never belong in a census value.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                        "\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -228,6 +235,11 @@ def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str],
             errors.append(RowError(line, None, f"not readable as CSV ({exc})"))
             break  # the reader cannot resynchronise after a broken quote
         next_line = reader.line_num + 1
+        if line > MAX_ROWS + 1:
+            # The only error worth reading: the rows' own faults would bury it.
+            return ParseResult([], [RowError(line, None, (
+                f"the file has more than {MAX_ROWS:,} rows; a census export of one program is "
+                "far smaller. Check that you chose the right file."))], [])
         if not any(cell.strip() for cell in record):
             continue  # blank lines (often a trailing one) carry nothing
         if len(record) != len(header):
@@ -335,10 +347,18 @@ def _check_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
 def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]],
                groups: dict[str, str]) -> tuple[CensusRow | None, list[RowError]]:
     errors: list[RowError] = []
-    v = {col: clean_text(value) for col, value in raw.items()}
 
     def fail(column: str, reason: str) -> None:
         errors.append(RowError(line, column, reason))
+
+    for col, value in raw.items():
+        bad = _FORBIDDEN.search(value)
+        if bad:
+            fail(col, f"contains the invisible control character U+{ord(bad.group()):04X}; "
+                      "retype the value in the EHR")
+    if errors:
+        return None, errors
+    v = {col: clean_text(value) for col, value in raw.items()}
 
     for col in REQUIRED:
         if not v[col]:
@@ -474,6 +494,7 @@ def _parse_auth(v: dict[str, str], fail, read_date) -> CensusAuth | None:
 
 
 __all__ = [
-    "ADDRESS_COLUMNS", "AUTH_COLUMNS", "COLUMNS", "OPTIONAL_COLUMNS", "SEX_CODES", "CensusAuth", "CensusRow", "ParseResult", "REQUIRED", "RowError",
+    "ADDRESS_COLUMNS", "AUTH_COLUMNS", "COLUMNS", "MAX_ROWS", "OPTIONAL_COLUMNS", "SEX_CODES", "CensusAuth",
+    "CensusRow", "ParseResult", "REQUIRED", "RowError",
     "RowNote", "clean_text", "normalize_name", "parse_census", "parse_date",
 ]

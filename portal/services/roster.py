@@ -24,6 +24,32 @@ from portal.services.errors import Conflict, Invalid, NotFound
 from portal.signatures import SignatureRejected, check_signature_png
 
 MAX_STROKES_BYTES = 256 * 1024
+# signature_pad's point data is [ {..., "points": [ {x, y, time, pressure} ] } ]: depth 4.
+# 200 KB of "[[[[..." would otherwise exhaust the parser's recursion (a 500).
+MAX_STROKES_DEPTH = 8
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of arrays/objects in JSON ``text`` (brackets inside strings ignored),
+    found without parsing, so any depth is measured safely."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 MAX_SESSION_MINUTES = 12 * 60
 MARKABLE = ("present", "late", "left_early", "absent", "cancelled")
 
@@ -99,8 +125,10 @@ def sign_attendance(session_id: int, entry_id: int, *, png: bytes, strokes: str 
         if len(strokes) > MAX_STROKES_BYTES:
             raise Invalid("The signature has too many points; please sign again.", field="signature")
         try:
+            if json_depth(strokes) > MAX_STROKES_DEPTH:
+                raise ValueError("nested too deeply")
             json.loads(strokes)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise Invalid("The signature data was damaged in transit; please sign again.",
                           field="signature") from exc
     entry.signature_png = image.png
