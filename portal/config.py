@@ -66,6 +66,16 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
         # Password guessing: at most this many sign-in POSTs per client address.
         "LOGIN_RATE_LIMIT": os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "10 per minute"),
+        # Times an auditor would question (portal/rules/time_plausibility.py): signatures from
+        # this many minutes before the scheduled start; actual times at most this far ahead of
+        # now; a roster closed at most this long before its recorded end.
+        "PORTAL_SIGN_EARLY_MINUTES": int(os.environ.get("PORTAL_SIGN_EARLY_MINUTES", "30")),
+        "PORTAL_FUTURE_TIME_MINUTES": int(os.environ.get("PORTAL_FUTURE_TIME_MINUTES", "5")),
+        "PORTAL_CLOSE_EARLY_MINUTES": int(os.environ.get("PORTAL_CLOSE_EARLY_MINUTES", "0")),
+        # The day's gaps are due this long after the day's last session is scheduled to end
+        # (never before 5:00 PM program-local): the evening group's rosters can still be fixed.
+        "PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES": int(
+            os.environ.get("PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES", "60")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }
