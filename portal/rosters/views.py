@@ -83,8 +83,11 @@ def today():
     if current_user.role == "facilitator":
         sessions = [s for s in sessions if s.facilitator_id == current_user.id]
         earlier = [s for s in earlier if s.facilitator_id == current_user.id]
+    recent = svc.recent_rosters(program, day, facilitator_id=current_user.id
+                                if current_user.role == "facilitator" else None)
     return render_template("rosters/today.html", sessions=sessions, earlier=earlier, day=day,
-                           tz=program.tz)
+                           tz=program.tz, recent=[s for s in recent if s.is_closed],
+                           recent_days=svc.RECENT_DAYS)
 
 
 @bp.route("/sessions/<int:session_id>")

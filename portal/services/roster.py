@@ -445,3 +445,24 @@ def preclose_warnings(session: GroupSession):
                        patient_ids=[e.patient_id for e in ordered], lookback_days=0)
     return preview(*facts.args(), current_app.extensions["rulebook"], session_id=session.id,
                    dos=session.dos, names={e.patient_id: e.patient.roster_name for e in ordered})
+
+
+RECENT_DAYS = 14
+
+
+def recent_rosters(program, day, *, facilitator_id: int | None = None,
+                   days: int = RECENT_DAYS) -> list[GroupSession]:
+    """Rosters of the ``days`` before ``day`` (newest first), of one facilitator when given:
+    the facilitator's own record of what they closed, and what is still open."""
+    from datetime import timedelta
+
+    from portal.models import Cohort
+
+    stmt = (select(GroupSession).join(Cohort)
+            .where(Cohort.program_id == program.id, GroupSession.dos < day,
+                   GroupSession.dos >= day - timedelta(days=days))
+            .options(selectinload(GroupSession.entries))
+            .order_by(GroupSession.dos.desc(), GroupSession.scheduled_start.desc()))
+    if facilitator_id is not None:
+        stmt = stmt.where(GroupSession.facilitator_id == facilitator_id)
+    return list(db.session.scalars(stmt))

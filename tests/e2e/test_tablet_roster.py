@@ -57,7 +57,7 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
     # live server handles the browser's requests.
     db.session.rollback()
     login(page, base, email)
-    page.click("text=AM IOP")
+    page.get_by_role("link", name="Open roster for AM IOP").click()
     page.wait_for_url(f"{base}/sessions/{session_id}")
     dpr = page.evaluate("window.devicePixelRatio")
 

@@ -191,7 +191,7 @@ def test_board_and_readiness_agree(client, login, world, day, app):
     login.as_(world.billing)
     obrien = world.patients[1]
     page = client.get(f"/readiness/patients/{obrien.id}?from={day}&to={day}").get_data(as_text=True)
-    assert "Not ready" in page and "did not sign the roster" in page
+    assert "Blocked" in page and "Not ready" not in page and "did not sign the roster" in page
     board_html = client.get(f"/billing/?date={day}").get_data(as_text=True)
     row = board_html[board_html.index("Keegan O&#39;Brien"):]
     row = row[:row.index("</tr>")]

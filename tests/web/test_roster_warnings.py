@@ -245,3 +245,28 @@ def test_thirteen_patient_pdf_keeps_the_notice_with_the_attestation(client, logi
     pages = [" ".join(p.extract_text().split()) for p in pdf.pages]
     notice = [p for p in pages if "42 CFR part 2" in p]
     assert len(notice) == 1 and "Facilitator attestation" in notice[0]
+
+
+def test_today_offers_open_roster_buttons_recent_rosters_and_all_done(client, login, world):
+    sessions = sessions_today(world)
+    login.as_(world.facilitator)
+    html = client.get("/today").get_data(as_text=True)
+    assert "Open roster<span class=\"sr-only\"> for AM IOP" in html
+    assert "PM IOP" not in html  # Marcus's group
+    assert "No roster closed in the last 14 days yet" in html and "All done" not in html
+    factories.sign_and_close(sessions["AM IOP"], world.facilitator)
+    html = client.get("/today").get_data(as_text=True)
+    assert "All done for today" in html and "View roster<span" in html
+
+
+def test_empty_readiness_range_shows_an_empty_state(client, login, world):
+    login.as_(world.billing)
+    html = client.get("/readiness/?from=2020-01-01&to=2020-01-31").get_data(as_text=True)
+    assert "No dates of service between Jan 1 and Jan 31, 2020" in html
+    assert "Alvarez, Marisol" not in html
+
+
+def test_rules_page_says_who_changes_rules(client, login, world):
+    login.as_(world.billing)
+    html = client.get("/billing/rules").get_data(as_text=True)
+    assert "Who can change a rule" in html and "portal administrator" in html
