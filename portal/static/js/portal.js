@@ -113,8 +113,9 @@
     if (overlay) {
       document.body.classList.add("signing");
       // Browser Back (or the tablet's back gesture) closes the dialog, not the roster.
-      if (!(history.state && history.state.signingDialog)) {
+      if (!dialogEntry) {
         history.pushState({ signingDialog: true }, "");
+        dialogEntry = true;
       }
       // Keyboard and screen-reader users land in the dialog, and Escape leaves it.
       var title = overlay.querySelector("h2");
@@ -128,7 +129,7 @@
     var panel = document.getElementById("panel");
     if (panel) panel.innerHTML = "";
     document.body.classList.remove("signing");
-    if (viaHistory && history.state && history.state.signingDialog) history.back();
+    if (viaHistory) dropDialogEntry();
     if (opener) {
       var row = document.getElementById(opener);
       var target = row && (row.querySelector(".btn-sign") || row.querySelector("select"));
@@ -136,7 +137,17 @@
       opener = null;
     }
   }
+  // The history entry the open dialog pushed (at most one). Dropped once, whatever closes the
+  // dialog, so one Back never skips past the roster.
+  var dialogEntry = false;
+  function dropDialogEntry() {
+    if (!dialogEntry) return;
+    dialogEntry = false;
+    history.back();
+  }
   window.addEventListener("popstate", function () {
+    if (!dialogEntry) return;  // our own history.back() after the dialog closed
+    dialogEntry = false;
     if (document.querySelector(".sign-overlay")) closeDialog(false);
   });
 
@@ -169,9 +180,7 @@
   });
   document.addEventListener("htmx:afterSettle", function () {
     // A signature was taken (the dialog emptied itself): drop its history entry.
-    if (!document.querySelector(".sign-overlay") && history.state && history.state.signingDialog) {
-      history.back();
-    }
+    if (!document.querySelector(".sign-overlay")) dropDialogEntry();
     if (!document.querySelector(".sign-overlay") && opener) {
       var row = document.getElementById(opener);
       var target = row && (row.querySelector(".btn-sign") || row.querySelector("select"));
