@@ -227,8 +227,12 @@ class DayBoard:
         return sessions, lines
 
 
-def _who(line: ClaimLine) -> tuple[str, ...]:
-    roles = {r.who_must_act for r in line.blocking_reasons}
+def _who(line: ClaimLine, addendum: tuple[Reason, ...] = ()) -> tuple[str, ...]:
+    """Roles that must act on the line's blocking reasons; a reason only an addendum can fix
+    belongs to the facilitator who closed the roster, whoever the rule names."""
+    roles = {r.who_must_act for r in line.blocking_reasons if r not in addendum}
+    if addendum:
+        roles.add("facilitator")
     return tuple(w for w in WHO_ORDER if w in roles) + tuple(sorted(roles - set(WHO_ORDER)))
 
 
@@ -286,7 +290,8 @@ def board_from_facts(program: Program, day: date, facts: Facts, rulebook: RuleBo
             tuple(dict.fromkeys(by_id[a.session_id].cohort_name for a in rows)),
             tuple((by_id[a.session_id].cohort_name, ATTENDANCE_LABEL.get(a.status, a.status),
                    a.signed) for a in rows),
-            _who(ln), past and ln.status == STATUS_BLOCKED and fixable_today and state is None,
+            _who(ln, addendum), past and ln.status == STATUS_BLOCKED and fixable_today
+            and state is None,
             addendum, state))
     order = {STATUS_BLOCKED: 0, STATUS_READY: 1, STATUS_NO_SERVICE: 2}
     line_rows.sort(key=lambda r: (order.get(r.line.status, 3), r.patient.last_name.casefold(),
