@@ -21,7 +21,9 @@ def demo_load(today):
         click.echo(f"Demo program loaded: {summary.sessions} sessions, {summary.closed} rosters "
                    "closed and archived.")
     else:
-        click.echo("A program already exists; demo data left as it is.")
+        click.echo("A program already exists; its data was left as it is. The demo follows the "
+                   "clock: to rebuild its history up to today, stop the portal and run "
+                   "`make demo-reset` (deletes instance/).")
     click.echo("Demo logins:")
     for line in login_lines():
         click.echo(line)

@@ -80,6 +80,16 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "PORTAL_TRUSTED_PROXIES": int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0") or 0),
         "SESSION_ABSOLUTE_SECONDS": int(float(os.environ.get("PORTAL_SESSION_HOURS", "12")) * 3600),
         **cookie_settings(os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")),
+        # Times an auditor would question (portal/rules/time_plausibility.py): signatures from
+        # this many minutes before the scheduled start; actual times at most this far ahead of
+        # now; a roster closed at most this long before its recorded end.
+        "PORTAL_SIGN_EARLY_MINUTES": int(os.environ.get("PORTAL_SIGN_EARLY_MINUTES", "30")),
+        "PORTAL_FUTURE_TIME_MINUTES": int(os.environ.get("PORTAL_FUTURE_TIME_MINUTES", "5")),
+        "PORTAL_CLOSE_EARLY_MINUTES": int(os.environ.get("PORTAL_CLOSE_EARLY_MINUTES", "0")),
+        # The day's gaps are due this long after the day's last session is scheduled to end
+        # (never before 5:00 PM program-local): the evening group's rosters can still be fixed.
+        "PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES": int(
+            os.environ.get("PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES", "60")),
     }
 
 

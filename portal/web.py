@@ -34,5 +34,9 @@ def register_web(app: Flask) -> None:
         return response
 
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    from portal.clock import fmt_when
+
+    # {{ instant | when(tz) }}: the time alone when it is today, else with its date.
+    app.jinja_env.filters["when"] = fmt_when
     register_error_handlers(app)
     access_control.check_policies(app)

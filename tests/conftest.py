@@ -34,6 +34,13 @@ def _config(tmp: Path, url: str) -> dict:
         # The suite signs in hundreds of times a minute from one address; the limit has its
         # own test.
         "RATELIMIT_ENABLED": False,
+        # The suite runs at any hour against sessions scheduled for fixed clock times "today";
+        # the time-plausibility margins are opened wide here, and the tests of those rules
+        # (tests/unit/test_time_plausibility.py, tests/web/test_time_plausibility.py) set the
+        # production defaults back.
+        "PORTAL_SIGN_EARLY_MINUTES": 24 * 60,
+        "PORTAL_FUTURE_TIME_MINUTES": 24 * 60,
+        "PORTAL_CLOSE_EARLY_MINUTES": 24 * 60,
     }
 
 

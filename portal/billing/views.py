@@ -82,9 +82,11 @@ def _render_board(day: date, values, status: int = 200):
     ctx = dict(
         board=board, sessions=sessions, lines=lines, filters=f,
         payers=sorted(_rulebook().payers.values(), key=lambda p: p.name.casefold()),
-        at_risk_cents=sum(r.line.charge_cents for r in lines if r.line.status == STATUS_BLOCKED),
+        at_risk_cents=sum(r.line.charge_cents for r in lines if r.verdict == STATUS_BLOCKED),
         ready_cents=sum(r.line.charge_cents for r in lines if r.line.status == STATUS_READY),
-        blocked_count=sum(1 for r in lines if r.line.status == STATUS_BLOCKED),
+        blocked_count=sum(1 for r in lines if r.verdict == STATUS_BLOCKED),
+        addendum_count=sum(1 for r in lines if r.verdict == STATUS_BLOCKED and r.only_addendum),
+        upcoming_count=sum(1 for r in lines if r.verdict in ("upcoming", "in_session")),
         ready_count=sum(1 for r in lines if r.line.status == STATUS_READY),
         bars=bars(board.trend), chart_w=WIDTH, chart_h=HEIGHT,
         today=local_today(program.tz), fmt_local=fmt_local,
