@@ -259,3 +259,17 @@ def parse_entry(data: bytes) -> dict:
         "prev_hash": prev,
         "checkpoint": None if ck is None else {"origin": body["log"], "size": ck[0], "root": ck[1]},
     }
+
+
+def described_fields(data: bytes) -> dict:
+    """The descriptive JSON object of stored entry bytes (v2 body, or the whole v1 object),
+    parsed WITHOUT the canonical-form and field checks ``parse_entry`` makes: for readers that
+    only need ``subject`` or ``line_commitments`` of entries ``verify`` already checks (the
+    portal's fact loader reads hundreds per page).  Raises EntryFormatError when unreadable."""
+    body = data[HEADER_LEN:] if version_of(data) == 2 else data
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EntryFormatError(f"entry body is not JSON ({exc})") from None
+    _need(isinstance(obj, dict), "entry body is not a JSON object")
+    return obj

@@ -16,6 +16,7 @@ from audit_archive.checkpoint import CheckpointError
 from audit_archive.export import ExportError
 from audit_archive.note import NoteError, parse_verifier
 from audit_archive.verify import verify_ledger
+from portal.archive_binding import closed_roster_differences
 from portal.extensions import db
 from portal.services.archive_index import check_index
 from portal.services.archiving import archive_store
@@ -23,6 +24,10 @@ from portal.services.checkpoints import (SigningKeyMissing, checkpoint_now, exis
                                          public_key)
 
 audit_cli = AppGroup("audit", help="Audit archive: verify, checkpoint, export.")
+
+
+def _described(d) -> str:
+    return d.what if d.patient_id is None else f"patient id {d.patient_id}: {d.what}"
 
 
 def _plural(n: int, word: str, words: str | None = None) -> str:
@@ -102,6 +107,11 @@ def verify_command(since, key, skip_documents):
     # The portal's own index must agree with the entries it names (downloads rely on it).
     for problem in check_index(conn):
         report.fail(f"portal index: {problem}")
+    # Billing reads the rosters' rows: each closed roster must still say what its entry says.
+    for roster in closed_roster_differences():
+        report.fail(f"closed roster {roster.title} (session {roster.session_id}): record differs "
+                    f"from archive entry #{roster.seq}: "
+                    + "; ".join(_described(d) for d in roster.differences))
     db.session.rollback()
     click.echo(report.summary())
     if not report.ok:
