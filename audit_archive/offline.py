@@ -473,6 +473,7 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     lines_total = sum(len(item["lines"]) for item in manifest["entries"])
     by_seq: dict[int, tuple[str, str | None]] = {}  # seq -> (chain hash, the prev it names)
     whose: list[str | None] = []  # the patient each verified line names, if it names one
+    mrns_seen: set = set()
     for item in manifest["entries"]:
         seq = item["seq"]
         tag = f"entry {seq}"
@@ -540,6 +541,10 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             else:
                 n_lines += 1
                 whose.append(_whose(lb))
+                obj = json.loads(lb)
+                who = obj.get("mrn", obj.get("patient_id")) if isinstance(obj, dict) else None
+                if isinstance(who, (str, int)):
+                    mrns_seen.add(who)
                 rep.notes.append(f"{tag}: disclosed line {ln['file']} is committed in the entry")
     for seq, (_h, prev) in by_seq.items():
         if seq - 1 in by_seq and prev != by_seq[seq - 1][0]:
@@ -572,6 +577,12 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             else:
                 fail(f"--since: consistency proof from size {old.size} to {ck.size} does not verify: history rewritten")
 
+    # One export, one patient: lines naming different patients mean lines were chosen from
+    # something other than the chain (e.g. an index row moved to another patient).
+    mrns = sorted(mrns_seen, key=str)
+    if len(mrns) > 1:
+        fail(f"the disclosed lines name {len(mrns)} different patients ({', '.join(map(_show, mrns))}); "
+             f"a patient export discloses one patient's lines only")
     rep.notes.append(f"summary: verified {n_entries} of {len(manifest['entries'])} entries, "
                      f"{n_docs} of {docs_total} documents ({len(manifest['entries']) - docs_total} withheld), "
                      f"{n_lines} of {lines_total} disclosed lines{_whose_summary(whose)}")
