@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.services.archive_index import check_index
 from portal.services.archiving import archive_store
 from portal.services.checkpoints import (SigningKeyMissing, checkpoint_now, existing_public_key,
-                                         public_key)
+                                         late_archive_limit, newest_checkpoint_time, public_key)
 
 audit_cli = AppGroup("audit", help="Audit archive: verify, checkpoint, export.")
 
@@ -100,10 +100,18 @@ def verify_command(since, key, skip_documents):
                   f"checkpoint text you kept (checkpoint-N.txt)")
         except OSError as exc:
             _fail(f"--since: cannot read {since}: {exc.strerror or exc}")
+    try:
+        late_after = late_archive_limit()
+    except ValueError as exc:
+        _fail(str(exc))
     conn = db.session.connection()
     report = verify_ledger(conn, archive_store(), key_text, since_text,
                            check_documents=not skip_documents,
-                           checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
+                           checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"],
+                           late_after=late_after)
+    newest = newest_checkpoint_time(conn, report.newest_checkpoint_size)
+    if newest:
+        report.extra_summary.append(f"signed {newest}")
     # The portal's own index must agree with the entries it names (downloads rely on it).
     for problem in check_index(conn):
         report.fail(f"portal index: {problem}")

@@ -181,3 +181,31 @@ def checkpoint_if_due() -> SignedCheckpoint | None:
     except (SigningKeyMissing, CheckpointError) as exc:
         current_app.logger.error("daily checkpoint not signed: %s", exc)
         return None
+
+
+def late_archive_limit() -> timedelta:
+    """``PORTAL_LATE_ARCHIVE_DAYS`` (default 7) as a timedelta; ValueError naming the setting
+    when it is not a positive number."""
+    raw = str(current_app.config.get("PORTAL_LATE_ARCHIVE_DAYS", "7")).strip()
+    try:
+        days = float(raw)
+    except ValueError:
+        days = -1.0
+    if not days > 0 or days != days or days > 36500:
+        raise ValueError(f"PORTAL_LATE_ARCHIVE_DAYS must be a positive number of days, got {raw!r}")
+    return timedelta(days=days)
+
+
+def newest_checkpoint_time(conn, size: int | None) -> str | None:
+    """When the checkpoint of ``size`` was stored ("2026-12-02 14:05 UTC"), None if no row."""
+    if size is None:
+        return None
+    at = conn.execute(select(func.min(audit_checkpoints.c.created_at))
+                      .where(audit_checkpoints.c.tree_size == size)).scalar()
+    if at is None:
+        return None
+    if isinstance(at, str):  # SQLite without type affinity returns text for a server default
+        return at[:16] + " UTC"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
