@@ -489,7 +489,8 @@ class _Times:
 def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier | None = None,
                   since_checkpoint: str | None = None, *, check_documents: bool = True,
                   checkpoint_dir: str | os.PathLike | None = None,
-                  late_after: timedelta = DEFAULT_LATE_AFTER) -> Report:
+                  late_after: timedelta = DEFAULT_LATE_AFTER,
+                  extra_heads: Sequence[tuple[str, int, bytes]] = ()) -> Report:
     """Recompute and cross-check everything the ledger claims.  Read-only.
 
     Checks, in one streaming pass over ``audit_entries`` in seq order:
@@ -505,7 +506,10 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
       checkpoint files; each ``checkpoint-*.txt`` there is checked like a stored checkpoint (so
       deleting rows *and* checkpoint rows is still caught while a file remains), and a file
       missing for a stored checkpoint, or a file with no row, is a warning.  Files in the store
-      that no entry references are warnings.
+      that no entry references are warnings.  ``extra_heads``: ``(label, size, root)`` heads
+      vouched for elsewhere (witness cosignatures); each must match the recomputed root at its
+      size, else a failure naming the label.  Entries' archived times must never decrease;
+      entries archived more than ``late_after`` after their event are ``late_archived``.
 
     For v2 entries the header is checked (the body is covered by the hashes and checked for
     form by ``entry.parse_entry`` wherever it is read: verification page, exports, standalone
@@ -529,6 +533,7 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     want_sizes = {ck.size for _label, ck in stored} | {ck.size for _name, ck in files}
     if external is not None:
         want_sizes.add(external.size)
+    want_sizes |= {size for _label, size, _root in extra_heads}
     roots: dict[int, bytes] = {}
     if 0 in want_sizes:
         roots[0] = merkle.EMPTY_ROOT
@@ -573,6 +578,8 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     for name, ck in files:
         _check_head(rep, f"checkpoint file {name}", ck.size, ck.root, size, roots)
         rep.checkpoints_checked += 1
+    for label, head_size, head_root in extra_heads:
+        _check_head(rep, label, head_size, head_root, size, roots)
     if not cps:
         rep.warnings.append("no stored checkpoint: tail truncation cannot be detected from the database alone")
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+
+from audit_archive.schema import audit_checkpoints
 
 from audit_archive.export import export
 from portal.extensions import db
@@ -23,6 +25,7 @@ from portal.services.archive_index import VERIFY_HINT, IndexMismatch, read_entri
 from portal.services.archiving import archive_store
 from portal.part2 import REDISCLOSURE_NOTICE
 from portal.services.checkpoints import checkpoint_now, public_key
+from portal.services.witnesses import cosigned_note
 
 
 class ExportError(ArchiveExportError):
@@ -37,6 +40,13 @@ class ExportResult:
     documents: int
     withheld: int
     public_key: str
+
+
+def _checkpoint_id(signed) -> int:
+    if signed.id is not None:
+        return signed.id
+    return db.session.scalar(select(func.max(audit_checkpoints.c.id))
+                             .where(audit_checkpoints.c.tree_size == signed.size)) or 0
 
 
 def _names_mrn(line_json: str | None, mrn: str) -> bool:
@@ -112,8 +122,10 @@ def export_patient(mrn: str, first: date, last: date, out: Path, *, recipient: s
     key = public_key()
     notice = (f"{REDISCLOSURE_NOTICE}\n\nDisclosed: archived records of patient MRN {patient.mrn}, "
               f"dates of service {first} to {last}, to {recipient}, for payer audit.\n")
+    # The export carries the witnesses' cosignatures: an auditor checks them with --witness-key.
+    note = cosigned_note(_checkpoint_id(signed), signed.note)
     path = export(db.session.connection(), archive_store(), out, seqs, include_documents=whole,
-                  line_disclosures=disclosures, public_key_text=key, checkpoint=signed.note,
+                  line_disclosures=disclosures, public_key_text=key, checkpoint=note,
                   notice=notice)
     db.session.rollback()
     db.session.add(AccessLogEntry(

@@ -249,3 +249,94 @@ def recent_alarms(limit: int = 5) -> list:
     """Refusals for admins to see, newest first."""
     return db.session.execute(select(audit_witness_events).where(audit_witness_events.c.outcome == "refused")
                               .order_by(audit_witness_events.c.id.desc()).limit(limit)).mappings().all()
+
+
+@dataclass
+class CosignatureCheck:
+    """What ``check_cosignatures`` found, for `audit verify`."""
+
+    heads: list  # (label, size, root) for verify_ledger's extra_heads
+    failures: list
+    warnings: list
+    newest_line: str | None = None  # "cosigned by 2 of quorum 2 witnesses (a, b)"
+
+
+def check_cosignatures(conn, newest_size: int | None, warn_after_hours: float, now) -> CosignatureCheck:
+    """Verify every stored cosignature (rows and files) with the configured witness keys;
+    return the heads they vouch for (verify checks each against the ledger: a head the quorum
+    cosigned that the ledger contradicts fails), the OK line's witness part, and warnings for
+    checkpoints older than ``warn_after_hours`` still short of the quorum."""
+    from datetime import timedelta, timezone
+
+    from audit_archive.note import parse_checkpoint_text
+
+    out = CosignatureCheck([], [], [])
+    try:
+        witnesses, quorum = configured()
+    except WitnessConfigError as exc:
+        out.failures.append(str(exc))
+        return out
+    keys = {w.name: w.key for w in witnesses}
+    verified: dict[int, set] = {}  # tree size -> witnesses with a valid cosignature on the ledger's head
+
+    def check(label: str, body: str, line: str, witness: str, size: int, root: bytes):
+        key = keys.get(witness)
+        if key is None:
+            out.warnings.append(f"{label}: by {witness}, a witness not in PORTAL_WITNESSES (not checked)")
+            return
+        try:
+            cs = key.verify(body, line)
+        except NoteError as exc:
+            out.failures.append(f"{label}: {exc}")
+            return
+        from datetime import datetime
+
+        when = datetime.fromtimestamp(cs.timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        out.heads.append((f"{label} (cosigned by {witness} at {when})", size, root))
+        verified.setdefault(size, set()).add(witness)
+
+    rows = conn.execute(select(audit_cosignatures).order_by(audit_cosignatures.c.id)).mappings().all()
+    for r in rows:
+        try:
+            root = bytes.fromhex(r["root_hash"])
+        except (TypeError, ValueError):
+            out.failures.append(f"cosignature row {r['id']}: root column is not hex")
+            continue
+        body = f"{r['origin']}\n{r['tree_size']}\n{base64.b64encode(root).decode()}\n"
+        check(f"cosignature row {r['id']} of size {r['tree_size']}", body, r["line"], r["witness"],
+              r["tree_size"], root)
+    folder = Path(current_app.config["PORTAL_CHECKPOINT_DIR"]) / "cosignatures"
+    if folder.is_dir():
+        for path in sorted(folder.glob("checkpoint-*.txt")):
+            try:
+                text = path.read_text(encoding="utf-8")
+                body, sigs = split_note(text)
+                ck = parse_checkpoint_text(body)
+            except (OSError, UnicodeDecodeError, NoteError) as exc:
+                out.failures.append(f"cosignature file {path.name}: unreadable ({exc})")
+                continue
+            if path.name != f"checkpoint-{ck.size}.txt":
+                out.failures.append(f"cosignature file {path.name}: holds size {ck.size}, not the size its name says")
+            for line in sigs.split("\n"):
+                name = line[2:].split(" ", 1)[0] if line.startswith("\u2014 ") else None
+                if name and name != ck.origin:
+                    check(f"cosignature file {path.name}", body, line, name, ck.size, ck.root)
+    cps = conn.execute(select(audit_checkpoints.c.tree_size, audit_checkpoints.c.created_at)
+                       .order_by(audit_checkpoints.c.tree_size)).all()
+    if witnesses and newest_size is not None:
+        names = sorted(verified.get(newest_size, ()))
+        out.newest_line = (f"cosigned by {len(names)} of quorum {quorum} witnesses"
+                           + (f" ({', '.join(names)})" if names else ""))
+        quorate = [size for size, ws in verified.items() if len(ws) >= quorum]
+        best = max(quorate, default=0)
+        for size, created in cps:
+            if not isinstance(size, int) or size <= best or len(verified.get(size, ())) >= quorum:
+                continue
+            if created is not None and not isinstance(created, str):
+                created = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+                if now - created > timedelta(hours=warn_after_hours):
+                    out.warnings.append(
+                        f"checkpoint size {size} (signed {created:%Y-%m-%d %H:%M} UTC) has "
+                        f"{len(verified.get(size, ()))} of {quorum} witness cosignatures and no later "
+                        f"checkpoint has its quorum: are the witnesses down? run `audit checkpoint`")
+    return out
