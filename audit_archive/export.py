@@ -33,7 +33,8 @@ _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 # (stdlib + cryptography only; tests/audit/test_export.py runs the bundled copy in isolation).
 # They are copied byte for byte from this package at export time, so they cannot drift.
 VERIFIER_DIR = "verifier"
-VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "entry.py", "merkle.py", "commitments.py", "note.py")
+VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "entry.py", "merkle.py", "commitments.py", "note.py",
+                    "cosignature.py")
 
 
 class ExportError(ValueError):

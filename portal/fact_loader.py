@@ -3,7 +3,7 @@
 ``portal.rules`` takes frozen dataclasses and never touches the database; this module is the
 one bridge. The query count does not grow with the number of patients or days (asserted in
 tests/web/test_fact_loader.py): one query each for patients, sessions, attendance rows and
-authorizations, selecting columns rather than ORM objects because a program-year is ~90,000
+authorizations (plus two for the archive binding step), selecting columns rather than ORM objects because a program-year is ~90,000
 attendance rows.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from portal.archive_binding import bind_facts
 from portal.extensions import db
 from portal.models import (ArchivedDocument, AttendanceEntry, Authorization, Cohort,
                            GroupSession, Patient, Payer, Program, User)
@@ -142,5 +143,8 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
         patient_id=r.patient_id, number=r.number, start=r.start_date, end=r.end_date,
         units_authorized=r.units, code=r.hcpcs_code) for r in db.session.execute(auth_q))
     known = {p.patient_id for p in patients}
-    return Facts(program_fact(program), patients, tuple(sessions),
-                 tuple(a for a in attendance if a.patient_id in known), authorizations)
+    facts = Facts(program_fact(program), patients, tuple(sessions),
+                  tuple(a for a in attendance if a.patient_id in known), authorizations)
+    # The archive decides: closed rosters whose rows differ from their chain entry are marked
+    # so the rules block them (two more queries, see portal/archive_binding.py).
+    return bind_facts(facts)

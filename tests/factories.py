@@ -129,3 +129,4 @@ def sign_and_close(session, facilitator, *, absent=(), now=None):
     return svc.close_roster(session.id, facilitator=facilitator, typed_name=facilitator.name,
                             attested=True, signature_png=squiggle_png(seed=99),
                             max_png_bytes=512 * 1024, now=now)
+

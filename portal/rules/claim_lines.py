@@ -45,6 +45,7 @@ from portal.rules.facts import (
     STATUS_BLOCKED,
     STATUS_NO_SERVICE,
     STATUS_READY,
+    WHO_ADMIN,
     WHO_BILLING,
     WHO_CLINICIAN,
     WHO_FACILITATOR,
@@ -96,6 +97,11 @@ def _session_info(s: SessionFact) -> _SessionInfo:
             "roster_not_closed",
             f"{s.cohort_name} {s.dos.isoformat()}: roster is not closed and archived",
             WHO_FACILITATOR, SCOPE_COHORT, SEVERITY_BLOCK, sid))
+    if s.archive_differs is not None:
+        info.faults.append(Reason(
+            "record_differs_from_archive",
+            f"{s.cohort_name} {s.dos.isoformat()}: record differs from archive entry #{s.archive_differs}",
+            WHO_ADMIN, SCOPE_COHORT, SEVERITY_BLOCK, sid))
     if s.actual_start is None or s.actual_end is None:
         info.faults.append(Reason(
             "session_times_missing",
@@ -464,6 +470,11 @@ def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
             intervals.append(iv)
             per_session_minutes[a.session_id] = per_session_minutes.get(a.session_id, 0) + int(
                 (iv[1] - iv[0]).total_seconds() // 60)
+        if a.archive_differs is not None:
+            d.reasons.append(Reason(
+                "record_differs_from_archive",
+                f"{info.session.cohort_name} {dos.isoformat()}: record differs from archive entry "
+                f"#{a.archive_differs}", WHO_ADMIN, SCOPE_PATIENT, SEVERITY_BLOCK, a.session_id))
         if not a.signed:
             s = info.session
             d.reasons.append(Reason(

@@ -29,6 +29,8 @@ AGE_GROUPS = frozenset({"adult", "adolescent"})
 WHO_FACILITATOR = "facilitator"
 WHO_CLINICIAN = "clinician"
 WHO_BILLING = "billing"
+#: A closed roster's rows differ from its archived roster: only an administrator can find out why.
+WHO_ADMIN = "admin"
 
 SCOPE_PATIENT = "patient"
 SCOPE_COHORT = "cohort"
@@ -89,6 +91,9 @@ class SessionFact:
     archive_seq: int | None = None
     headcount_present: int | None = None  # facilitator's count; None = count attendance rows
     is_group: bool = True
+    # Seq of the chain entry this closed roster's session row differs from (None = it matches
+    # or is not archived); set by portal.archive_binding, every line of the session is blocked.
+    archive_differs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class AttendanceFact:
     arrival: datetime | None = None
     departure: datetime | None = None
     signed: bool = False
+    # Seq of the chain entry this row differs from (portal.archive_binding); the line is blocked.
+    archive_differs: int | None = None
 
 
 @dataclass(frozen=True)

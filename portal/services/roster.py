@@ -448,6 +448,9 @@ def close_roster(session_id: int, *, facilitator: User, typed_name: str, atteste
             patient_lines=lines)
         for e in session.entries:
             e.minutes_attended = minutes_attended(e, session)
+        # Rows first: once the session row says closed with a document, the database's
+        # closed-roster triggers (portal.models.roster_freeze) refuse any change to them.
+        db.session.flush()
         session.status = "closed"
         session.closed_at = closed_at
         session.attestation = record["attestation"]["text"] + " — " + typed_name.strip()
