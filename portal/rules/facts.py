@@ -55,7 +55,10 @@ class ProgramFact:
     city: str = ""
     state: str = ""
     postal_code: str = ""
-    taxonomy: str = ""  # provider taxonomy code for 2000A PRV*BI, optional
+    taxonomy: str = ""  # provider taxonomy code for 2000A PRV*BI (sent where the payer requires)
+    address_line2: str = ""
+    contact_name: str = ""  # 1000A PER: the program's billing contact (setup)
+    contact_phone: str = ""  # 10 digits
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,9 @@ class SessionFact:
 
     ``actual_start``/``actual_end`` are what the facilitator recorded; their absence is a
     cohort fault (start/stop time required: DC 22-A6322, 77 IAC 2060.470, NH He-W 513.10
-    [S34][S35][S36]). ``pos_override`` replaces the payer's in-person POS (e.g. "11" vs "57").
+    [S34][S35][S36]). ``pos_override`` is a location the session itself records; it replaces
+    the payer's in-person POS ("11" vs "57"); None lets the payer's rule decide.
+    ``break_minutes`` is break time inside the session: not direct service time.
     ``archive_seq`` is the audit chain sequence number of the closed roster, or None.
     """
 
@@ -89,6 +94,7 @@ class SessionFact:
     archive_seq: int | None = None
     headcount_present: int | None = None  # facilitator's count; None = count attendance rows
     is_group: bool = True
+    break_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,7 @@ class PatientFact:
     city: str = ""
     state: str = ""
     postal_code: str = ""
+    address_line2: str = ""
 
 
 @dataclass(frozen=True)
