@@ -52,7 +52,11 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
         return DemoSummary(created=False)
     program = Program(name="Lakeshore Recovery IOP", time_zone="America/Chicago",
                       billing_npi="1234567893", tax_id="361234567",
-                      address="410 N Harbor Dr, Chicago, IL 60601")
+                      address="410 N Harbor Dr, Chicago, IL 60601",
+                      # 837P billing demographics (the setup file fills these in a real clinic)
+                      service_line1="410 N Harbor Dr", service_city="Chicago", service_state="IL",
+                      service_zip="606011234", taxonomy_code="261QR0405X",
+                      contact_name="Lakeshore Billing Office", contact_phone="3125550100")
     db.session.add(program)
     for key, name, kind in PAYERS:
         db.session.add(Payer(rule_key=key, name=name, kind=kind))
@@ -67,15 +71,13 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
         select(Payer.id).where(Payer.rule_key == "sunrise_medicaid_mco"))
     db.session.add_all([
         Cohort(program=program, name="AM IOP", weekdays="1,2,3,4", start_local=time(9, 0),
-               duration_minutes=180, facilitator=users["Dana Whitfield"], capacity=12,
-               place_of_service="57"),
+               duration_minutes=180, facilitator=users["Dana Whitfield"], capacity=12),
         Cohort(program=program, name="PM IOP", weekdays="1,2,3,4", start_local=time(17, 30),
-               duration_minutes=180, facilitator=users["Marcus Greene"], capacity=12,
-               place_of_service="57"),
+               duration_minutes=180, facilitator=users["Marcus Greene"], capacity=12),
     ])
     weekend = Cohort(program=program, name="Weekend Relapse Prevention", weekdays="6,7",
                      start_local=time(10, 0), duration_minutes=180,
-                     facilitator=users["Dana Whitfield"], capacity=12, place_of_service="57")
+                     facilitator=users["Dana Whitfield"], capacity=12)
     db.session.add(weekend)
     db.session.commit()
 
@@ -105,6 +107,9 @@ def _clinical_details(weekend: Cohort) -> None:
     patients = db.session.scalars(select(Patient).order_by(Patient.mrn)).all()
     for i, patient in enumerate(patients):
         patient.diagnoses = DIAGNOSES[i % len(DIAGNOSES)]
+        if not patient.address_line1:  # fictional subscriber address until the census carries one
+            patient.address_line1, patient.city = f"{100 + 7 * i} W Maple St", "Chicago"
+            patient.state, patient.zip = "IL", f"606{10 + i % 30:02d}"
     for patient in patients[:6]:
         db.session.add(Enrollment(patient=patient, cohort=weekend, start_date=patient.admit_date,
                                   primary_counselor="Dana Whitfield, LCSW"))
