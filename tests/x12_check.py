@@ -17,9 +17,30 @@ import pyx12.error_handler
 import pyx12.params
 import pyx12.x12n_document
 
-#: Reached by tests/unit/test_x12_pyx12.py, which asserts every builder call in the suite was
-#: validated (the conftest hook counts them).
+#: How many 837Ps the suite built and validated (see ``install_validating_builder``).
 VALIDATED: list[int] = []
+
+
+def install_validating_builder() -> None:
+    """Make every ``build_837p`` call in the test run validate its output with pyx12 and the
+    situational checks (PRV*BI required where the payer's rules say so). tests/conftest.py calls
+    this before anything imports the builder by name, so services and tests all get it."""
+    import portal.rules.x12_837p as mod
+
+    if getattr(mod.build_837p, "validating", False):
+        return
+    original = mod.build_837p
+
+    def build_837p(lines, patients, program, payer, *args, **kwargs):
+        lines = list(lines)
+        text = original(lines, patients, program, payer, *args, **kwargs)
+        prv = any(payer.version_for(ln.dos).send_taxonomy for ln in lines)
+        assert_valid_837p(text, prv_required=prv)
+        return text
+
+    build_837p.validating = True
+    build_837p.__doc__ = original.__doc__
+    mod.build_837p = build_837p
 
 
 def pyx12_result(text: str) -> tuple[bool, str, str]:

@@ -276,3 +276,15 @@ def test_999_from_pyx12_maps_errors_to_claims():
     assert parsed.group_control == "5" and parsed.status in ("R", "P")
     errors = claim_errors(broken, parsed.sets[0])
     assert errors and errors[0]["claim"].startswith("MRN2-20261102")
+
+
+def test_the_suite_validates_every_837p_it_builds():
+    import portal.rules.x12_837p as mod
+    import portal.services.claim_exports as svc
+    from tests import x12_check
+
+    assert getattr(mod.build_837p, "validating", False)
+    assert svc.build_837p is mod.build_837p and build_837p is mod.build_837p
+    before = len(x12_check.VALIDATED)
+    build(derive([session()], [row()]), [patient()])
+    assert len(x12_check.VALIDATED) == before + 1
