@@ -136,3 +136,34 @@ def test_cli_builds_the_same_file_and_prints_a_summary(app, world, tmp_path):
     exists = runner.invoke(args=["billing", "837p", "--payer", "sunrise_medicaid_mco", "--from",
                                  str(first), "--to", str(last), str(out)])
     assert exists.exit_code == 2 and "exists" in exists.output
+
+
+def test_break_minutes_recorded_on_the_roster_reach_the_claim(client, login, world, app):
+    """A 3-hour session with a 1-minute break is 179 min of service: H0015 is not billable."""
+    from portal.services.schedule import ensure_sessions
+    from tests.web.test_billing_board import authorize
+
+    authorize(world, world.patients[0], "SMC-A-1001")
+    db.session.commit()
+    sessions = ensure_sessions(world.program, DAY)
+    am = next(s for s in sessions if s.cohort_id == world.am.id)
+    login.as_(world.facilitator)
+    page = client.get(f"/sessions/{am.id}")
+    from tests import factories
+    csrf = factories.csrf_from(page.get_data(as_text=True))
+    bad = client.post(f"/sessions/{am.id}/times", headers={"HX-Request": "true"},
+                      data={"csrf_token": csrf, "start": "09:00", "end": "12:00", "modality": "in_person",
+                            "break_minutes": "abc"})
+    assert bad.status_code == 422 and "Breaks must be a whole number" in bad.get_data(as_text=True)
+    ok = client.post(f"/sessions/{am.id}/times", headers={"HX-Request": "true"},
+                     data={"csrf_token": csrf, "start": "09:00", "end": "12:00", "modality": "in_person",
+                           "break_minutes": "1"})
+    assert ok.status_code == 200, ok.get_data(as_text=True)
+    for e in am.entries:
+        e.status, e.signed_at = "present", am.actual_start
+    am.status = "closed"
+    db.session.commit()
+    facts = load_facts(world.program, DAY, DAY)
+    [ln] = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"])
+            if ln.dos == DAY and ln.patient_id == world.patients[0].id]
+    assert ln.minutes_attended == 179 and "under_daily_minimum" in {r.code for r in ln.reasons}
