@@ -167,3 +167,62 @@ def test_break_minutes_recorded_on_the_roster_reach_the_claim(client, login, wor
     [ln] = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"])
             if ln.dos == DAY and ln.patient_id == world.patients[0].id]
     assert ln.minutes_attended == 179 and "under_daily_minimum" in {r.code for r in ln.reasons}
+
+
+def test_census_with_separators_and_odd_sex_values_never_breaks_an_837p(app, world, client, login):
+    """Every census field that reaches the 837P, with separators and odd sex values: each bad
+    value blocks its line naming the field; the clean patients' 837P passes pyx12."""
+    from portal.census.importer import import_census
+    from portal.models import Patient
+    from portal.services.schedule import ensure_sessions
+
+    header = ("MRN,Last Name,First Name,DOB,Sex,Primary Payer,Member ID,Level of Care,Admit Date,"
+              "Group,Primary Counselor,Prior Level of Care,Prior Auth #,Auth #,Auth Start,Auth End,Auth Units")
+    rows = [
+        ("300001", "Reyes", "Ana", "Nonbinary", "SMC300001", "IOP-300001"),     # clean; sex -> U
+        ("300002", "Star*Light", "Bo", "X", "SMC300002", "IOP-300002"),         # last name
+        ("300003", "Quill", "Cy~", "female", "SMC300003", "IOP-300003"),        # first name
+        ("300004", "Moss", "Di", "M", "SMC:300004", "IOP-300004"),              # member ID
+        ("300005", "Lark", "Ed", "F", "SMC300005", "KC*455~30"),                # authorization
+        ("300006", "Wren", "Flo", "Unknown", "SMC^300006", "IOP-300006"),       # member ID
+    ]
+    lines = [header] + [f'{m},"{last}","{first}",01/02/1990,{sex},Sunrise Medicaid MCO,"{mid}",2.1,'
+                        f'11/02/2026,AM IOP,"Dana Whitfield, LCSW",,,"{auth}",11/01/2026,12/31/2026,40'
+                        for m, last, first, sex, mid, auth in rows]
+    report = import_census(("\n".join(lines) + "\n").encode(), commit=True)
+    assert not report.errors, report.errors
+    imported = {p.mrn: p for p in db.session.scalars(select(Patient).where(Patient.mrn.like("3000%")))}
+    for p in imported.values():
+        p.address_line1, p.city, p.state, p.zip = "1 Elm St", "Chicago", "IL", "60614"
+        p.diagnoses = "F10.20"  # the census carries no diagnosis
+    assert {a.hcpcs_code for a in db.session.scalars(select(Authorization).where(
+        Authorization.number.like("IOP-3000%")))} == {"H0015"}  # the payer's default code
+    sessions = ensure_sessions(world.program, DAY)
+    am = next(s for s in sessions if s.cohort_id == world.am.id)
+    tz = world.program.tz
+    from portal.clock import local_to_utc
+    from datetime import time
+    am.actual_start, am.actual_end = local_to_utc(DAY, time(9), tz), local_to_utc(DAY, time(12), tz)
+    for e in am.entries:
+        e.status, e.signed_at = "present", am.actual_start
+    am.status = "closed"
+    db.session.commit()
+    facts = load_facts(world.program, DAY, DAY)
+    derived = {ln.patient_id: ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"])
+               if ln.dos == DAY}
+    expect = {"300001": None, "300002": "last name", "300003": "first name", "300004": "member ID",
+              "300005": "authorization number", "300006": "member ID"}
+    for mrn, label in expect.items():
+        ln = derived[imported[mrn].id]
+        bad = [r.message for r in ln.reasons if r.code == "x12_invalid_value"]
+        if label is None:
+            assert not bad and ln.status == "ready", ln.reasons
+        else:
+            assert ln.status == "blocked" and bad and bad[0].startswith(label), (mrn, bad)
+    login.as_(world.billing)
+    resp = post_837p(client, "sunrise_medicaid_mco", DAY, DAY)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    text = resp.get_data(as_text=True)
+    assert_valid_837p(text)
+    assert "NM1*IL*1*REYES*ANA" in text and "DMG*D8*19900102*U~" in text
+    assert "STAR" not in text and "KC" not in text
