@@ -41,6 +41,7 @@ bench: install
 	$(PY) bench/archive_proofs.py
 	$(PY) bench/archive_append.py
 	$(PY) bench/claim_lines.py
+	$(PY) bench/x12_837p.py
 
 verify: install
 	$(FLASK) audit verify

@@ -132,6 +132,20 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _auth_code(row: CensusRow, payer: Payer) -> str:
+    """The code the authorization covers: the file's (an ``Auth Code`` column) or the payer's
+    default (its first bill code in force on the authorization's first day)."""
+    code = (getattr(row.auth, "code", None) or "").strip().upper()
+    if code:
+        return code
+    from flask import current_app
+
+    try:
+        return current_app.extensions["rulebook"].rules_for(payer.rule_key, row.auth.start).default_code()
+    except LookupError:
+        return "H0015"
+
+
 def _patient_fields(row: CensusRow, payer: Payer) -> dict[str, tuple[str, object]]:
     """Patient attribute -> (census column, value). Blank optional cells are left out on purpose."""
     out = {
@@ -254,6 +268,7 @@ def _apply(plans: list[RowPlan]) -> None:
                     e.primary_counselor = row.counselor
         if plan.authorization == NEW:
             db.session.add(Authorization(
-                patient=patient, payer=payer, number=row.auth.number, hcpcs_code="H0015",
+                patient=patient, payer=payer, number=row.auth.number,
+                hcpcs_code=_auth_code(row, payer),
                 level_of_care=row.level_of_care, start_date=row.auth.start,
                 end_date=row.auth.end, units=row.auth.units))

@@ -89,6 +89,7 @@ class CensusAuth:
     start: date
     end: date
     units: int
+    code: str | None = None  # the HCPCS code it covers, when the census names one
 
 
 @dataclass(frozen=True)

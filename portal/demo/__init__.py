@@ -89,6 +89,9 @@ def _clinical_details(weekend: Cohort) -> None:
     patients = db.session.scalars(select(Patient).order_by(Patient.mrn)).all()
     for i, patient in enumerate(patients):
         patient.diagnoses = DIAGNOSES[i % len(DIAGNOSES)]
+        if not patient.address_line1:  # fictional subscriber address until the census carries one
+            patient.address_line1, patient.city = f"{100 + 7 * i} W Maple St", "Chicago"
+            patient.state, patient.zip = "IL", f"606{10 + i % 30:02d}"
     for patient in patients[:6]:
         db.session.add(Enrollment(patient=patient, cohort=weekend, start_date=patient.admit_date,
                                   primary_counselor="Dana Whitfield, LCSW"))

@@ -3,12 +3,13 @@ from portal.models.access import AccessLogEntry
 from portal.models.admin import AdminLogEntry, SetPasswordLink
 from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import Authorization
+from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
     "AccessLogEntry", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "Closure", "Cohort", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "SetPasswordLink",
-    "User",
+    "Authorization", "ClaimExport", "ClaimExportLine", "Closure", "Cohort", "Enrollment", "GroupSession",
+    "Patient", "Payer", "Program", "SetPasswordLink", "User",
 ]

@@ -27,7 +27,11 @@ class GroupSession(db.Model):
     actual_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     actual_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     modality: Mapped[str] = mapped_column(String(20), default="in_person")
-    place_of_service: Mapped[str] = mapped_column(String(2), default="57")
+    # A location the session itself records (in person: e.g. "11" vs "57"; telehealth 10/02).
+    # None lets the payer's rule decide (its in-person POS).
+    place_of_service: Mapped[str | None] = mapped_column(String(2))
+    # Break time inside the session: not direct service time (12VAC30-130-5090).
+    break_minutes: Mapped[int] = mapped_column(Integer, default=0)
     # Telehealth only: where the patients were (home -> POS 10, other -> POS 02; CMS CR 12427).
     patient_location: Mapped[str | None] = mapped_column(String(10))
     topic: Mapped[str | None] = mapped_column(String(200))

@@ -217,7 +217,8 @@ def times(session_id: int):
         session = svc.set_session_times(session_id, start=request.form.get("start"),
                                         end=request.form.get("end"),
                                         modality=request.form.get("modality"),
-                                        patient_location=request.form.get("patient_location"))
+                                        patient_location=request.form.get("patient_location"),
+                                        break_minutes=request.form.get("break_minutes"))
     except RosterClosed as exc:
         return _closed_elsewhere(session_id, message=exc.message)
     except ServiceError as exc:

@@ -256,6 +256,7 @@ TELEHEALTH_POS = {"home": "10", "other": "02"}  # CMS CR 12427 (Transmittal 1104
 
 def set_session_times(session_id: int, *, start: str | None, end: str | None,
                       modality: str | None = None, patient_location: str | None = None,
+                      break_minutes: str | None = None,
                       now: datetime | None = None) -> GroupSession:
     """Record the session's actual start and end (program-local clock times on the DOS), and
     its modality: in person (the cohort's place of service) or telehealth by video or audio
@@ -277,6 +278,16 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None,
     end_at = _clock_on_dos(session, end, "end")
     if end_at <= start_at:
         raise Invalid("The session must end after it starts.", field="end")
+    breaks = session.break_minutes or 0
+    if break_minutes is not None and break_minutes.strip():
+        raw = break_minutes.strip()
+        length = int((end_at - start_at).total_seconds() // 60)
+        if not raw.isdigit() or int(raw) >= length:
+            raise Invalid(f"Breaks must be a whole number of minutes under the session's "
+                          f"{length} minutes, not \u201c{raw[:10]}\u201d.", field="break_minutes")
+        breaks = int(raw)
+    elif break_minutes is not None:
+        breaks = 0
     if (end_at - start_at).total_seconds() > MAX_SESSION_MINUTES * 60:
         raise Invalid("A group session cannot last more than 12 hours.", field="end")
     drift = abs((start_at - session.scheduled_start).total_seconds()) / 60
@@ -298,6 +309,7 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None,
                       f"\u2013{_local(session, end_at)}: {rows}. Correct those rows first, or "
                       "check the session times.", field="start")
     session.actual_start, session.actual_end = start_at, end_at
+    session.break_minutes = breaks  # not direct service time (12VAC30-130-5090)
     session.modality = modality
     if modality == "in_person":
         session.patient_location = None
