@@ -2,7 +2,7 @@
 and no database default for place of service.
 
 Revision ID: 20261202_10
-Revises: 20261202_9
+Revises: 20261202_15
 Create Date: 2026-12-02
 
 ``place_of_service`` defaulted to "57" on cohorts and sessions, which overrode every payer's
@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "20261202_10"
-down_revision = "20261202_9"
+down_revision = "20261202_15"
 branch_labels = None
 depends_on = None
 
