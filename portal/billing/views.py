@@ -36,7 +36,7 @@ from portal.clock import fmt_local, local_today
 from portal.errors import is_partial_request
 from portal.extensions import db
 from portal.fact_loader import load_facts
-from portal.input_dates import read_whole_number
+from portal.input_dates import DateInputError, read_date, read_whole_number
 from portal.models import AccessLogEntry, Cohort, Program
 from portal.program import current_program
 from portal.rules.admin_view import rulebook_view
@@ -286,11 +286,13 @@ def _range_or_errors(values, program) -> tuple[date | None, date | None, dict]:
     parsed = {}
     for key, label in (("from", "start date"), ("to", "end date")):
         raw = (values.get(key) or "").strip()
+        if not raw:
+            errors[key] = f"Enter the {label}."
+            continue
         try:
-            parsed[key] = date.fromisoformat(raw)
-        except ValueError:
-            errors[key] = (f"\u201c{raw[:40]}\u201d is not a date; use the form 2026-11-30."
-                           if raw else f"Enter the {label}.")
+            parsed[key] = read_date(raw, label)
+        except DateInputError as exc:
+            errors[key] = str(exc)
     first, last = parsed.get("from"), parsed.get("to")
     if first and last and first > last:
         errors["to"] = f"The start date {first:%b %-d, %Y} is after the end date {last:%b %-d, %Y}."

@@ -45,7 +45,7 @@ MAX_LENGTH = {
 # How EHRs write Sex -> X12 DMG03 (F, M, U). "X" (non-binary marker on some IDs) has no X12
 # code of its own; U ("unknown") is what 005010X222A1 allows.
 SEX_CODES = {"f": "F", "female": "F", "m": "M", "male": "M", "u": "U", "unknown": "U",
-             "x": "U", "unk": "U"}
+             "x": "U", "unk": "U", "nonbinary": "U", "non-binary": "U"}
 US_STATES = frozenset("""AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS
 MO MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI""".split())
 _ZIP = re.compile(r"([0-9]{5})(?:-?([0-9]{4}))?")
