@@ -30,6 +30,8 @@ class ApplyResult:
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # Users deactivated or given another role: signed out everywhere once the apply commits.
+    sign_out: list = field(default_factory=list)
 
 
 def checks_for(rulebook) -> Checks:
@@ -122,6 +124,9 @@ def apply_clinic(spec: ClinicSpec, rulebook, *, dry_run: bool = False, actor=APP
     except BaseException:
         db.session.rollback()
         raise
+    if not dry_run:
+        for user in result.sign_out:
+            accounts.end_user_sessions(user)
     return result
 
 
@@ -185,7 +190,7 @@ def _apply_staff(spec: ClinicSpec, payers: dict[str, Payer], log: _Changes) -> d
             was_active, was_role = user.is_active_user, user.role
             log.update("staff", user, s.email, wanted)
             if (was_active and not user.is_active_user) or was_role != user.role:
-                accounts.end_user_sessions(user)
+                log.result.sign_out.append(user)
     for s in spec.staff:  # supervisors once everyone exists
         user = users[s.email]
         log.update("staff", user, s.email,
@@ -193,7 +198,7 @@ def _apply_staff(spec: ClinicSpec, payers: dict[str, Payer], log: _Changes) -> d
     for email, user in users.items():
         if email not in listed and user.is_active_user:
             user.is_active_user = False
-            accounts.end_user_sessions(user)
+            log.result.sign_out.append(user)
             log.note("staff", user, email, "deactivated (not in the file)", "active: True",
                      "active: False")
     return users
