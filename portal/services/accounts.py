@@ -206,3 +206,20 @@ def set_active(user: User, active: bool, *, by) -> None:
     db.session.commit()
     if not active:
         end_user_sessions(user)
+
+
+def set_supervisor(user: User, supervisor_id: int | None, *, by) -> None:
+    """Name who supervises ``user``'s credential (or nobody). Commits."""
+    boss = db.session.get(User, supervisor_id) if supervisor_id else None
+    if supervisor_id and (boss is None or not boss.is_active_user):
+        raise Invalid("Choose an active staff member as supervisor.", field="supervisor")
+    if boss is not None and boss.id == user.id:
+        raise Invalid(f"{user.name} cannot supervise themselves.", field="supervisor")
+    if user.supervisor_id == (boss.id if boss else None):
+        return
+    old = db.session.get(User, user.supervisor_id) if user.supervisor_id else None
+    admin_log.record(by, "staff", user.id, user.email, "supervisor changed",
+                     before=f"supervisor: {old.email if old else '(none)'}",
+                     after=f"supervisor: {boss.email if boss else '(none)'}")
+    user.supervisor_id = boss.id if boss else None
+    db.session.commit()
