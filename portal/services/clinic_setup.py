@@ -21,6 +21,7 @@ from portal.rules.clinic_file import Checks, ClinicSpec, ProgramSpec
 from portal.rules.npi import npi_problem
 from portal.services import accounts, admin_log
 from portal.services.errors import Conflict, Invalid
+from portal.services.schedule import cancel_for_closure
 
 APPLY_ACTOR = "setup apply (command line)"
 
@@ -246,6 +247,7 @@ def _apply_closures(spec: ClinicSpec, program: Program, log: _Changes) -> None:
             db.session.add(closure)
             db.session.flush()
             log.created("closure", closure, c.date.isoformat(), c.reason or "closed")
+            cancel_for_closure(program, c.date, c.reason)
         else:
             log.update("closure", closure, c.date.isoformat(), {"reason": c.reason})
 
