@@ -117,6 +117,20 @@ def staff_role(user_id: int):
     return _staff_page()
 
 
+@bp.route("/staff/<int:user_id>/supervisor", methods=["POST"])
+@allow("admin")
+def staff_supervisor(user_id: int):
+    user = _user_or_404(user_id)
+    raw = request.form.get("supervisor_id", "")
+    try:
+        accounts.set_supervisor(user, int(raw) if raw.isdigit() else None, by=_me())
+    except ServiceError as exc:
+        db.session.rollback()
+        return _staff_page(exc.status, errors=_errors(exc))
+    flash(f"Supervisor of {user.name} saved.")
+    return _staff_page()
+
+
 @bp.route("/staff/<int:user_id>/active", methods=["POST"])
 @allow("admin")
 def staff_active(user_id: int):

@@ -33,13 +33,15 @@ def _digest(token: str) -> str:
 
 
 def end_user_sessions(user: User) -> None:
-    """Sign ``user`` out everywhere (password change, reset, deactivation).
+    """Sign ``user`` out everywhere (password change or reset, role change, deactivation).
+    Call it AFTER the change is committed: the security issue's function commits on its own.
 
-    SESSION-INVALIDATION CALL SITE (issue 15): the security issue adds the session version;
-    when it lands, bump it here. Until then flask-login refuses deactivated users on their next
-    request (``User.is_active``), which covers deactivation but not a password change."""
+    SESSION-INVALIDATION CALL SITE (issue 15): ``portal.services.auth.invalidate_sessions``
+    bumps the user's session version. Until it is on main, flask-login still refuses a
+    deactivated user on their next request (``User.is_active``), which covers deactivation but
+    not a password or role change."""
     try:
-        from portal.sessions import invalidate_sessions  # type: ignore[import-not-found]
+        from portal.services.auth import invalidate_sessions  # type: ignore[import-not-found]
     except ImportError:
         return
     invalidate_sessions(user)
@@ -100,8 +102,8 @@ def use_link(token: str, password: str, again: str, *, now: datetime | None = No
     user.password_hash = hash_password(password)
     admin_log.record(user, "staff", user.id, user.email, "password set",
                      after=f"password set through {link.purpose} link")
-    end_user_sessions(user)
     db.session.commit()
+    end_user_sessions(user)
     return user
 
 
@@ -112,8 +114,8 @@ def change_own_password(user: User, current: str, password: str, again: str) -> 
     user.password_hash = hash_password(password)
     admin_log.record(user, "staff", user.id, user.email, "password changed",
                      after="own password changed")
-    end_user_sessions(user)
     db.session.commit()
+    end_user_sessions(user)
 
 
 def set_password_directly(user: User, password: str, again: str, *, by) -> None:
@@ -183,8 +185,8 @@ def change_role(user: User, role: str, *, by) -> None:
     admin_log.record(by, "staff", user.id, user.email, "role changed",
                      before=f"role: {user.role}", after=f"role: {role}")
     user.role = role
-    end_user_sessions(user)
     db.session.commit()
+    end_user_sessions(user)
 
 
 def set_active(user: User, active: bool, *, by) -> None:
@@ -201,5 +203,23 @@ def set_active(user: User, active: bool, *, by) -> None:
         for link in db.session.scalars(select(SetPasswordLink).where(
                 SetPasswordLink.user_id == user.id, SetPasswordLink.used_at.is_(None))):
             link.used_at = now_utc()
+    db.session.commit()
+    if not active:
         end_user_sessions(user)
+
+
+def set_supervisor(user: User, supervisor_id: int | None, *, by) -> None:
+    """Name who supervises ``user``'s credential (or nobody). Commits."""
+    boss = db.session.get(User, supervisor_id) if supervisor_id else None
+    if supervisor_id and (boss is None or not boss.is_active_user):
+        raise Invalid("Choose an active staff member as supervisor.", field="supervisor")
+    if boss is not None and boss.id == user.id:
+        raise Invalid(f"{user.name} cannot supervise themselves.", field="supervisor")
+    if user.supervisor_id == (boss.id if boss else None):
+        return
+    old = db.session.get(User, user.supervisor_id) if user.supervisor_id else None
+    admin_log.record(by, "staff", user.id, user.email, "supervisor changed",
+                     before=f"supervisor: {old.email if old else '(none)'}",
+                     after=f"supervisor: {boss.email if boss else '(none)'}")
+    user.supervisor_id = boss.id if boss else None
     db.session.commit()

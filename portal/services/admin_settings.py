@@ -268,13 +268,8 @@ def add_closure(program: Program, day_text: str, reason: str, *, by) -> Closure:
     db.session.add(closure)
     db.session.flush()
     admin_log.record(by, "closure", closure.id, day.isoformat(), "created", after=reason or "closed")
-    # Sessions already made for that date (Today creates them) held no group: cancel them so
-    # they are neither a roster to fill in nor a gap. One with a signature is refused above
-    # only when closed; a signed open roster means the group met, so it stays.
-    for session in db.session.scalars(select(GroupSession).join(Cohort).where(
-            Cohort.program_id == program.id, GroupSession.dos == day,
-            GroupSession.status == "open")):
-        if not any(e.signed_at for e in session.entries):
-            session.status, session.cancel_reason = "cancelled", f"closed: {reason or 'closure'}"
+    from portal.services.schedule import cancel_for_closure
+
+    cancel_for_closure(program, day, reason)
     db.session.commit()
     return closure

@@ -21,6 +21,7 @@ from portal.rules.clinic_file import Checks, ClinicSpec, ProgramSpec
 from portal.rules.npi import npi_problem
 from portal.services import accounts, admin_log
 from portal.services.errors import Conflict, Invalid
+from portal.services.schedule import cancel_for_closure
 
 APPLY_ACTOR = "setup apply (command line)"
 
@@ -30,6 +31,8 @@ class ApplyResult:
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
+    # Users deactivated or given another role: signed out everywhere once the apply commits.
+    sign_out: list = field(default_factory=list)
 
 
 def checks_for(rulebook) -> Checks:
@@ -122,6 +125,9 @@ def apply_clinic(spec: ClinicSpec, rulebook, *, dry_run: bool = False, actor=APP
     except BaseException:
         db.session.rollback()
         raise
+    if not dry_run:
+        for user in result.sign_out:
+            accounts.end_user_sessions(user)
     return result
 
 
@@ -185,7 +191,7 @@ def _apply_staff(spec: ClinicSpec, payers: dict[str, Payer], log: _Changes) -> d
             was_active, was_role = user.is_active_user, user.role
             log.update("staff", user, s.email, wanted)
             if (was_active and not user.is_active_user) or was_role != user.role:
-                accounts.end_user_sessions(user)
+                log.result.sign_out.append(user)
     for s in spec.staff:  # supervisors once everyone exists
         user = users[s.email]
         log.update("staff", user, s.email,
@@ -193,7 +199,7 @@ def _apply_staff(spec: ClinicSpec, payers: dict[str, Payer], log: _Changes) -> d
     for email, user in users.items():
         if email not in listed and user.is_active_user:
             user.is_active_user = False
-            accounts.end_user_sessions(user)
+            log.result.sign_out.append(user)
             log.note("staff", user, email, "deactivated (not in the file)", "active: True",
                      "active: False")
     return users
@@ -241,6 +247,7 @@ def _apply_closures(spec: ClinicSpec, program: Program, log: _Changes) -> None:
             db.session.add(closure)
             db.session.flush()
             log.created("closure", closure, c.date.isoformat(), c.reason or "closed")
+            cancel_for_closure(program, c.date, c.reason)
         else:
             log.update("closure", closure, c.date.isoformat(), {"reason": c.reason})
 

@@ -24,6 +24,21 @@ def closure_on(program: Program, day: date) -> Closure | None:
                                                    Closure.date == day))
 
 
+def cancel_for_closure(program: Program, day: date, reason: str) -> int:
+    """Sessions already made for a date that became a closure held no group: cancel the open,
+    unsigned ones so they are neither a roster to fill in nor a gap (a signed open roster means
+    the group met, so it stays). Does not commit; returns how many were cancelled."""
+    cancelled = 0
+    for session in db.session.scalars(select(GroupSession).join(Cohort).where(
+            Cohort.program_id == program.id, GroupSession.dos == day,
+            GroupSession.status == "open")):
+        if not any(e.signed_at for e in session.entries):
+            session.status = "cancelled"
+            session.cancel_reason = f"closed: {reason or 'closure'}"[:200]
+            cancelled += 1
+    return cancelled
+
+
 def ensure_sessions(program: Program, day: date) -> list[GroupSession]:
     """Return the sessions of every cohort that meets on ``day`` (program-local date of service),
     creating missing ones with a roster row for each patient enrolled that day. Idempotent; safe

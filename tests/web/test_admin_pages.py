@@ -208,3 +208,32 @@ def test_staff_change_their_own_password(app, client, login, world):
                                                 "password_again": NEW_PASSWORD})
     assert ok.status_code == 302
     login.as_(world.facilitator, NEW_PASSWORD)
+
+
+def test_supervisor_is_set_and_logged(admin_client, world):
+    uid = world.facilitator2.id
+    resp = admin_client.post(f"/admin/staff/{uid}/supervisor",
+                             data={"supervisor_id": str(world.clinician.id)})
+    assert resp.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(User, uid).supervisor_id == world.clinician.id
+    own = admin_client.post(f"/admin/staff/{uid}/supervisor", data={"supervisor_id": str(uid)})
+    assert own.status_code == 422 and "cannot supervise themselves" in own.get_data(as_text=True)
+    log = admin_client.get("/admin/log?q=supervisor").get_data(as_text=True)
+    assert "priya@lakeshore.test" in log
+
+
+def test_closure_cancels_sessions_already_made_for_that_date(admin_client, world):
+    tomorrow = local_today(world.program.tz) + timedelta(days=1)
+    made = ensure_sessions(world.program, tomorrow)
+    assert len(made) == 2
+    ids = [s.id for s in made]
+    resp = admin_client.post("/admin/closures", data={"date": tomorrow.isoformat(),
+                                                      "reason": "Snow"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert {db.session.get(GroupSession, i).status for i in ids} == {"cancelled"}
+    from portal.fact_loader import load_facts
+
+    assert not [s for s in load_facts(world.program, tomorrow, tomorrow).sessions
+                if s.dos == tomorrow]
