@@ -32,6 +32,7 @@ from tests.live_portal import (ROOT, LivePortal, Tablet, portal_env, prepare,  #
                                run_roster)
 
 TARGET_RATIO = 5.0
+RAMP_SECONDS = 10.0
 
 
 class Stats:
@@ -57,8 +58,10 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def tablet_loop(port: int, email: str, info: dict, stop_at: float, stats: Stats) -> None:
+def tablet_loop(port: int, email: str, info: dict, stop_at: float, stats: Stats,
+                start_delay: float) -> None:
     tablet = Tablet(port)
+    time.sleep(start_delay)  # tablets are switched on over a few seconds, not in one instant
     try:
         t0 = time.perf_counter()
         status = tablet.sign_in(email)
@@ -110,8 +113,10 @@ def run(label: str, database_url: str | None, *, tablets: int, seconds: float, w
         probe = threading.Thread(target=health_probe, args=(portal, stop, stats))
         probe.start()
         stop_at = time.time() + seconds
-        pool = [threading.Thread(target=tablet_loop, args=(portal.port, email, info, stop_at, stats))
-                for email, info in world.items()]
+        pool = [threading.Thread(target=tablet_loop,
+                                 args=(portal.port, email, info, stop_at, stats,
+                                       RAMP_SECONDS * i / max(len(world), 1)))
+                for i, (email, info) in enumerate(world.items())]
         for t in pool:
             t.start()
         for t in pool:

@@ -121,9 +121,11 @@ class LivePortal:
         self.port = port or free_port()
         self.log = log
         self.proc: subprocess.Popen | None = None
+        self._out = None
 
     def start(self, timeout: float = 60) -> "LivePortal":
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self._out = out if self.log else None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
@@ -132,6 +134,7 @@ class LivePortal:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
             try:
                 status, _ = self.get("/healthz")
@@ -150,6 +153,9 @@ class LivePortal:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        if getattr(self, "_out", None) is not None:
+            self._out.close()
+            self._out = None
 
     def __enter__(self):
         return self.start()
@@ -169,8 +175,8 @@ class LivePortal:
                 pids.append(int(stat.parent.name))
         return pids
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def get(self, path: str, timeout: float = 120) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path)
             resp = conn.getresponse()
