@@ -124,6 +124,19 @@ def preclose_warnings(session):
 
 
 @bp.app_template_global()
+def signing_opens(session):
+    """When signing opens, if that is still ahead (program-local clock time), else None."""
+    from datetime import timedelta
+
+    from portal.clock import now_utc
+
+    opens = session.scheduled_start - timedelta(minutes=svc.margins().sign_early)
+    if now_utc() < opens:
+        return opens.astimezone(session.cohort.program.tz).strftime("%-I:%M %p")
+    return None
+
+
+@bp.app_template_global()
 def roster_order(entries):
     return svc.roster_order(entries)
 

@@ -270,3 +270,17 @@ def test_rules_page_says_who_changes_rules(client, login, world):
     login.as_(world.billing)
     html = client.get("/billing/rules").get_data(as_text=True)
     assert "Who can change a rule" in html and "portal administrator" in html
+
+
+def test_roster_says_when_signing_opens(client, login, world, real_margins, monkeypatch):
+    am = sessions_today(world)["AM IOP"]
+    early = am.scheduled_start - timedelta(hours=2, minutes=16)  # 6:44 AM
+    login.as_(world.facilitator)
+    import portal.clock
+
+    monkeypatch.setattr(portal.clock, "now_utc", lambda: early)
+    html = client.get(f"/sessions/{am.id}").get_data(as_text=True)
+    assert "Signing opens at 8:30 AM" in html
+    monkeypatch.setattr(portal.clock, "now_utc", lambda: am.scheduled_start)
+    html = client.get(f"/sessions/{am.id}").get_data(as_text=True)
+    assert "Signing opens" not in html
