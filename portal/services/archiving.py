@@ -6,7 +6,6 @@ chain entry, then index it for the portal. The caller commits once for all of it
 """
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -61,6 +60,8 @@ def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[s
     for pl, salt, _ in salted:
         db.session.add(ArchivedDocumentPatient(
             document=doc, patient_id=pl.patient_id,
-            line_json=json.dumps(pl.line, sort_keys=True, ensure_ascii=False), line_salt=salt.hex()))
+            # The canonical (RFC 8785) bytes the commitment covers, so readers can hash the
+            # stored text as it is (portal/archive_binding.py reads every line of a page).
+            line_json=canonical.line_bytes(pl.line).decode("utf-8"), line_salt=salt.hex()))
     db.session.flush()
     return doc
