@@ -59,6 +59,7 @@ bench: install
 	$(PY) bench/archive_proofs.py
 	$(PY) bench/archive_append.py
 	$(PY) bench/claim_lines.py
+	$(PY) bench/witness.py
 
 verify: install
 	$(FLASK) audit verify
