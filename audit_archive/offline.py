@@ -493,6 +493,7 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     by_seq: dict[int, tuple[str, str | None]] = {}  # seq -> (chain hash, the prev it names)
     whose: list[str | None] = []  # the patient each verified line names, if it names one
     mrns_seen: set = set()
+    named_checkpoints: list = []  # (seq, size, hex root) each exported entry's stamp names
     for item in manifest["entries"]:
         seq = item["seq"]
         tag = f"entry {seq}"
@@ -508,6 +509,8 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             fail(f"{tag}: {item['entry']} is not a valid entry: {exc}")
             continue
         by_seq[seq] = (chain_hash(data), e["prev_hash"])
+        if e.get("checkpoint"):
+            named_checkpoints.append((seq, e["checkpoint"]["size"], e["checkpoint"]["root"]))
         h = hashlib.sha256(data).hexdigest()
         if h != item["entry_sha256"]:
             fail(f"{tag}: entry file hash {h} differs from manifest")
@@ -576,6 +579,20 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             cons[c["from_size"]] = _proof_hashes(r, c["file"], {"first": c["from_size"], "second": ck.size})
         except _Unreadable as exc:
             fail(f"consistency proof from size {c['from_size']}: {exc}")
+    # Every entry's checkpoint reference (printed on its stamp) must be a head of this log: the
+    # signed checkpoint itself, or a size the export proves consistent with it.
+    for seq, c_size, c_root in named_checkpoints:
+        if c_size == ck.size:
+            if c_root != ck.root.hex():
+                fail(f"entry {seq}: names checkpoint {c_size}:{c_root}, not the signed root at that size")
+        elif c_size > ck.size:
+            fail(f"entry {seq}: names checkpoint size {c_size}, beyond the signed checkpoint ({ck.size})")
+        elif c_size not in cons:
+            fail(f"entry {seq}: names checkpoint size {c_size}, which no consistency proof in the export "
+                 f"ties to the signed checkpoint")
+        elif not merkle.verify_consistency(c_size, ck.size, bytes.fromhex(c_root), ck.root, cons[c_size]):
+            fail(f"entry {seq}: names checkpoint {c_size}:{c_root}, which is not a head of the signed log "
+                 f"(consistency proof does not verify)")
     if since is not None:
         try:
             old = open_checkpoint(since, verifier)

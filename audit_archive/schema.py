@@ -133,10 +133,15 @@ def _cosignature_trigger_ddl(dialect_name: str) -> list[str]:
                 f"BEGIN SELECT RAISE(ABORT, 'audit_cosignatures is append-only: {op} refused'); END"
                 for op in ("UPDATE", "DELETE")]
     if dialect_name == "postgresql":
-        return ["CREATE TRIGGER audit_cosignatures_append_only BEFORE UPDATE OR DELETE ON audit_cosignatures "
-                "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()",
+        # Its own function: dropping the ledger's triggers (drop_append_only_ddl) must not need
+        # these dropped first.
+        return ["CREATE OR REPLACE FUNCTION audit_cosignatures_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: ' || TG_OP || ' refused', "
+                "ERRCODE = 'insufficient_privilege'; END $$",
+                "CREATE TRIGGER audit_cosignatures_append_only BEFORE UPDATE OR DELETE ON audit_cosignatures "
+                "FOR EACH ROW EXECUTE FUNCTION audit_cosignatures_refuse_change()",
                 "CREATE TRIGGER audit_cosignatures_no_truncate BEFORE TRUNCATE ON audit_cosignatures "
-                "FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()"]
+                "FOR EACH STATEMENT EXECUTE FUNCTION audit_cosignatures_refuse_change()"]
     raise ValueError(f"append-only triggers not implemented for dialect {dialect_name!r}")
 
 
@@ -152,6 +157,8 @@ def drop_cosignature_table(bind) -> None:
         for op in ("update", "delete"):
             bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS audit_cosignatures_no_{op}")
     metadata.drop_all(bind, tables=list(COSIGNATURE_TABLES))
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("DROP FUNCTION IF EXISTS audit_cosignatures_refuse_change()")
 
 
 def drop_tables(bind) -> None:

@@ -40,6 +40,15 @@ class ProvenLines:
     entry_problem: str | None = None  # e.g. the entry names another session, or is missing
 
 
+def _canonical(line: dict) -> bytes:
+    """RFC 8785 bytes of a roster line. The portal's lines are flat objects with ASCII keys and
+    string/int/null values, for which JCS is exactly Python's sorted, compact, non-ASCII-escaping
+    JSON (the C encoder: ~10x faster than the general ``jcs_bytes``, which handles the rest)."""
+    if all(k.isascii() and (v is None or type(v) in (str, int)) for k, v in line.items()):
+        return json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return jcs_bytes(line)
+
+
 def _chunks(ids: list) -> Iterable[list]:
     for i in range(0, len(ids), _CHUNK):
         yield ids[i:i + _CHUNK]
@@ -83,8 +92,12 @@ def proven_lines(doc_of_session: dict[Hashable, tuple[int, int]]) -> dict[Hashab
         for r in by_doc.get(doc, ()):
             try:
                 line = json.loads(r.line_json)
+                salt = bytes.fromhex(r.line_salt)
+                # Lines archived since issue 9 are stored in their canonical bytes: hash them as
+                # stored; older ones (Python's default separators) are re-encoded first.
                 ok = (isinstance(line, dict) and line.get("patient_id") == str(r.patient_id)
-                      and commit_line_bytes(jcs_bytes(line), bytes.fromhex(r.line_salt)) in commitments)
+                      and (commit_line_bytes(r.line_json.encode(), salt) in commitments
+                           or commit_line_bytes(_canonical(line), salt) in commitments))
             except (TypeError, ValueError):
                 ok = False
             if ok:
