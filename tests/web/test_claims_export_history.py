@@ -226,3 +226,14 @@ def test_census_with_separators_and_odd_sex_values_never_breaks_an_837p(app, wor
     assert_valid_837p(text)
     assert "NM1*IL*1*REYES*ANA" in text and "DMG*D8*19900102*U~" in text
     assert "STAR" not in text and "KC" not in text
+
+
+def test_payer_x12_id_from_setup_is_sent(client, login, world):
+    first, last = DAY - timedelta(days=1), DAY
+    prepare_day(world, first, close_pm=True)
+    prepare_day(world, DAY)
+    world.payers["sunrise_medicaid_mco"].x12_payer_id = "77027"
+    db.session.commit()
+    login.as_(world.billing)
+    text = post_837p(client, "sunrise_medicaid_mco", first, last).get_data(as_text=True)
+    assert "NM1*PR*2*SUNRISE MEDICAID MCO*****PI*77027~" in text
