@@ -130,7 +130,7 @@ def export_837p(program: Program, payer_key: str, first: date, last: date, *, us
                 f"{len(sent)} of these {len(lines)} lines were already sent in "
                 + "; ".join(e.label for e in exports)
                 + ". Nothing was sent. To correct a claim, send a replacement (frequency 7) or "
-                "a void (8) of that export from its page.", field="payer",
+                "a void (8) of that export from its page.",
                 details=[f"{_mrn(facts, pid)} {dos:%b %-d}" for pid, dos in sorted(sent, key=lambda k: (k[1], str(k[0])))][:20])
         refs = {}
     else:
