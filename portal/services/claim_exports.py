@@ -30,7 +30,7 @@ from portal.clock import fmt_local, now_utc
 from portal.documents.render import render_pdf
 from portal.extensions import db
 from portal.fact_loader import load_facts
-from portal.models import AccessLogEntry, ClaimExport, ClaimExportLine, Program, User
+from portal.models import AccessLogEntry, ClaimExport, ClaimExportLine, Payer as PayerRow, Program, User
 from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.facts import STATUS_READY
 from portal.rules.payer_rules import RuleBook
@@ -130,7 +130,7 @@ def export_837p(program: Program, payer_key: str, first: date, last: date, *, us
                 f"{len(sent)} of these {len(lines)} lines were already sent in "
                 + "; ".join(e.label for e in exports)
                 + ". Nothing was sent. To correct a claim, send a replacement (frequency 7) or "
-                "a void (8) of that export from its page.", field="payer",
+                "a void (8) of that export from its page.",
                 details=[f"{_mrn(facts, pid)} {dos:%b %-d}" for pid, dos in sorted(sent, key=lambda k: (k[1], str(k[0])))][:20])
         refs = {}
     else:
@@ -159,6 +159,10 @@ def export_837p(program: Program, payer_key: str, first: date, last: date, *, us
             lines = [by_key[k] for k in sorted(keys, key=lambda k: (k[1], str(k[0])))]
         refs = {k: mine[k].claim_ref for k in keys}
 
+    # the payer id the clearinghouse assigned (setup) wins over the rule file's default
+    x12_id = db.session.scalar(select(PayerRow.x12_payer_id).where(PayerRow.rule_key == payer_key))
+    if x12_id and x12_id.strip():
+        payer = replace(payer, payer_id=x12_id.strip())
     tz = program.tz
     local_now = now.astimezone(tz)
     try:

@@ -226,3 +226,30 @@ def test_census_with_separators_and_odd_sex_values_never_breaks_an_837p(app, wor
     assert_valid_837p(text)
     assert "NM1*IL*1*REYES*ANA" in text and "DMG*D8*19900102*U~" in text
     assert "STAR" not in text and "KC" not in text
+
+
+def test_payer_x12_id_from_setup_is_sent(client, login, world):
+    first, last = DAY - timedelta(days=1), DAY
+    prepare_day(world, first, close_pm=True)
+    prepare_day(world, DAY)
+    world.payers["sunrise_medicaid_mco"].x12_payer_id = "77027"
+    db.session.commit()
+    login.as_(world.billing)
+    text = post_837p(client, "sunrise_medicaid_mco", first, last).get_data(as_text=True)
+    assert "NM1*PR*2*SUNRISE MEDICAID MCO*****PI*77027~" in text
+
+
+def test_auditor_extract_of_an_archived_837p_shows_only_their_member(client, login, world):
+    first, last = DAY - timedelta(days=1), DAY
+    prepare_day(world, first, close_pm=True)
+    prepare_day(world, DAY)
+    login.as_(world.billing)
+    assert post_837p(client, "sunrise_medicaid_mco", first, last).status_code == 200
+    export = db.session.scalar(select(ClaimExport))
+    login.as_(world.auditor)
+    alvarez = world.patients[0]
+    resp = client.get(f"/documents/{export.document_id}/patients/{alvarez.id}/extract.pdf")
+    assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
+    whole = client.get(f"/documents/{export.document_id}.pdf")
+    # every patient on a Sunrise 837P is a Sunrise member: the Sunrise auditor may see it whole
+    assert whole.status_code == 200
