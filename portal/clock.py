@@ -57,3 +57,17 @@ def minutes_between(start: datetime, end: datetime) -> int:
 
 def fmt_local(instant: datetime | None, tz: ZoneInfo, fmt: str = "%-I:%M %p") -> str:
     return instant.astimezone(tz).strftime(fmt) if instant else ""
+
+
+def fmt_when(instant: datetime | None, tz: ZoneInfo, now: datetime | None = None) -> str:
+    """A moment as people read it: "6:47 AM" when it is today (program-local), else with its
+    date, "Mon Nov 30, 6:47 AM" (adding the year when it is not this year). "" for None."""
+    if instant is None:
+        return ""
+    local = instant.astimezone(tz)
+    today = (now or now_utc()).astimezone(tz).date()
+    if local.date() == today:
+        return f"{local:%-I:%M %p}"
+    if local.year == today.year:
+        return f"{local:%a %b %-d, %-I:%M %p}"
+    return f"{local:%a %b %-d, %Y, %-I:%M %p}"

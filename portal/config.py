@@ -42,6 +42,13 @@ def load_config(instance_path: str | os.PathLike) -> dict:
     (created with mode 0600 on first use; keep it off the database server's backups).
     ``PORTAL_CHECKPOINT_DIR``: signed checkpoint files; default ``<instance>/checkpoints``.
     ``PORTAL_BASE_URL``: public address printed in stamps' QR codes; default ``http://127.0.0.1:5000``.
+    ``PORTAL_LATE_ARCHIVE_DAYS``: an entry archived more than this many days after its event is
+    reported as late-archived; default 7.
+    ``PORTAL_WITNESSES``: witnesses that cosign checkpoints, comma-separated ``URL KEY`` pairs
+    (KEY = the witness's verifier key, name+keyid+base64); default none.
+    ``PORTAL_WITNESS_QUORUM``: how many of them must cosign; default 1 when any are configured.
+    ``PORTAL_UNCOSIGNED_WARN_HOURS``: `audit verify` warns about a checkpoint older than this
+    that lacks its quorum of cosignatures; default 24.
     """
     instance = Path(instance_path)
     return {
@@ -55,6 +62,12 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "PORTAL_CHECKPOINT_DIR": os.environ.get("PORTAL_CHECKPOINT_DIR", str(instance / "checkpoints")),
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
         "PORTAL_ARCHIVE_ORIGIN": os.environ.get("PORTAL_ARCHIVE_ORIGIN", "iop-audit-portal/archive"),
+        # Archive time and witnesses (docs/operations.md "Witnesses"); parsed and checked where
+        # used (portal.services.witnesses), so a typo is a clear error, not a silent default.
+        "PORTAL_LATE_ARCHIVE_DAYS": os.environ.get("PORTAL_LATE_ARCHIVE_DAYS", "7"),
+        "PORTAL_WITNESSES": os.environ.get("PORTAL_WITNESSES", ""),
+        "PORTAL_WITNESS_QUORUM": os.environ.get("PORTAL_WITNESS_QUORUM", ""),
+        "PORTAL_UNCOSIGNED_WARN_HOURS": os.environ.get("PORTAL_UNCOSIGNED_WARN_HOURS", "24"),
         # X12 837P envelope: the clearinghouse assigns the submitter id; "T" = test, "P" = production.
         "PORTAL_X12_SUBMITTER_ID": os.environ.get("PORTAL_X12_SUBMITTER_ID"),
         "PORTAL_X12_RECEIVER_ID": os.environ.get("PORTAL_X12_RECEIVER_ID"),
@@ -80,6 +93,16 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "PORTAL_TRUSTED_PROXIES": int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0") or 0),
         "SESSION_ABSOLUTE_SECONDS": int(float(os.environ.get("PORTAL_SESSION_HOURS", "12")) * 3600),
         **cookie_settings(os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")),
+        # Times an auditor would question (portal/rules/time_plausibility.py): signatures from
+        # this many minutes before the scheduled start; actual times at most this far ahead of
+        # now; a roster closed at most this long before its recorded end.
+        "PORTAL_SIGN_EARLY_MINUTES": int(os.environ.get("PORTAL_SIGN_EARLY_MINUTES", "30")),
+        "PORTAL_FUTURE_TIME_MINUTES": int(os.environ.get("PORTAL_FUTURE_TIME_MINUTES", "5")),
+        "PORTAL_CLOSE_EARLY_MINUTES": int(os.environ.get("PORTAL_CLOSE_EARLY_MINUTES", "0")),
+        # The day's gaps are due this long after the day's last session is scheduled to end
+        # (never before 5:00 PM program-local): the evening group's rosters can still be fixed.
+        "PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES": int(
+            os.environ.get("PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES", "60")),
     }
 
 

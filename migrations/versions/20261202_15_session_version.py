@@ -1,7 +1,7 @@
 """Per-user session version: a session cookie is honoured only while its version matches.
 
 Revision ID: 20261202_15
-Revises: 0002_audit_log
+Revises: 20261202_8
 Create Date: 2026-12-02
 
 Signing out, a password change and deactivation bump ``users.session_version``, so every copy
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "20261202_15"
-down_revision = "0002_audit_log"
+down_revision = "20261202_8"
 branch_labels = None
 depends_on = None
 

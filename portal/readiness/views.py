@@ -19,6 +19,7 @@ from portal.fact_loader import load_facts
 from portal.input_dates import DateInputError, read_date
 from portal.models import Patient
 from portal.program import current_program
+from portal.services.witnesses import recent_alarms
 from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.readiness import patient_readiness
 
@@ -65,7 +66,8 @@ def program():
     rows = [(p, by_patient.get(p.id, Counter())) for p in patients]
     rows.sort(key=lambda r: (-r[1]["blocked"], r[0].legal_last))
     return render_template("readiness/program.html", rows=rows, first=first, last=last,
-                           totals=Counter(ln.status for ln in lines))
+                           totals=Counter(ln.status for ln in lines),
+                           witness_alarms=recent_alarms() if current_user.role == "admin" else ())
 
 
 @bp.route("/patients/<int:patient_id>")

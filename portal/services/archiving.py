@@ -81,6 +81,8 @@ def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[s
     for pl, salt, _ in salted:
         db.session.add(ArchivedDocumentPatient(
             document=doc, patient_id=pl.patient_id,
-            line_json=json.dumps(pl.line, sort_keys=True, ensure_ascii=False), line_salt=salt.hex()))
+            # The canonical (RFC 8785) bytes the commitment covers, so readers can hash the
+            # stored text as it is (portal/archive_binding.py reads every line of a page).
+            line_json=canonical.line_bytes(pl.line).decode("utf-8"), line_salt=salt.hex()))
     db.session.flush()
     return doc
