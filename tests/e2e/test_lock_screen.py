@@ -31,7 +31,8 @@ def test_idle_tablet_locks_and_the_same_user_carries_on(live_server, browser, wo
     late = (session.scheduled_start.astimezone(world.program.tz).replace(minute=20)).strftime("%H:%M")
     session_id, entry_id, email = session.id, entry.id, world.facilitator.email
     db.session.rollback()
-    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True)
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True,
+                                  bypass_csp=False)
     page = context.new_page()
     page.set_default_timeout(30_000)
     violations = []
@@ -75,7 +76,8 @@ def test_someone_else_at_the_locked_tablet_starts_clean(live_server, browser, wo
     # SQLite: the test must hold no transaction (BEGIN IMMEDIATE takes the write lock) while
     # the live server answers the browser.
     db.session.rollback()
-    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True)
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True,
+                                  bypass_csp=False)
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:

@@ -274,3 +274,22 @@ def test_test_config_is_the_plain_http_one(tmp_path):
     cfg = _config(tmp_path, "sqlite://")
     app = create_app(cfg)
     assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_no_template_has_inline_script_style_or_handlers():
+    """The CSP (script-src/style-src 'self') blocks these in the browser; the PDF templates
+    (documents/) are rendered by WeasyPrint only and may style themselves."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    bad = []
+    for path in root.rglob("*.html"):
+        if "documents" in path.parts:
+            continue
+        text = path.read_text()
+        for pattern in (r"<script(?![^>]*\bsrc=)", r"\sstyle=", r"\son[a-z]+=\s*[\"']", r"<style",
+                        r"hx-on", r"javascript:"):
+            if re.search(pattern, text):
+                bad.append(f"{path.relative_to(root)}: {pattern}")
+    assert bad == []
