@@ -1,12 +1,13 @@
 """SQLAlchemy models, one module per aggregate. Import them here so Alembic sees every table."""
 from portal.models.access import AccessLogEntry
 from portal.models.attendance import AttendanceEntry, GroupSession
-from portal.models.authorizations import Authorization
+from portal.models.authorizations import (Authorization, AuthorizationTransition, CareEpisode,
+                                          PayerLetter)
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.people import Patient, User
 from portal.models.program import Cohort, Enrollment, Payer, Program
 
 __all__ = [
     "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "Cohort", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
+    "Authorization", "AuthorizationTransition", "CareEpisode", "Cohort", "PayerLetter", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
 ]
