@@ -8,15 +8,16 @@ attendance rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import (ArchivedDocument, AttendanceEntry, Authorization, Cohort,
-                           GroupSession, Patient, Payer, Program, User)
+from portal.models import (ArchivedDocument, AttendanceEntry, Authorization, CareEpisode,
+                           Cohort, GroupSession, Patient, Payer, Program, User)
+from portal.rules.authorizations import level_kind, policy_for
 from portal.rules.facts import (AttendanceFact, AuthorizationFact, PatientFact, ProgramFact,
                                 SessionFact)
 
@@ -61,7 +62,7 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> Facts:
     """Facts for sessions with a DOS in ``[first_dos - lookback_days, last_dos]`` (program-local
     dates). With ``patient_ids``, only sessions those patients are on are read, but with every
-    row of each such session (group size needs the whole roster). Four queries."""
+    row of each such session (group size needs the whole roster). Five queries."""
     start = first_dos - timedelta(days=lookback_days)
     facilitator = aliased(User)
     session_q = (select(GroupSession.id, GroupSession.dos, GroupSession.scheduled_start,
@@ -127,14 +128,44 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
         diagnoses=tuple(d.strip() for d in (r.diagnoses or "").split(",") if d.strip()),
         last_name=r.legal_last, first_name=r.legal_first, dob=r.dob, sex=r.sex)
         for r in db.session.execute(patient_q))
+    other_levels = _other_level_days(patient_ids and patient_set, start, last_dos)
+    patients = tuple(replace(p, other_level_days=other_levels[p.patient_id])
+                     if p.patient_id in other_levels else p for p in patients)
 
-    auth_q = select(Authorization.patient_id, Authorization.number, Authorization.start_date,
-                    Authorization.end_date, Authorization.units, Authorization.hcpcs_code)
+    auth_q = select(Authorization.id, Authorization.patient_id, Authorization.number,
+                    Authorization.start_date, Authorization.end_date, Authorization.units,
+                    Authorization.hcpcs_code, Authorization.status, Authorization.units_per_week,
+                    Payer.rule_key, Payer.kind).join(Payer, Payer.id == Authorization.payer_id)
     if patient_ids is not None:
         auth_q = auth_q.where(Authorization.patient_id.in_(patient_set or {-1}))
     authorizations = tuple(AuthorizationFact(
-        patient_id=r.patient_id, number=r.number, start=r.start_date, end=r.end_date,
-        units_authorized=r.units, code=r.hcpcs_code) for r in db.session.execute(auth_q))
+        patient_id=r.patient_id, number=r.number or f"R-{r.id}", start=r.start_date,
+        end=r.end_date, units_authorized=r.units, code=r.hcpcs_code, status=r.status,
+        units_per_week=r.units_per_week,
+        week_start=policy_for(r.rule_key, r.kind, r.start_date).week_start)
+        for r in db.session.execute(auth_q))
     known = {p.patient_id for p in patients}
     return Facts(program_fact(program), patients, tuple(sessions),
                  tuple(a for a in attendance if a.patient_id in known), authorizations)
+
+
+def _other_level_days(patient_ids, first: date, last: date) -> dict:
+    """patient id -> {level kind: dates} from level-of-care episodes above IOP (residential,
+    PHP), for the same-DOS exclusivity check. One query."""
+    q = select(CareEpisode.patient_id, CareEpisode.level, CareEpisode.start_date,
+               CareEpisode.end_date).where(
+        (CareEpisode.end_date.is_(None)) | (CareEpisode.end_date >= first),
+        (CareEpisode.start_date.is_(None)) | (CareEpisode.start_date <= last))
+    if patient_ids is not None:
+        q = q.where(CareEpisode.patient_id.in_(patient_ids or {-1}))
+    out: dict = {}
+    for r in db.session.execute(q):
+        kind = level_kind(r.level)
+        if kind in (None, "iop", "op"):
+            continue
+        day, end = max(r.start_date or first, first), min(r.end_date or last, last)
+        days = out.setdefault(r.patient_id, {}).setdefault(kind, set())
+        while day <= end:
+            days.add(day)
+            day += timedelta(days=1)
+    return {pid: {k: frozenset(v) for k, v in kinds.items()} for pid, kinds in out.items()}

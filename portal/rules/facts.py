@@ -216,4 +216,5 @@ class ClaimLine:
 
     @property
     def warnings(self) -> tuple[Reason, ...]:
-        return tuple(r for r in self.reasons if r.severity == SEVERITY_WARNING)
+        """Everything that does not block: warnings, and the hold of a pending authorization."""
+        return tuple(r for r in self.reasons if r.severity != SEVERITY_BLOCK)
