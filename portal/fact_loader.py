@@ -136,6 +136,8 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                     Authorization.start_date, Authorization.end_date, Authorization.units,
                     Authorization.hcpcs_code, Authorization.status, Authorization.units_per_week,
                     Payer.rule_key, Payer.kind).join(Payer, Payer.id == Authorization.payer_id)
+    # Only IOP-level (2.1) authorizations cover an IOP line; higher levels are other care.
+    auth_q = auth_q.where(Authorization.level_of_care == "2.1")
     if patient_ids is not None:
         auth_q = auth_q.where(Authorization.patient_id.in_(patient_set or {-1}))
     authorizations = tuple(AuthorizationFact(

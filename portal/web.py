@@ -6,6 +6,7 @@ from flask import Flask
 
 def register_web(app: Flask) -> None:
     from portal import access_control, access_log
+    from portal.authorizations import bp as authorizations_bp
     from portal.billing.views import bp as billing_bp
     from portal.census.views import bp as census_bp
     from portal.documents.views import bp as documents_bp
@@ -16,7 +17,7 @@ def register_web(app: Flask) -> None:
     from portal.verification import bp as verification_bp
 
     for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp,
-               billing_bp):
+               billing_bp, authorizations_bp):
         app.register_blueprint(bp)
 
     app.before_request(access_control.enforce)

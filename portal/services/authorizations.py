@@ -470,8 +470,7 @@ def check_letter(data: bytes, max_bytes: int) -> CheckedLetter:
     """Read an uploaded payer letter with pypdf. Raises ``Invalid`` with a clear message for a
     file over the limit, not a PDF (e.g. an HTML page saved as .pdf), truncated, damaged, or
     password protected; an empty-user-password encryption is removed (decrypted bytes kept)."""
-    from pypdf import PdfReader, PdfWriter
-    from pypdf.constants import PasswordType
+    from pypdf import PasswordType, PdfReader, PdfWriter
 
     if not data:
         raise Invalid("The file is empty.", field="letter")
