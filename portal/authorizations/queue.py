@@ -91,7 +91,8 @@ def build_queue(program: Program, now: datetime, *, patient_ids: list[int] | Non
     items.sort(key=lambda i: (not i.overdue, i.deadline or far, i.auth.id))
     if not with_alerts:
         return items, []
-    recent = [a for a in auths if a.status in ar.APPROVED_STATES
+    # IOP-level authorizations only: a higher level's ending is the step-down, not an alert.
+    recent = [a for a in auths if a.status in ar.APPROVED_STATES and a.level_of_care == "2.1"
               and a.end_date >= today - timedelta(days=RECENT_DAYS)]
     used = units_used_by_number(program, recent, today, patient_ids)
     alerts = []

@@ -56,7 +56,7 @@ def test_step_down_from_residential_to_approved_iop(live_server, browser, world,
 
         for target in ("Submitted", "Pending payer decision"):
             card = page.locator("section.auth-card.state-" + ("draft" if target == "Submitted" else "submitted"))
-            card.locator(f"summary:has-text('{target}')").click()
+            card.locator("summary", has_text=f"{target}…").click()
             card.locator(f"button:has-text('Record: {target}')").click()
             page.wait_for_load_state()
         page.goto(f"{base}/readiness/patients/{patient_id}?from={today}&to={today}")
@@ -64,11 +64,11 @@ def test_step_down_from_residential_to_approved_iop(live_server, browser, world,
 
         page.goto(f"{base}/authorizations/patients/{patient_id}")
         card = page.locator("section.auth-card.state-pending")
-        card.locator("summary:has-text('Approved')").click()
+        card.locator("summary", has_text="Approved…").filter(has_not_text="Partially").click()
         card.locator("details[open] input[name=number]").fill("IOP-88310")
         card.locator("button:has-text('Record: Approved')").click()
         page.wait_for_load_state()
-        assert page.locator("section.auth-card.state-approved").count() == 1
+        assert page.locator("section.auth-card.state-approved", has_text="IOP-88310").count() == 1
         assert page.locator("svg.auth-timeline").count() == 1
         if os.environ.get("PORTAL_SCREENSHOTS"):
             page.screenshot(path=os.path.join(os.environ["PORTAL_SCREENSHOTS"], "step_down.png"),
