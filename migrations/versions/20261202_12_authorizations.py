@@ -2,7 +2,7 @@
 episodes, uploaded payer letters.
 
 Revision ID: 20261202_12
-Revises: 0002_audit_log
+Revises: 0003_clinic_demographics
 Create Date: 2026-12-02
 
 Existing (census-imported) authorizations become ``approved``; ``number`` may be empty until
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "20261202_12"
-down_revision = "0002_audit_log"
+down_revision = "0003_clinic_demographics"
 branch_labels = None
 depends_on = None
 

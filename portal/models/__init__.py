@@ -5,9 +5,10 @@ from portal.models.authorizations import (Authorization, AuthorizationTransition
                                           PayerLetter)
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.people import Patient, User
-from portal.models.program import Cohort, Enrollment, Payer, Program
+from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
     "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "AuthorizationTransition", "CareEpisode", "Cohort", "PayerLetter", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
+    "Authorization", "AuthorizationTransition", "CareEpisode", "Closure", "Cohort", "Enrollment",
+    "GroupSession", "Patient", "Payer", "PayerLetter", "Program", "User",
 ]
