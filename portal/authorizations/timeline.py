@@ -93,18 +93,22 @@ def build(first: date, last: date, episodes, authorizations, attended: dict[date
             continue
         mx = x(d) + scale / 2
         marks.append(Mark(mx, y, colors.get(status, "#666"), f"{d}: {status}"))
-    covered = set()
+    covered, pending = set(), set()
     for label, start, end, status in authorizations:
-        if status in APPROVED_STATES:
-            d = max(start, first)
-            while d <= min(end, last):
-                covered.add(d)
-                d += timedelta(days=1)
+        into = covered if status in APPROVED_STATES else pending if status in HOLDING_STATES else None
+        d = max(start, first)
+        while into is not None and d <= min(end, last):
+            into.add(d)
+            d += timedelta(days=1)
     for d in attended:
         if first <= d <= last and d not in covered:
+            if d in pending:  # held, not uncovered: amber
+                bars.append(Bar(x(d), y - 11, max(scale, 2), 22, "#d49a1f33", "",
+                                f"{d}: attended, held while the request is pending"))
+                continue
             uncovered += 1
             bars.append(Bar(x(d), y - 11, max(scale, 2), 22, "#b3261e33", "",
-                            f"{d}: attended, no approved authorization covers it"))
+                            f"{d}: attended, no authorization covers it"))
     ticks = []
     step = 7 if days <= 70 else 14 if days <= 140 else 30
     d = first

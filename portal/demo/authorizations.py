@@ -52,7 +52,7 @@ def _form(start: date, days: int, units: int, per_week: int | None, dx: str, his
 
 def load_authorization_stories(program, today: date) -> None:
     cohort = db.session.scalar(select(Cohort).where(Cohort.program_id == program.id,
-                                                    Cohort.name == "AM IOP"))
+                                                    Cohort.name == "PM IOP"))  # AM is full
     actor = db.session.scalar(select(User).where(User.role == "billing"))
 
     def at(day: date, hour: int, minute: int = 0) -> str:
