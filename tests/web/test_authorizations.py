@@ -104,6 +104,14 @@ def test_step_down_flow_pending_holds_then_overturned_is_ready(app, client, logi
     assert all(t.document and t.document.kind == "authorization" for t in moves)
     pdf = client.get(f"/documents/{moves[0].document_id}.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    from pypdf import PdfReader
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "Authorization request packet" in text and "F10.20" in text
+    assert "Readiness to change" in text and "RES-1" in text  # dimensions, prior auth
+    decision = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(
+        client.get(f"/documents/{moves[2].document_id}.pdf").data)).pages)
+    assert "Dimension 5 risk not supported" in decision
+    assert "Peer-to-peer request window closes" in decision
     # prior -> new: the residential episode ends the day before IOP starts
     eps = db.session.scalars(select(CareEpisode).where(CareEpisode.patient_id == patient.id)
                              .order_by(CareEpisode.id)).all()
