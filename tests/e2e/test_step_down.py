@@ -68,7 +68,7 @@ def test_step_down_from_residential_to_approved_iop(live_server, browser, world,
         card.locator("details[open] input[name=number]").fill("IOP-88310")
         card.locator("button:has-text('Record: Approved')").click()
         page.wait_for_load_state()
-        assert page.locator("section.auth-card.state-approved", has_text="IOP-88310").count() == 1
+        assert page.locator("section.auth-card.state-approved h3", has_text="IOP-88310").count() == 1
         assert page.locator("svg.auth-timeline").count() == 1
         if os.environ.get("PORTAL_SCREENSHOTS"):
             page.screenshot(path=os.path.join(os.environ["PORTAL_SCREENSHOTS"], "step_down.png"),
