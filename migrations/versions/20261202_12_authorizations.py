@@ -2,7 +2,7 @@
 episodes, uploaded payer letters.
 
 Revision ID: 20261202_12
-Revises: 0003_clinic_demographics
+Revises: 20261202_9
 Create Date: 2026-12-02
 
 Existing (census-imported) authorizations become ``approved``; ``number`` may be empty until
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "20261202_12"
-down_revision = "0003_clinic_demographics"
+down_revision = "20261202_9"
 branch_labels = None
 depends_on = None
 

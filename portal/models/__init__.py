@@ -1,14 +1,16 @@
 """SQLAlchemy models, one module per aggregate. Import them here so Alembic sees every table."""
 from portal.models.access import AccessLogEntry
+from portal.models.admin import AdminLogEntry, SetPasswordLink
 from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import (Authorization, AuthorizationTransition, CareEpisode,
                                           PayerLetter)
+from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
-    "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "AuthorizationTransition", "CareEpisode", "Closure", "Cohort", "Enrollment",
-    "GroupSession", "Patient", "Payer", "PayerLetter", "Program", "User",
+    "AccessLogEntry", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
+    "Authorization", "AuthorizationTransition", "CareEpisode", "ClaimExport", "ClaimExportLine", "Closure", "Cohort", "Enrollment", "GroupSession",
+    "Patient", "Payer", "PayerLetter", "Program", "SetPasswordLink", "User",
 ]
