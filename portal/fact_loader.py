@@ -16,8 +16,9 @@ from sqlalchemy.orm import aliased
 
 from portal.archive_binding import bind_facts
 from portal.extensions import db
-from portal.models import (ArchivedDocument, AttendanceEntry, Authorization, Cohort,
-                           GroupSession, Patient, Payer, Program, User)
+from portal.models import (ArchivedDocument, AttendanceEntry, Authorization, CareEpisode,
+                           Cohort, GroupSession, Patient, Payer, Program, User)
+from portal.rules.authorizations import APPROVED_STATES, level_kind as asam_kind, policy_for
 from portal.rules.facts import (AttendanceFact, AuthorizationFact, PatientFact, ProgramFact,
                                 SessionFact)
 
@@ -100,7 +101,7 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> Facts:
     """Facts for sessions with a DOS in ``[first_dos - lookback_days, last_dos]`` (program-local
     dates). With ``patient_ids``, only sessions those patients are on are read, but with every
-    row of each such session (group size needs the whole roster). Four queries."""
+    row of each such session (group size needs the whole roster). Five queries."""
     start = first_dos - timedelta(days=lookback_days)
     facilitator = aliased(User)
     supervisor = aliased(User)
@@ -161,17 +162,29 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                 session_id=r.session_id, patient_id=r.patient_id, status=r.status,
                 arrival=r.arrival, departure=r.departure, signed=r.signed_at is not None))
 
-    auth_q = select(Authorization.patient_id, Authorization.number, Authorization.start_date,
-                    Authorization.end_date, Authorization.units, Authorization.hcpcs_code,
-                    Authorization.level_of_care)
+    auth_q = select(Authorization.id, Authorization.patient_id, Authorization.number,
+                    Authorization.start_date, Authorization.end_date, Authorization.units,
+                    Authorization.hcpcs_code, Authorization.level_of_care, Authorization.status,
+                    Authorization.units_per_week, Payer.rule_key, Payer.kind).join(
+        Payer, Payer.id == Authorization.payer_id)
     if patient_ids is not None:
         auth_q = auth_q.where(Authorization.patient_id.in_(patient_set or {-1}))
     auth_rows = db.session.execute(auth_q).all()
+    # Only IOP-level authorizations cover an IOP line (pending ones hold it); the payer's week
+    # decides a per-week bucket.
     authorizations = tuple(AuthorizationFact(
-        patient_id=r.patient_id, number=r.number, start=r.start_date, end=r.end_date,
-        units_authorized=r.units, code=r.hcpcs_code)
+        patient_id=r.patient_id, number=r.number or f"R-{r.id}", start=r.start_date,
+        end=r.end_date, units_authorized=r.units, code=r.hcpcs_code, status=r.status,
+        units_per_week=r.units_per_week,
+        week_start=policy_for(r.rule_key, r.kind, r.start_date).week_start)
         for r in auth_rows if level_kind(r.level_of_care) is None)
-    higher = other_level_days(auth_rows, start, last_dos)
+    # Higher-level days: approved PHP/residential authorizations and level-of-care episodes.
+    higher = other_level_days([r for r in auth_rows if r.status in APPROVED_STATES], start,
+                              last_dos)
+    for pid, kinds in _other_level_days(patient_ids and patient_set, start, last_dos).items():
+        merged = higher.setdefault(pid, {})
+        for kind, days in kinds.items():
+            merged[kind] = merged.get(kind, frozenset()) | days
 
     patient_q = select(Patient.id, Patient.mrn, Patient.legal_first, Patient.legal_last,
                        Patient.dob, Patient.sex, Patient.member_id, Patient.level_of_care,
@@ -197,3 +210,26 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     # The archive decides: closed rosters whose rows differ from their chain entry are marked
     # so the rules block them (two more queries, see portal/archive_binding.py).
     return bind_facts(facts)
+
+
+
+def _other_level_days(patient_ids, first: date, last: date) -> dict:
+    """patient id -> {level kind: dates} from level-of-care episodes above IOP (residential,
+    PHP), for the same-DOS exclusivity check. One query."""
+    q = select(CareEpisode.patient_id, CareEpisode.level, CareEpisode.start_date,
+               CareEpisode.end_date).where(
+        (CareEpisode.end_date.is_(None)) | (CareEpisode.end_date >= first),
+        (CareEpisode.start_date.is_(None)) | (CareEpisode.start_date <= last))
+    if patient_ids is not None:
+        q = q.where(CareEpisode.patient_id.in_(patient_ids or {-1}))
+    out: dict = {}
+    for r in db.session.execute(q):
+        kind = asam_kind(r.level)
+        if kind in (None, "iop", "op"):
+            continue
+        day, end = max(r.start_date or first, first), min(r.end_date or last, last)
+        days = out.setdefault(r.patient_id, {}).setdefault(kind, set())
+        while day <= end:
+            days.add(day)
+            day += timedelta(days=1)
+    return {pid: {k: frozenset(v) for k, v in kinds.items()} for pid, kinds in out.items()}

@@ -8,6 +8,7 @@ def register_web(app: Flask) -> None:
     from portal import access_control, access_log
     from portal.accounts import bp as accounts_bp
     from portal.admin import bp as admin_bp
+    from portal.authorizations import bp as authorizations_bp
     from portal.billing.views import bp as billing_bp
     from portal.census.views import bp as census_bp
     from portal.documents.views import bp as documents_bp
@@ -18,7 +19,8 @@ def register_web(app: Flask) -> None:
     from portal.verification import bp as verification_bp
 
     for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp,
-               billing_bp, accounts_bp, admin_bp):
+               billing_bp, accounts_bp, admin_bp,
+               authorizations_bp):
         app.register_blueprint(bp)
 
     app.before_request(access_control.enforce)

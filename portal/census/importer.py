@@ -272,3 +272,6 @@ def _apply(plans: list[RowPlan]) -> None:
                 hcpcs_code=_auth_code(row, payer),
                 level_of_care=row.level_of_care, start_date=row.auth.start,
                 end_date=row.auth.end, units=row.auth.units))
+        if plan.patient_id is None:  # a new patient's level-of-care episodes (prior -> census)
+            from portal.services.authorizations import episodes_from_census
+            episodes_from_census(patient, auth_number=row.auth.number if row.auth else None)

@@ -69,6 +69,9 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
     if report.errors:
         raise RuntimeError(f"demo census has errors: {report.errors}")
     _clinical_details(weekend)
+    from portal.demo.authorizations import load_authorization_stories
+
+    load_authorization_stories(program, today or local_today(program.tz))
     summary = DemoSummary(created=True)
     _history(program, today or local_today(program.tz), random.Random(seed), summary, history_days)
     from portal.services.checkpoints import checkpoint_now

@@ -2,7 +2,8 @@
 from portal.models.access import AccessLogEntry
 from portal.models.admin import AdminLogEntry, SetPasswordLink
 from portal.models.attendance import AttendanceEntry, GroupSession
-from portal.models.authorizations import Authorization
+from portal.models.authorizations import (Authorization, AuthorizationTransition, CareEpisode,
+                                          PayerLetter)
 from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.people import Patient, User
@@ -10,6 +11,6 @@ from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
     "AccessLogEntry", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "ClaimExport", "ClaimExportLine", "Closure", "Cohort", "Enrollment", "GroupSession",
-    "Patient", "Payer", "Program", "SetPasswordLink", "User",
+    "Authorization", "AuthorizationTransition", "CareEpisode", "ClaimExport", "ClaimExportLine", "Closure", "Cohort", "Enrollment", "GroupSession",
+    "Patient", "Payer", "PayerLetter", "Program", "SetPasswordLink", "User",
 ]

@@ -47,8 +47,10 @@ from portal.rules.facts import (
     SCOPE_COHORT,
     SCOPE_PATIENT,
     SEVERITY_BLOCK,
+    SEVERITY_HOLD,
     SEVERITY_WARNING,
     STATUS_BLOCKED,
+    STATUS_HELD,
     STATUS_NO_SERVICE,
     STATUS_READY,
     WHO_ADMIN,
@@ -63,6 +65,8 @@ from portal.rules.facts import (
     Reason,
     SessionFact,
 )
+from portal.rules.authorizations import (APPROVED_STATES, DENIED_STATES, HOLDING_STATES,
+                                         STATE_LABELS, week_of)
 from portal.rules.payer_rules import NoRulesInForceError, RuleBook, RuleVersion, UnknownPayerError
 from portal.rules.units import elapsed_minutes, to_utc, units_for_minutes
 from portal.rules.x12_fields import address_missing, field_problems, problem
@@ -246,6 +250,8 @@ class _Draft:
             status = STATUS_NO_SERVICE
         elif any(r.severity == SEVERITY_BLOCK for r in self.reasons):
             status = STATUS_BLOCKED
+        elif any(r.severity == SEVERITY_HOLD for r in self.reasons):
+            status = STATUS_HELD
         else:
             status = STATUS_READY
         return ClaimLine(
@@ -371,10 +377,25 @@ def _apply_coding(d: _Draft, rules: RuleVersion, primary: SessionFact, modalitie
 def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[AuthorizationFact],
                          used: dict) -> None:
     """Attach the authorization covering the DOS and consume its units in DOS order (§9.16),
-    only for a line with no other blocking reason: a blocked day is not billed, so it must not
-    use up the units a billable day needs."""
-    matching = [a for a in auths if a.code is None or a.code == d.code]
+    in total and in the payer-week bucket, only for a line with no other blocking reason: a
+    blocked day is not billed, so it must not use up the units a billable day needs. A day only
+    a pending request covers is held."""
+    requested = [a for a in auths if a.code is None or a.code == d.code]
+    matching = [a for a in requested if a.status in APPROVED_STATES]
     covering = [a for a in matching if a.start <= d.dos <= a.end]
+    if not covering and rules.authorization_required:
+        for a in requested:
+            if a.start <= d.dos <= a.end and a.status in HOLDING_STATES | DENIED_STATES:
+                label = STATE_LABELS[a.status].lower()
+                if a.status in HOLDING_STATES:
+                    d.reasons.append(Reason(
+                        "authorization_pending", f"held, authorization pending: request "
+                        f"{a.number} is {label}", WHO_BILLING, severity=SEVERITY_HOLD))
+                else:
+                    d.reasons.append(Reason(
+                        "authorization_denied", f"authorization request {a.number} was {label}",
+                        WHO_BILLING))
+                return
     if covering:
         # earliest-starting auth with units left, so overlapping auths drain in order
         covering.sort(key=lambda a: (a.start, a.end, a.number))
@@ -394,6 +415,16 @@ def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[Authoriz
                     f"authorization {chosen.number}: {used[id(chosen)]} units used through "
                     f"{d.dos.isoformat()}, {chosen.units_authorized} authorized",
                     WHO_BILLING))
+            if chosen.units_per_week is not None:
+                week = week_of(d.dos, chosen.week_start)
+                key = (id(chosen), week)
+                used[key] = used.get(key, 0) + d.units
+                if used[key] > chosen.units_per_week and rules.authorization_required:
+                    d.reasons.append(Reason(
+                        "authorization_week_units_exhausted",
+                        f"authorization {chosen.number}: {used[key]} units in the payer week "
+                        f"from {week.isoformat()}, {chosen.units_per_week} per week authorized",
+                        WHO_BILLING))
         return
     if not rules.authorization_required:
         return

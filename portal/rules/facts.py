@@ -43,6 +43,10 @@ STATUS_BLOCKED = "blocked"
 #: Patient was on the roster that DOS but attended no group (absent/no-show/cancelled):
 #: nothing to bill and nothing at risk.
 STATUS_NO_SERVICE = "no_service"
+#: Attended, otherwise billable, but its authorization request awaits the payer's decision:
+#: "held, authorization pending" (not blocked); billable once approved.
+STATUS_HELD = "held"
+SEVERITY_HOLD = "hold"
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,12 @@ class AuthorizationFact:
     end: date
     units_authorized: int
     code: str | None = "H0015"
+    #: ``portal.rules.authorizations`` state; only approved states cover a day, holding states
+    #: (a decision awaited) hold it.
+    status: str = "approved"
+    #: Per-week bucket (units per payer week) on top of the total, or None.
+    units_per_week: int | None = None
+    week_start: int = 0  # the payer's week: 0 = Monday .. 6 = Sunday
 
 
 @dataclass(frozen=True)
@@ -220,4 +230,5 @@ class ClaimLine:
 
     @property
     def warnings(self) -> tuple[Reason, ...]:
-        return tuple(r for r in self.reasons if r.severity == SEVERITY_WARNING)
+        """Everything that does not block: warnings, and the hold of a pending authorization."""
+        return tuple(r for r in self.reasons if r.severity != SEVERITY_BLOCK)
