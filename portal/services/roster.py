@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.clock import local_to_utc, now_utc, parse_clock, TimeInputError
-from portal.documents.roster import (minutes_attended, render_roster_pdf, roster_record)
+from portal.documents.roster import render_roster_pdf, roster_record
 from portal.extensions import db
 from portal.models import AttendanceEntry, GroupSession, User
 from portal.models.attendance import ATTENDED
+from portal.rules.attendance_time import minutes_attended
 from portal.models.program import MODALITIES
 from portal.services.archiving import PatientLine, archive_document
 from portal.services.checkpoints import checkpoint_if_due
