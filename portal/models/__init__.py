@@ -4,9 +4,9 @@ from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import Authorization
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.people import Patient, User
-from portal.models.program import Cohort, Enrollment, Payer, Program
+from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
     "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "Cohort", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
+    "Authorization", "Closure", "Cohort", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
 ]

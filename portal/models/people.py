@@ -25,6 +25,8 @@ class User(UserMixin, db.Model):
     npi: Mapped[str | None] = mapped_column(String(10))
     # Auditors only: the payer whose members they may see (None = the whole program).
     payer_scope_id: Mapped[int | None] = mapped_column(ForeignKey("payers.id"))
+    # Who supervises this user's credential where a payer requires supervision.
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -46,7 +48,14 @@ class Patient(db.Model):
     legal_last: Mapped[str] = mapped_column(String(100))
     preferred_first: Mapped[str | None] = mapped_column(String(100))
     dob: Mapped[date] = mapped_column(Date)
-    sex: Mapped[str | None] = mapped_column(String(10))
+    sex: Mapped[str | None] = mapped_column(String(10))  # X12 DMG03: F, M or U
+    # Subscriber address (837P loop 2010BA N3/N4) and phone, from the census.
+    address_line1: Mapped[str | None] = mapped_column(String(55))
+    address_line2: Mapped[str | None] = mapped_column(String(55))
+    city: Mapped[str | None] = mapped_column(String(30))
+    state: Mapped[str | None] = mapped_column(String(2))
+    zip: Mapped[str | None] = mapped_column(String(9))  # 5 or 9 digits, no dash
+    phone: Mapped[str | None] = mapped_column(String(10))
     payer_id: Mapped[int] = mapped_column(ForeignKey("payers.id"))
     member_id: Mapped[str | None] = mapped_column(String(60))
     level_of_care: Mapped[str] = mapped_column(String(10), default="2.1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Time, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -22,6 +22,21 @@ class Program(db.Model):
     billing_npi: Mapped[str] = mapped_column(String(10))
     tax_id: Mapped[str | None] = mapped_column(String(20))
     address: Mapped[str | None] = mapped_column(String(300))
+    # Billing demographics for the 837P (loop 2010AA/2010AB, PRV*BI, PER) and the clinic file.
+    taxonomy_code: Mapped[str | None] = mapped_column(String(10))
+    service_line1: Mapped[str | None] = mapped_column(String(55))
+    service_line2: Mapped[str | None] = mapped_column(String(55))
+    service_city: Mapped[str | None] = mapped_column(String(30))
+    service_state: Mapped[str | None] = mapped_column(String(2))
+    service_zip: Mapped[str | None] = mapped_column(String(9))  # 9 digits, no dash
+    pay_to_line1: Mapped[str | None] = mapped_column(String(55))
+    pay_to_line2: Mapped[str | None] = mapped_column(String(55))
+    pay_to_city: Mapped[str | None] = mapped_column(String(30))
+    pay_to_state: Mapped[str | None] = mapped_column(String(2))
+    pay_to_zip: Mapped[str | None] = mapped_column(String(9))
+    contact_name: Mapped[str | None] = mapped_column(String(60))
+    contact_phone: Mapped[str | None] = mapped_column(String(10))  # 10 digits
+    default_pos: Mapped[str | None] = mapped_column(String(2))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -36,6 +51,11 @@ class Payer(db.Model):
     rule_key: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
+    # The payer's id in the 837P (loop 2010BB NM109).
+    x12_payer_id: Mapped[str | None] = mapped_column(String(80))
+    # Spellings the EHR census uses for this payer, one per line (matched normalized).
+    census_aliases: Mapped[str] = mapped_column(Text, default="")
+    contact: Mapped[str | None] = mapped_column(String(300))
 
 
 class Cohort(db.Model):
@@ -54,6 +74,9 @@ class Cohort(db.Model):
     capacity: Mapped[int] = mapped_column(Integer, default=12)
     modality: Mapped[str] = mapped_column(String(20), default="in_person")
     place_of_service: Mapped[str] = mapped_column(String(2), default="57")
+    # The dates the schedule applies (a cohort removed from the clinic file gets an end date).
+    effective_from: Mapped[date | None] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date)
 
     program = relationship("Program")
     facilitator = relationship("User")
@@ -82,3 +105,16 @@ class Enrollment(db.Model):
 
     def active_on(self, day: date) -> bool:
         return self.start_date <= day and (self.end_date is None or day <= self.end_date)
+
+
+class Closure(db.Model):
+    """A date on which the program holds no groups (a holiday): no session, no gap."""
+
+    __tablename__ = "closures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (UniqueConstraint("program_id", "date"),)
