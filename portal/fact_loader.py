@@ -3,22 +3,27 @@
 ``portal.rules`` takes frozen dataclasses and never touches the database; this module is the
 one bridge. The query count does not grow with the number of patients or days (asserted in
 tests/web/test_fact_loader.py): one query each for patients, sessions, attendance rows and
-authorizations, selecting columns rather than ORM objects because a program-year is ~90,000
-attendance rows.
+authorizations, plus one each for encounter notes, addenda, treatment plans and closures
+(``load_documentation``), selecting columns rather than ORM objects because a program-year is
+~90,000 attendance rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+import json
+from dataclasses import dataclass, replace
+from datetime import date, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from portal.clock import local_today, local_to_utc
 from portal.extensions import db
-from portal.models import (ArchivedDocument, AttendanceEntry, Authorization, Cohort,
-                           GroupSession, Patient, Payer, Program, User)
+from portal.models import (Addendum, ArchivedDocument, AttendanceEntry, Authorization, Closure,
+                           Cohort, EncounterNote, GroupSession, Patient, Payer, Program,
+                           TreatmentPlan, User)
 from portal.rules.facts import (AttendanceFact, AuthorizationFact, PatientFact, ProgramFact,
                                 SessionFact)
+from portal.rules.notes import DocumentationFacts, NoteFact, PlanFact
 
 ADOLESCENT_UNDER_YEARS = 18
 # Weekly checks look at the whole ISO week and authorization units are consumed from the
@@ -35,6 +40,9 @@ class Facts:
     sessions: tuple[SessionFact, ...]
     attendance: tuple[AttendanceFact, ...]
     authorizations: tuple[AuthorizationFact, ...]
+    #: encounter notes, treatment plans and closures (``portal.rules.notes``); pass it to
+    #: ``derive_claim_lines(..., documentation=facts.documentation)``
+    documentation: DocumentationFacts | None = None
 
     def args(self):
         """Positional arguments for ``derive_claim_lines`` (without the rule book)."""
@@ -61,7 +69,7 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> Facts:
     """Facts for sessions with a DOS in ``[first_dos - lookback_days, last_dos]`` (program-local
     dates). With ``patient_ids``, only sessions those patients are on are read, but with every
-    row of each such session (group size needs the whole roster). Four queries."""
+    row of each such session (group size needs the whole roster). Eight queries."""
     start = first_dos - timedelta(days=lookback_days)
     facilitator = aliased(User)
     session_q = (select(GroupSession.id, GroupSession.dos, GroupSession.scheduled_start,
@@ -136,5 +144,91 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
         patient_id=r.patient_id, number=r.number, start=r.start_date, end=r.end_date,
         units_authorized=r.units, code=r.hcpcs_code) for r in db.session.execute(auth_q))
     known = {p.patient_id for p in patients}
+    attendance, documentation = load_documentation(
+        program, start, last_dos, sessions, attendance,
+        patient_set if patient_ids is not None else None)
     return Facts(program_fact(program), patients, tuple(sessions),
-                 tuple(a for a in attendance if a.patient_id in known), authorizations)
+                 tuple(a for a in attendance if a.patient_id in known), authorizations,
+                 documentation)
+
+
+def load_documentation(program: Program, start: date, last_dos: date, sessions: list,
+                       attendance: list[AttendanceFact], patient_ids: set | None
+                       ) -> tuple[list[AttendanceFact], DocumentationFacts]:
+    """Encounter notes, treatment plans, closures and addenda for the window, in four queries.
+    Addenda are applied in chain order: roster addenda correct attendance status and times,
+    note addenda correct the objective or resolve a similarity flag (the latest wins)."""
+    tz = program.tz
+    in_window = (select(GroupSession.id).join(Cohort).where(
+        Cohort.program_id == program.id, GroupSession.dos >= start, GroupSession.dos <= last_dos))
+    notes = {}
+    for r in db.session.execute(
+            select(EncounterNote.session_id, EncounterNote.patient_id, EncounterNote.status,
+                   EncounterNote.signed_at, EncounterNote.objective_key, EncounterNote.plan_id,
+                   EncounterNote.clone_flag, EncounterNote.document_id, ArchivedDocument.entry_seq)
+            .outerjoin(ArchivedDocument, ArchivedDocument.id == EncounterNote.document_id)
+            .where(EncounterNote.session_id.in_(in_window))):
+        notes[(r.session_id, r.patient_id)] = dict(
+            session_id=r.session_id, patient_id=r.patient_id,
+            signed_at=r.signed_at if r.status == "signed" else None,
+            objective_key=r.objective_key, plan_version_id=r.plan_id, clone_flag=r.clone_flag,
+            archive_seq=r.entry_seq, document_id=r.document_id)
+    note_by_doc = {n["document_id"]: key for key, n in notes.items() if n["document_id"]}
+
+    original = aliased(ArchivedDocument)
+    roster_fix: dict[tuple, dict] = {}
+    for r in db.session.execute(
+            select(Addendum.target_kind, Addendum.patient_id, Addendum.fields_json,
+                   GroupSession.id.label("session_id"), Addendum.original_document_id)
+            .join(original, original.id == Addendum.original_document_id)
+            .outerjoin(GroupSession, GroupSession.document_id == Addendum.original_document_id)
+            .where(Addendum.target_kind.in_(("roster", "note")), original.dos >= start,
+                   original.dos <= last_dos)
+            .order_by(Addendum.original_document_id, Addendum.patient_id, Addendum.position)):
+        fields = json.loads(r.fields_json)
+        if r.target_kind == "roster" and r.session_id is not None:
+            roster_fix.setdefault((r.session_id, r.patient_id), {}).update(fields)
+        elif r.target_kind == "note" and r.original_document_id in note_by_doc:
+            note = notes[note_by_doc[r.original_document_id]]
+            if "objective_key" in fields:
+                note["objective_key"] = fields["objective_key"]
+            if fields.get("clone_review"):
+                note["clone_flag"] = "resolved"
+    if roster_fix:
+        dos_of = {s.session_id: s.dos for s in sessions}
+        fixed = []
+        for a in attendance:
+            fix = roster_fix.get((a.session_id, a.patient_id))
+            if fix and a.session_id in dos_of:
+                def at(key, current):
+                    if key not in fix:
+                        return current
+                    return (local_to_utc(dos_of[a.session_id], time.fromisoformat(fix[key]), tz)
+                            if fix[key] else None)
+                a = replace(a, status=fix.get("status", a.status),
+                            arrival=at("arrival", a.arrival), departure=at("departure", a.departure))
+            fixed.append(a)
+        attendance = fixed
+
+    plans, drafts = [], set()
+    plan_q = (select(TreatmentPlan.id, TreatmentPlan.patient_id, TreatmentPlan.status,
+                     TreatmentPlan.effective_date, TreatmentPlan.content_json,
+                     ArchivedDocument.entry_seq)
+              .outerjoin(ArchivedDocument, ArchivedDocument.id == TreatmentPlan.document_id))
+    if patient_ids is not None:
+        plan_q = plan_q.where(TreatmentPlan.patient_id.in_(patient_ids or {-1}))
+    for r in db.session.execute(plan_q):
+        if r.status == "signed" and r.effective_date is not None:
+            keys = frozenset(p["key"] for p in json.loads(r.content_json).get("problems", []))
+            plans.append(PlanFact(r.patient_id, r.id, r.effective_date, keys, r.entry_seq))
+        else:
+            drafts.add(r.patient_id)
+    drafts -= {p.patient_id for p in plans}
+    closures = frozenset(db.session.scalars(
+        select(Closure.date).where(Closure.program_id == program.id)))
+    documentation = DocumentationFacts(
+        notes=tuple(NoteFact(**{k: v for k, v in n.items() if k != "document_id"})
+                    for n in notes.values()),
+        plans=tuple(plans), unsigned_plan_patients=frozenset(drafts), closures=closures,
+        time_zone=program.time_zone, today=local_today(tz))
+    return attendance, documentation

@@ -128,3 +128,42 @@ def sign_and_close(session, facilitator, *, absent=(), now=None):
     return svc.close_roster(session.id, facilitator=facilitator, typed_name=facilitator.name,
                             attested=True, signature_png=squiggle_png(seed=99),
                             max_png_bytes=512 * 1024, now=now)
+
+
+def document_sessions(sessions, author, *, effective=date(2026, 10, 1), signed_at=None):
+    """Give every attended row of ``sessions`` the documentation a billed day needs (issue 11):
+    a signed treatment plan in effect since ``effective`` and a signed encounter note on the
+    DOS (written directly, like the tests' attendance rows; the note services have their own
+    tests). Tests about other checks use this so those days can be ready."""
+    import json
+    from datetime import datetime, timezone
+
+    from portal.clock import local_to_utc
+    from portal.models import EncounterNote, TreatmentPlan
+    from portal.rules.facts import ATTENDED_STATUSES
+
+    planned = set(db.session.scalars(db.select(TreatmentPlan.patient_id).where(
+        TreatmentPlan.status == "signed")))
+    content = {"problems": [{"key": "O1", "dimension": "5", "text": "Relapse risk", "goal":
+                             "Sustained abstinence", "objective": "Name 3 triggers",
+                             "target_date": "2027-01-31"}],
+               "interventions": [{"modality": "Group", "frequency": "3x/week", "staff": "LCSW"}]}
+    for s in sessions:
+        tz = s.cohort.program.tz
+        for e in s.entries:
+            if e.status not in ATTENDED_STATUSES:
+                continue
+            if e.patient_id not in planned:
+                db.session.add(TreatmentPlan(
+                    patient_id=e.patient_id, version=1, content_json=json.dumps(content),
+                    status="signed", created_by_id=author.id, clinician_id=author.id,
+                    created_at=datetime(2026, 9, 30, tzinfo=timezone.utc), effective_date=effective))
+                planned.add(e.patient_id)
+            exists = db.session.scalar(db.select(EncounterNote.id).where(
+                EncounterNote.session_id == s.id, EncounterNote.patient_id == e.patient_id))
+            if exists is None:
+                db.session.add(EncounterNote(
+                    session_id=s.id, patient_id=e.patient_id, author_id=author.id,
+                    objective_key="O1", status="signed", individual_text="(test)",
+                    signed_at=signed_at or local_to_utc(s.dos, time(20, 0), tz)))
+    db.session.commit()

@@ -177,7 +177,8 @@ def _csv_work(app, job: jobs.Job) -> None:
         db.session.rollback()  # release the read transaction (SQLite: the write lock) early
         job.report(40, "Applying payer rules")
         wanted = {STATUS_READY, STATUS_BLOCKED} if p["all"] else {STATUS_READY}
-        lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"])
+        lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"],
+                                                     documentation=facts.documentation)
                  if first <= ln.dos <= last and ln.status in wanted
                  and (p["payer"] is None or ln.payer_key == p["payer"])]
         job.report(70, "Writing the file")
@@ -281,7 +282,8 @@ def x12_837p():
         abort(422, description="Self-pay days are not billed to a payer, so there is no 837P "
                                "for them. Use the CSV export instead.")
     facts = load_facts(program, first, last)
-    lines = [ln for ln in derive_claim_lines(*facts.args(), _rulebook())
+    lines = [ln for ln in derive_claim_lines(*facts.args(), _rulebook(),
+                                             documentation=facts.documentation)
              if first <= ln.dos <= last and ln.payer_key == key and ln.status == STATUS_READY]
     if not lines:
         abort(422, description=f"No ready lines for {payer.name} from {first:%b %-d} to "

@@ -56,3 +56,45 @@ def html_to_pdf(html: str) -> bytes:
 def render_pdf(template: str, context: dict) -> bytes:
     """``render_html`` then ``html_to_pdf``."""
     return html_to_pdf(render_html(template, context))
+
+
+class RenderTimeout(RuntimeError):
+    """Laying out the document took longer than the limit; nothing was produced."""
+
+
+def _render_child(html: str, conn) -> None:  # runs in the child process
+    try:
+        conn.send(("ok", html_to_pdf(html)))
+    except Exception as exc:  # the parent re-raises it as a message, never a hang
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def render_pdf_limited(template: str, context: dict, *, seconds: float) -> bytes:
+    """``render_pdf`` in a forked child that is killed after ``seconds``, so a pathological
+    layout (a 9,000-word section, an unbreakable line) cannot hang a web worker. Raises
+    ``RenderTimeout``, or ``RuntimeError`` if the layout itself failed."""
+    import multiprocessing
+
+    html = render_html(template, context)
+    # forkserver, not fork: web workers are threaded, and forking a threaded process can
+    # deadlock. The server process imports WeasyPrint once; each render is a cheap fork of it.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["portal.documents.render"])
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_render_child, args=(html, child), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(seconds):
+            raise RenderTimeout(f"The document took longer than {seconds:g} s to lay out.")
+        status, payload = parent.recv()
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent.close()
+    if status != "ok":
+        raise RuntimeError(f"The document could not be laid out ({payload}).")
+    return payload

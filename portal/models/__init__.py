@@ -3,10 +3,11 @@ from portal.models.access import AccessLogEntry
 from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import Authorization
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
+from portal.models.notes import Addendum, EncounterNote, GroupNote, TreatmentPlan
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
     "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "Closure", "Cohort", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
+    "Addendum", "Authorization", "Closure", "Cohort", "EncounterNote", "Enrollment", "GroupNote", "GroupSession", "Patient", "Payer", "Program", "TreatmentPlan", "User",
 ]

@@ -27,6 +27,7 @@ from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.readiness import patient_readiness
 from portal.services.reconciliation import build_day, usd
 from portal.services.schedule import ensure_sessions
+from tests import factories
 
 DAY = date(2026, 11, 18)  # a Wednesday, after Sunrise's 2026-11-16 rule version (HQ modifier)
 AT_RISK_CENTS = 16500 + 35000 + 16500
@@ -69,6 +70,7 @@ def prepare_day(world, day: date = DAY, *, close_pm: bool = False):
             if e.patient_id == lindqvist.id:
                 e.status = "absent"
     db.session.commit()
+    factories.document_sessions([am, pm], world.clinician)  # notes and plans in order
     return am, pm
 
 
