@@ -51,14 +51,17 @@ def _plan_page(patient: Patient, *, status: int = 200, **extra):
                            tz=current_program().tz, **extra), status
 
 
-@bp.route("/plans/patients/<int:patient_id>", methods=["GET", "POST"])
+@bp.route("/plans/patients/<int:patient_id>")
 @allow(*PLAN_READERS)
 def plan(patient_id: int):
+    return _plan_page(_patient(patient_id))
+
+
+@bp.route("/plans/patients/<int:patient_id>/versions", methods=["POST"])
+@allow(*PLAN_WRITERS)
+def new_version(patient_id: int):
+    """Write the first plan, or a review (the next version)."""
     patient = _patient(patient_id)
-    if request.method == "GET":
-        return _plan_page(patient)
-    if current_user.role not in PLAN_WRITERS:
-        abort(403, description="Clinicians write treatment plans.")
     rows, interventions = _rows_from_form(request.form)
     try:
         svc.create_plan(patient.id, author=current_user._get_current_object(), rows=rows,

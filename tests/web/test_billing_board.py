@@ -109,7 +109,7 @@ def test_board_shows_sessions_blocked_reasons_and_who_must_act(client, login, wo
 def test_dollars_at_risk_is_the_sum_of_blocked_charges(client, login, world, day, app):
     login.as_(world.admin)
     facts = load_facts(world.program, day, day)
-    lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"]) if ln.dos == day]
+    lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"], documentation=facts.documentation) if ln.dos == day]
     blocked = sum(ln.charge_cents for ln in lines if ln.status == "blocked")
     assert blocked == AT_RISK_CENTS
     html = client.get(f"/billing/?date={day}").get_data(as_text=True)
@@ -186,7 +186,7 @@ def test_board_and_readiness_agree(client, login, world, day, app):
     assert set(verdicts.values()) == {"ready", "blocked", "no_service"}
     for pid, verdict in verdicts.items():
         facts = load_facts(world.program, day, day, patient_ids=[pid])
-        (dr,) = patient_readiness(pid, day, day, *facts.args(), app.extensions["rulebook"])
+        (dr,) = patient_readiness(pid, day, day, *facts.args(), app.extensions["rulebook"], facts.documentation)
         assert dr.verdict == verdict, pid
     # and through the pages themselves
     login.as_(world.billing)
