@@ -3,8 +3,8 @@
 ``portal.rules`` takes frozen dataclasses and never touches the database; this module is the
 one bridge. The query count does not grow with the number of patients or days (asserted in
 tests/web/test_fact_loader.py): one query each for patients, sessions, attendance rows and
-authorizations, plus one each for encounter notes, addenda, treatment plans and closures
-(``load_documentation``), selecting columns rather than ORM objects because a program-year is
+authorizations (each attendance row with its encounter note), plus one each for addenda,
+treatment plans and closures (``load_documentation``), selecting columns rather than ORM objects because a program-year is
 ~90,000 attendance rows.
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> Facts:
     """Facts for sessions with a DOS in ``[first_dos - lookback_days, last_dos]`` (program-local
     dates). With ``patient_ids``, only sessions those patients are on are read, but with every
-    row of each such session (group size needs the whole roster). Eight queries."""
+    row of each such session (group size needs the whole roster). Seven queries."""
     start = first_dos - timedelta(days=lookback_days)
     facilitator = aliased(User)
     session_q = (select(GroupSession.id, GroupSession.dos, GroupSession.scheduled_start,
@@ -104,11 +104,21 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
             roster_closed=r.status == "closed", archive_seq=r.entry_seq))
 
     attendance = []
+    notes: dict[tuple, list] = {}
+    note_by_doc: dict[int, tuple] = {}
     patient_set: set[int] = set(patient_ids or ())
     if session_ids:
+        # Each row's encounter note comes with it (one outer join, not a second 90,000-row
+        # query): see load_documentation.
         rows = db.session.execute(
             select(AttendanceEntry.session_id, AttendanceEntry.patient_id, AttendanceEntry.status,
-                   AttendanceEntry.arrival, AttendanceEntry.departure, AttendanceEntry.signed_at)
+                   AttendanceEntry.arrival, AttendanceEntry.departure, AttendanceEntry.signed_at,
+                   EncounterNote.status.label("note_status"),
+                   EncounterNote.signed_at.label("note_signed_at"), EncounterNote.objective_key,
+                   EncounterNote.plan_id, EncounterNote.clone_flag,
+                   EncounterNote.document_id.label("note_doc"))
+            .outerjoin(EncounterNote, (EncounterNote.session_id == AttendanceEntry.session_id)
+                       & (EncounterNote.patient_id == AttendanceEntry.patient_id))
             .where(AttendanceEntry.session_id.in_(
                 select(GroupSession.id).join(Cohort).where(
                     Cohort.program_id == program.id, GroupSession.dos >= start,
@@ -121,6 +131,15 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
             attendance.append(AttendanceFact(
                 session_id=r.session_id, patient_id=r.patient_id, status=r.status,
                 arrival=r.arrival, departure=r.departure, signed=r.signed_at is not None))
+            if r.note_status is not None:
+                # NoteFact field order: session, patient, signed_at (drafts: None), objective,
+                # plan version, similarity flag, archive seq.
+                notes[(r.session_id, r.patient_id)] = [
+                    r.session_id, r.patient_id,
+                    r.note_signed_at if r.note_status == "signed" else None, r.objective_key,
+                    r.plan_id, r.clone_flag, None]
+                if r.note_doc is not None:
+                    note_by_doc[r.note_doc] = (r.session_id, r.patient_id)
 
     patient_q = select(Patient.id, Patient.mrn, Patient.legal_first, Patient.legal_last,
                        Patient.dob, Patient.sex, Patient.member_id, Patient.level_of_care,
@@ -145,7 +164,7 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
         units_authorized=r.units, code=r.hcpcs_code) for r in db.session.execute(auth_q))
     known = {p.patient_id for p in patients}
     attendance, documentation = load_documentation(
-        program, start, last_dos, sessions, attendance,
+        program, start, last_dos, sessions, attendance, notes, note_by_doc,
         patient_set if patient_ids is not None else None)
     return Facts(program_fact(program), patients, tuple(sessions),
                  tuple(a for a in attendance if a.patient_id in known), authorizations,
@@ -153,28 +172,14 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
 
 
 def load_documentation(program: Program, start: date, last_dos: date, sessions: list,
-                       attendance: list[AttendanceFact], patient_ids: set | None
+                       attendance: list[AttendanceFact], notes: dict, note_by_doc: dict,
+                       patient_ids: set | None
                        ) -> tuple[list[AttendanceFact], DocumentationFacts]:
-    """Encounter notes, treatment plans, closures and addenda for the window, in four queries.
+    """Treatment plans, closures and addenda for the window, in three queries; ``notes`` (read
+    with the attendance rows) become ``NoteFact``s with their addenda applied.
     Addenda are applied in chain order: roster addenda correct attendance status and times,
     note addenda correct the objective or resolve a similarity flag (the latest wins)."""
     tz = program.tz
-    in_window = (select(GroupSession.id).join(Cohort).where(
-        Cohort.program_id == program.id, GroupSession.dos >= start, GroupSession.dos <= last_dos))
-    notes = {}
-    for r in db.session.execute(
-            select(EncounterNote.session_id, EncounterNote.patient_id, EncounterNote.status,
-                   EncounterNote.signed_at, EncounterNote.objective_key, EncounterNote.plan_id,
-                   EncounterNote.clone_flag, EncounterNote.document_id, ArchivedDocument.entry_seq)
-            .outerjoin(ArchivedDocument, ArchivedDocument.id == EncounterNote.document_id)
-            .where(EncounterNote.session_id.in_(in_window))):
-        notes[(r.session_id, r.patient_id)] = dict(
-            session_id=r.session_id, patient_id=r.patient_id,
-            signed_at=r.signed_at if r.status == "signed" else None,
-            objective_key=r.objective_key, plan_version_id=r.plan_id, clone_flag=r.clone_flag,
-            archive_seq=r.entry_seq, document_id=r.document_id)
-    note_by_doc = {n["document_id"]: key for key, n in notes.items() if n["document_id"]}
-
     original = aliased(ArchivedDocument)
     roster_fix: dict[tuple, dict] = {}
     for r in db.session.execute(
@@ -191,9 +196,9 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
         elif r.target_kind == "note" and r.original_document_id in note_by_doc:
             note = notes[note_by_doc[r.original_document_id]]
             if "objective_key" in fields:
-                note["objective_key"] = fields["objective_key"]
+                note[3] = fields["objective_key"]
             if fields.get("clone_review"):
-                note["clone_flag"] = "resolved"
+                note[5] = "resolved"
     if roster_fix:
         dos_of = {s.session_id: s.dos for s in sessions}
         fixed = []
@@ -227,8 +232,7 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
     closures = frozenset(db.session.scalars(
         select(Closure.date).where(Closure.program_id == program.id)))
     documentation = DocumentationFacts(
-        notes=tuple(NoteFact(**{k: v for k, v in n.items() if k != "document_id"})
-                    for n in notes.values()),
+        notes=tuple(NoteFact(*n) for n in notes.values()),
         plans=tuple(plans), unsigned_plan_patients=frozenset(drafts), closures=closures,
         time_zone=program.time_zone, today=local_today(tz))
     return attendance, documentation

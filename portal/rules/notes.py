@@ -9,6 +9,8 @@ Sources (DOMAIN.md §3, §9): a signed, individualized note per DOS linked to an
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import AbstractSet, Hashable, Iterable, Mapping, Sequence
@@ -129,15 +131,17 @@ def review_due(effective: date, interval: ReviewInterval,
                attended_dates: Sequence[date] = ()) -> date | None:
     """The last DOS the plan version that took effect on ``effective`` covers: a DOS after it
     needs a newer (reviewed) version. ``days``: effective + days (day 30 is covered, day 31 is
-    not). ``sessions``: the date of the N-th attended session after ``effective`` (None while
-    fewer have happened). Both: "whichever is less frequent" (NH He-W 513.10 [S36]) takes the
-    later date (not due until both have passed), "more frequent" the earlier one."""
+    not). ``sessions``: the date of the N-th attended date of service after ``effective``
+    (None while fewer have happened); ``attended_dates`` sorted ascending, one per date (a
+    binary search keeps a patient-year linear). Both: "whichever is less frequent" (NH He-W
+    513.10 [S36]) takes the later date (not due until both have passed), "more frequent" the
+    earlier one."""
     by_days = effective + timedelta(days=interval.days) if interval.days else None
     by_sessions = None
     if interval.sessions:
-        after = sorted({d for d in attended_dates if d > effective})
-        if len(after) >= interval.sessions:
-            by_sessions = after[interval.sessions - 1]
+        i = bisect_right(attended_dates, effective) + interval.sessions - 1
+        if i < len(attended_dates):
+            by_sessions = attended_dates[i]
     if interval.days and interval.sessions:
         if interval.combine == "less_frequent":
             if by_sessions is None:
@@ -239,7 +243,7 @@ def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: 
             out.append(Reason("plan_review_overdue", f"{d}: treatment plan review was due "
                               f"{due.isoformat()} (plan in effect since "
                               f"{plan.effective.isoformat()})", WHO_CLINICIAN))
-    deadline = signing_deadline(dos, note_days, note_day_kind, facts.closures)
+    deadline = _deadline(dos, note_days, note_day_kind, facts.closures)
     for sid in session_ids:
         note = index.notes.get((sid, patient_id))
         if note is None or note.signed_at is None:
@@ -266,6 +270,11 @@ def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: 
                               "identical to another patient's in the same group; review it "
                               "(addendum)", WHO_CLINICIAN, session_id=sid))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _deadline(dos: date, days: int, kind: str, closures: frozenset) -> date:
+    return signing_deadline(dos, days, kind, closures)
 
 
 def note_deadline(dos: date, note_days: int, note_day_kind: str,

@@ -78,8 +78,8 @@ NH = ReviewInterval(days=28, sessions=4, combine="less_frequent")
     (ReviewInterval(days=None, sessions=4), (D(2026, 11, 2), D(2026, 11, 3)), None,
      "4 sessions, only 2 so far"),
     (ReviewInterval(days=None, sessions=4),
-     (D(2026, 11, 1), D(2026, 11, 2), D(2026, 11, 3), D(2026, 11, 3), D(2026, 11, 9), D(2026, 11, 10)),
-     D(2026, 11, 10), "sessions after the effective date, one per day"),
+     (D(2026, 11, 1), D(2026, 11, 2), D(2026, 11, 3), D(2026, 11, 9), D(2026, 11, 10)),
+     D(2026, 11, 10), "attended dates after the effective date count"),
     # Irregular attendance: 4 sessions in the first week -> 4 weeks is less frequent.
     (NH, (D(2026, 11, 2), D(2026, 11, 3), D(2026, 11, 4), D(2026, 11, 5)), D(2026, 11, 29),
      "4 sessions in week 1: 4 weeks is the less frequent"),

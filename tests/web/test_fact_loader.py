@@ -104,8 +104,8 @@ def test_query_count_is_constant_in_patients(app):
     n_large, lines_large = _measure(app, program)
 
     assert len(lines_small) == 5 * DAYS and len(lines_large) == 50 * DAYS
-    # 4 for rosters and authorizations + 4 for notes (with their addenda), plans and closures
-    assert n_small == n_large == 8, (n_small, n_large)
+    # 4 for rosters (with their notes) and authorizations + addenda, plans and closures
+    assert n_small == n_large == 7, (n_small, n_large)
     doc_codes = {"note_missing", "note_not_signed", "plan_missing", "plan_not_signed"}
     assert not doc_codes & {r.code for ln in lines_large for r in ln.reasons}
 
