@@ -1,7 +1,7 @@
 """Encounter notes, group notes, treatment plans (versioned) and addenda (issue 11).
 
 Revision ID: 20261202_11
-Revises: 0003_clinic_demographics
+Revises: 20261202_9
 Create Date: 2026-12-02
 """
 from alembic import op
@@ -12,7 +12,7 @@ from portal.models.types import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = '20261202_11'
-down_revision = '0003_clinic_demographics'
+down_revision = '20261202_9'
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,17 @@
 """SQLAlchemy models, one module per aggregate. Import them here so Alembic sees every table."""
 from portal.models.access import AccessLogEntry
+from portal.models.admin import AdminLogEntry, SetPasswordLink
 from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import Authorization
+from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.notes import Addendum, EncounterNote, GroupNote, TreatmentPlan
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
-    "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Addendum", "Authorization", "Closure", "Cohort", "EncounterNote", "Enrollment", "GroupNote", "GroupSession", "Patient", "Payer", "Program", "TreatmentPlan", "User",
+    "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient",
+    "AttendanceEntry", "Authorization", "ClaimExport", "ClaimExportLine", "Closure", "Cohort",
+    "EncounterNote", "Enrollment", "GroupNote", "GroupSession", "Patient", "Payer", "Program",
+    "SetPasswordLink", "TreatmentPlan", "User",
 ]
