@@ -24,6 +24,7 @@ def _page(document_id: int, patient_id: int, *, status: int = 200, **extra):
         _doc, target = svc._original(document_id, patient_id)
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
+    _check_author(doc, target)
     chain = svc.chain(document_id, patient_id)
     values = svc.current_values(doc, target, patient_id)
     return render_template("notes/addendum.html", doc=doc, patient=patient, target=target,
@@ -32,11 +33,30 @@ def _page(document_id: int, patient_id: int, *, status: int = 200, **extra):
                            head=chain[-1] if chain else None, **extra), status
 
 
+def _check_author(doc, target: str) -> None:
+    """Facilitators correct only their own groups' rosters and notes; plans are clinicians'."""
+    if current_user.role != "facilitator":
+        return
+    from sqlalchemy import select
+
+    from portal.models import EncounterNote, GroupSession
+    if target == "roster":
+        session = db.session.scalar(select(GroupSession).where(GroupSession.document_id == doc.id))
+    elif target == "note":
+        note = db.session.scalar(select(EncounterNote).where(EncounterNote.document_id == doc.id))
+        session = note.session if note else None
+    else:
+        abort(403, description="Clinicians correct treatment plans.")
+    if session is None or session.facilitator_id != current_user.id:
+        abort(403, description="This group is assigned to another facilitator.")
+
+
 @bp.route("/addenda/<int:document_id>/patients/<int:patient_id>", methods=["GET", "POST"])
 @allow(*AUTHORS)
 def addendum(document_id: int, patient_id: int):
     if request.method == "GET":
         return _page(document_id, patient_id)
+    _page(document_id, patient_id)  # same existence and author checks as the form
     based_on = request.form.get("based_on") or None
     try:
         based_on = int(based_on) if based_on else None

@@ -357,3 +357,23 @@ def test_note_form_bad_input_over_http(world, day, client, login):
     resp = client.get(f"/notes/sessions/{am.id}/patients/{world.patients[3].id}")
     assert resp.status_code == 404
     assert db.session.scalar(select(func.count()).select_from(EncounterNote)) == 0
+
+
+def test_addendum_page_over_http(world, day, client, login):
+    am, _ = day
+    alvarez = world.patients[0]
+    login.as_(world.facilitator2)  # PM facilitator: not their roster
+    assert client.get(f"/addenda/{am.document_id}/patients/{alvarez.id}").status_code == 403
+    login.as_(world.facilitator)
+    page = client.get(f"/addenda/{am.document_id}/patients/{alvarez.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "never a signature" in html.lower() or "cannot add a signature" in html
+    csrf = factories.csrf_from(html)
+    late = (am.actual_start + timedelta(minutes=30)).astimezone(world.program.tz).strftime("%H:%M")
+    form = {"csrf_token": csrf, "based_on": "", "use_status": "yes", "f_status": "late",
+            "use_arrival": "yes", "f_arrival": late, "reason": "Front desk log shows a late arrival"}
+    resp = client.post(f"/addenda/{am.document_id}/patients/{alvarez.id}", data=form)
+    assert resp.status_code == 302
+    again = client.post(f"/addenda/{am.document_id}/patients/{alvarez.id}", data=form)
+    assert again.status_code == 409 and "corrected since" in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Addendum)) == 1
