@@ -21,6 +21,10 @@ running the Alembic migrations, then three timings are printed, best of 3 each:
   portal archives a roster (chain entry + salted line per row), and the loader checks each
   closed roster's rows against its entry's line commitments (also timed without that step).
 
+Since issue 11 the synthetic year carries its clinical documentation too: a signed treatment
+plan version every 28 days per patient and a signed encounter note for every attended row
+(``make_documentation``), so both timings include the note and plan facts and reasons.
+
 Run: ``.venv/bin/python bench/claim_lines.py [n_patients] [days] [--no-sql]``.
 """
 from __future__ import annotations
@@ -103,6 +107,27 @@ def make_synthetic(n_patients: int = 300, days: int = 365, first_dos: date = dat
     return program, patients, sessions, attendance, authorizations, load_all()
 
 
+def make_documentation(facts):
+    """Signed plans (a new version every 28 days, the shortest review interval in the payer
+    files) and a signed note per attended row, as ``DocumentationFacts``."""
+    from portal.rules.notes import DocumentationFacts, NoteFact, PlanFact
+
+    program, patients, sessions, attendance, _auths, _rb = facts
+    first, last = sessions[0].dos, sessions[-1].dos
+    plans, n = [], 0
+    for p in patients:
+        eff = first
+        while eff <= last:
+            n += 1
+            plans.append(PlanFact(p.patient_id, n, eff, frozenset({"O1", "O2"})))
+            eff += timedelta(days=28)
+    end_of = {s.session_id: s.actual_end for s in sessions}
+    notes = tuple(NoteFact(a.session_id, a.patient_id, end_of[a.session_id] + timedelta(hours=2),
+                           "O1") for a in attendance if a.status == "present")
+    return DocumentationFacts(notes=notes, plans=tuple(plans), time_zone=program.time_zone,
+                              today=last + timedelta(days=30))
+
+
 def _best_of(fn, runs: int = 3) -> tuple[float, object]:
     """Best wall time in ms over ``runs`` and the last result. Like ``timeit``, the garbage
     collector is paused while timing (collected before each run) so a collection triggered by
@@ -128,8 +153,8 @@ def _populate(facts) -> None:
     from sqlalchemy import insert
 
     from portal.extensions import db
-    from portal.models import (AttendanceEntry, Authorization, Cohort, GroupSession, Patient,
-                               Payer, Program, User)
+    from portal.models import (AttendanceEntry, Authorization, Cohort, EncounterNote,
+                               GroupSession, Patient, Payer, Program, TreatmentPlan, User)
 
     program, patients, sessions, attendance, authorizations, rulebook = facts
     conn = db.session.connection()
@@ -172,6 +197,19 @@ def _populate(facts) -> None:
         "session_id": a.session_id, "patient_id": a.patient_id + 1, "status": a.status,
         "signed_at": by_session[a.session_id].scheduled_start if a.signed else None}
         for a in attendance])
+    docs = make_documentation(facts)
+    conn.execute(insert(TreatmentPlan), [{
+        "id": pl.plan_version_id, "patient_id": pl.patient_id + 1, "version": pl.plan_version_id,
+        "content_json": '{"problems": [{"key": "O1"}, {"key": "O2"}]}', "status": "signed",
+        "created_by_id": 1, "created_at": datetime.now(ZoneInfo("UTC")),
+        "supervisor_required": False, "effective_date": pl.effective, "asam_edition": "3",
+        "level_of_care": "2.1"} for pl in docs.plans])
+    conn.execute(insert(EncounterNote), [{
+        "session_id": nt.session_id, "patient_id": nt.patient_id + 1, "author_id": 1,
+        "objective_key": nt.objective_key, "status": "signed", "signed_at": nt.signed_at,
+        "safety_plan": "", "individual_text": "", "plan_changes": "", "clone_flag": "none",
+        "clone_review": "", "created_at": nt.signed_at, "updated_at": nt.signed_at}
+        for nt in docs.notes])
     conn.execute(insert(Authorization), [{
         "patient_id": au.patient_id + 1, "payer_id": payer_ids[patients[au.patient_id].payer_key],
         "number": au.number, "hcpcs_code": au.code, "level_of_care": "2.1", "start_date": au.start,
@@ -286,7 +324,8 @@ def sql_comparison(n: int, days: int) -> None:
         def loader_and_rules():
             loaded = load_facts(program, first, last)
             db.session.rollback()
-            return loaded, derive_claim_lines(*loaded.args(), rulebook)
+            return loaded, derive_claim_lines(*loaded.args(), rulebook,
+                                              documentation=loaded.documentation)
 
         import portal.fact_loader as fact_loader
 
@@ -319,7 +358,9 @@ def main(argv: list[str]) -> None:
     days = int(args[1]) if len(args) > 1 else 365
     facts = make_synthetic(n, days)
     print(f"{n} patients, {days} days: {len(facts[2])} sessions, {len(facts[3])} attendance rows")
-    best, lines = _best_of(lambda: derive_claim_lines(*facts))
+    docs = make_documentation(facts)
+    print(f"documentation: {len(docs.plans)} plan versions, {len(docs.notes)} signed notes")
+    best, lines = _best_of(lambda: derive_claim_lines(*facts, documentation=docs))
     ready = sum(1 for ln in lines if ln.status == "ready")
     print(f"derive_claim_lines: {best:.0f} ms (best of 3), {len(lines)} lines, {ready} ready")
     if "--no-sql" not in argv:

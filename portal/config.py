@@ -75,6 +75,11 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "PORTAL_X12_USAGE": os.environ.get("PORTAL_X12_USAGE", "T"),
         # A signature PNG from a tablet canvas is ~10-60 KB; anything far larger is not a signature.
         "MAX_SIGNATURE_BYTES": 512 * 1024,
+        # Encounter notes: individual sections of two patients in one group at or above this
+        # similarity (0..1) are shown side by side before signing (issue 11).
+        "PORTAL_CLONE_THRESHOLD": float(os.environ.get("PORTAL_CLONE_THRESHOLD", "0.90")),
+        # A note, plan or addendum PDF that takes longer than this to lay out is refused.
+        "PORTAL_RENDER_SECONDS": float(os.environ.get("PORTAL_RENDER_SECONDS", "60")),
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
         # Password guessing: failed sign-ins (successes are not counted) per account, and per

@@ -3,24 +3,29 @@
 ``portal.rules`` takes frozen dataclasses and never touches the database; this module is the
 one bridge. The query count does not grow with the number of patients or days (asserted in
 tests/web/test_fact_loader.py): one query each for patients, sessions, attendance rows and
-authorizations (plus two for the archive binding step), selecting columns rather than ORM objects because a program-year is ~90,000
-attendance rows.
+authorizations (each attendance row with its encounter note), plus two for the archive
+binding step and one each for addenda, treatment plans and closures (``load_documentation``),
+selecting columns rather than ORM objects because a program-year is ~90,000 attendance rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+import json
+from dataclasses import dataclass, replace
+from datetime import date, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from portal.clock import local_today, local_to_utc
 from portal.archive_binding import bind_facts
 from portal.extensions import db
-from portal.models import (ArchivedDocument, AttendanceEntry, Authorization, CareEpisode,
-                           Cohort, GroupSession, Patient, Payer, Program, User)
+from portal.models import (Addendum, ArchivedDocument, AttendanceEntry, Authorization,
+                           CareEpisode, Closure, Cohort, EncounterNote, GroupSession, Patient,
+                           Payer, Program, TreatmentPlan, User)
 from portal.rules.authorizations import APPROVED_STATES, level_kind as asam_kind, policy_for
 from portal.rules.facts import (AttendanceFact, AuthorizationFact, PatientFact, ProgramFact,
                                 SessionFact)
+from portal.rules.notes import DocumentationFacts, NoteFact, PlanFact
 
 ADOLESCENT_UNDER_YEARS = 18
 # Weekly checks look at the whole ISO week and authorization units are consumed from the
@@ -37,6 +42,9 @@ class Facts:
     sessions: tuple[SessionFact, ...]
     attendance: tuple[AttendanceFact, ...]
     authorizations: tuple[AuthorizationFact, ...]
+    #: encounter notes, treatment plans and closures (``portal.rules.notes``); pass it to
+    #: ``derive_claim_lines(..., documentation=facts.documentation)``
+    documentation: DocumentationFacts | None = None
 
     def args(self):
         """Positional arguments for ``derive_claim_lines`` (without the rule book)."""
@@ -101,7 +109,7 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> Facts:
     """Facts for sessions with a DOS in ``[first_dos - lookback_days, last_dos]`` (program-local
     dates). With ``patient_ids``, only sessions those patients are on are read, but with every
-    row of each such session (group size needs the whole roster). Five queries."""
+    row of each such session (group size needs the whole roster). Eight queries."""
     start = first_dos - timedelta(days=lookback_days)
     facilitator = aliased(User)
     supervisor = aliased(User)
@@ -144,11 +152,21 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
             roster_closed=r.status == "closed", archive_seq=r.entry_seq))
 
     attendance = []
+    notes: dict[tuple, list] = {}
+    note_by_doc: dict[int, tuple] = {}
     patient_set: set[int] = set(patient_ids or ())
     if session_ids:
+        # Each row's encounter note comes with it (one outer join, not a second 90,000-row
+        # query): see load_documentation.
         rows = db.session.execute(
             select(AttendanceEntry.session_id, AttendanceEntry.patient_id, AttendanceEntry.status,
-                   AttendanceEntry.arrival, AttendanceEntry.departure, AttendanceEntry.signed_at)
+                   AttendanceEntry.arrival, AttendanceEntry.departure, AttendanceEntry.signed_at,
+                   EncounterNote.status.label("note_status"),
+                   EncounterNote.signed_at.label("note_signed_at"), EncounterNote.objective_key,
+                   EncounterNote.plan_id, EncounterNote.clone_flag,
+                   EncounterNote.document_id.label("note_doc"))
+            .outerjoin(EncounterNote, (EncounterNote.session_id == AttendanceEntry.session_id)
+                       & (EncounterNote.patient_id == AttendanceEntry.patient_id))
             .where(AttendanceEntry.session_id.in_(
                 select(GroupSession.id).join(Cohort).where(
                     Cohort.program_id == program.id, GroupSession.dos >= start,
@@ -161,6 +179,15 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
             attendance.append(AttendanceFact(
                 session_id=r.session_id, patient_id=r.patient_id, status=r.status,
                 arrival=r.arrival, departure=r.departure, signed=r.signed_at is not None))
+            if r.note_status is not None:
+                # NoteFact field order: session, patient, signed_at (drafts: None), objective,
+                # plan version, similarity flag, archive seq.
+                notes[(r.session_id, r.patient_id)] = [
+                    r.session_id, r.patient_id,
+                    r.note_signed_at if r.note_status == "signed" else None, r.objective_key,
+                    r.plan_id, r.clone_flag, None]
+                if r.note_doc is not None:
+                    note_by_doc[r.note_doc] = (r.session_id, r.patient_id)
 
     auth_q = select(Authorization.id, Authorization.patient_id, Authorization.number,
                     Authorization.start_date, Authorization.end_date, Authorization.units,
@@ -208,9 +235,13 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     facts = Facts(program_fact(program), patients, tuple(sessions),
                   tuple(a for a in attendance if a.patient_id in known), authorizations)
     # The archive decides: closed rosters whose rows differ from their chain entry are marked
-    # so the rules block them (two more queries, see portal/archive_binding.py).
-    return bind_facts(facts)
-
+    # so the rules block them (two more queries, see portal/archive_binding.py). Addenda are
+    # applied after that check: the original rows are what the roster's entry commits to.
+    facts = bind_facts(facts)
+    attendance, documentation = load_documentation(
+        program, start, last_dos, sessions, list(facts.attendance), notes, note_by_doc,
+        patient_set if patient_ids is not None else None)
+    return replace(facts, attendance=tuple(attendance), documentation=documentation)
 
 
 def _other_level_days(patient_ids, first: date, last: date) -> dict:
@@ -233,3 +264,70 @@ def _other_level_days(patient_ids, first: date, last: date) -> dict:
             days.add(day)
             day += timedelta(days=1)
     return {pid: {k: frozenset(v) for k, v in kinds.items()} for pid, kinds in out.items()}
+
+
+def load_documentation(program: Program, start: date, last_dos: date, sessions: list,
+                       attendance: list[AttendanceFact], notes: dict, note_by_doc: dict,
+                       patient_ids: set | None
+                       ) -> tuple[list[AttendanceFact], DocumentationFacts]:
+    """Treatment plans, closures and addenda for the window, in three queries; ``notes`` (read
+    with the attendance rows) become ``NoteFact``s with their addenda applied.
+    Addenda are applied in chain order: roster addenda correct attendance status and times,
+    note addenda correct the objective or resolve a similarity flag (the latest wins)."""
+    tz = program.tz
+    original = aliased(ArchivedDocument)
+    roster_fix: dict[tuple, dict] = {}
+    for r in db.session.execute(
+            select(Addendum.target_kind, Addendum.patient_id, Addendum.fields_json,
+                   GroupSession.id.label("session_id"), Addendum.original_document_id)
+            .join(original, original.id == Addendum.original_document_id)
+            .outerjoin(GroupSession, GroupSession.document_id == Addendum.original_document_id)
+            .where(Addendum.target_kind.in_(("roster", "note")), original.dos >= start,
+                   original.dos <= last_dos)
+            .order_by(Addendum.original_document_id, Addendum.patient_id, Addendum.position)):
+        fields = json.loads(r.fields_json)
+        if r.target_kind == "roster" and r.session_id is not None:
+            roster_fix.setdefault((r.session_id, r.patient_id), {}).update(fields)
+        elif r.target_kind == "note" and r.original_document_id in note_by_doc:
+            note = notes[note_by_doc[r.original_document_id]]
+            if "objective_key" in fields:
+                note[3] = fields["objective_key"]
+            if fields.get("clone_review"):
+                note[5] = "resolved"
+    if roster_fix:
+        dos_of = {s.session_id: s.dos for s in sessions}
+        fixed = []
+        for a in attendance:
+            fix = roster_fix.get((a.session_id, a.patient_id))
+            if fix and a.session_id in dos_of:
+                def at(key, current):
+                    if key not in fix:
+                        return current
+                    return (local_to_utc(dos_of[a.session_id], time.fromisoformat(fix[key]), tz)
+                            if fix[key] else None)
+                a = replace(a, status=fix.get("status", a.status),
+                            arrival=at("arrival", a.arrival), departure=at("departure", a.departure))
+            fixed.append(a)
+        attendance = fixed
+
+    plans, drafts = [], set()
+    plan_q = (select(TreatmentPlan.id, TreatmentPlan.patient_id, TreatmentPlan.status,
+                     TreatmentPlan.effective_date, TreatmentPlan.content_json,
+                     ArchivedDocument.entry_seq)
+              .outerjoin(ArchivedDocument, ArchivedDocument.id == TreatmentPlan.document_id))
+    if patient_ids is not None:
+        plan_q = plan_q.where(TreatmentPlan.patient_id.in_(patient_ids or {-1}))
+    for r in db.session.execute(plan_q):
+        if r.status == "signed" and r.effective_date is not None:
+            keys = frozenset(p["key"] for p in json.loads(r.content_json).get("problems", []))
+            plans.append(PlanFact(r.patient_id, r.id, r.effective_date, keys, r.entry_seq))
+        else:
+            drafts.add(r.patient_id)
+    drafts -= {p.patient_id for p in plans}
+    closures = frozenset(db.session.scalars(
+        select(Closure.date).where(Closure.program_id == program.id)))
+    documentation = DocumentationFacts(
+        notes=tuple(NoteFact(*n) for n in notes.values()),
+        plans=tuple(plans), unsigned_plan_patients=frozenset(drafts), closures=closures,
+        time_zone=program.time_zone, today=local_today(tz))
+    return attendance, documentation

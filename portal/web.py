@@ -11,16 +11,16 @@ def register_web(app: Flask) -> None:
     from portal.authorizations import bp as authorizations_bp
     from portal.billing.views import bp as billing_bp
     from portal.census.views import bp as census_bp
-    from portal.documents.views import bp as documents_bp
+    from portal.archive.downloads import bp as documents_bp
     from portal.errors import register_error_handlers
     from portal.home import bp as home_bp
+    from portal.notes import bp as notes_bp
     from portal.readiness.views import bp as readiness_bp
     from portal.rosters import bp as rosters_bp
-    from portal.verification import bp as verification_bp
+    from portal.archive.verification import bp as verification_bp
 
     for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp,
-               billing_bp, accounts_bp, admin_bp,
-               authorizations_bp):
+               billing_bp, accounts_bp, admin_bp, authorizations_bp, notes_bp):
         app.register_blueprint(bp)
 
     app.before_request(access_control.enforce)

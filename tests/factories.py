@@ -137,3 +137,46 @@ def sign_and_close(session, facilitator, *, absent=(), now=None):
                             attested=True, signature_png=squiggle_png(seed=99),
                             max_png_bytes=512 * 1024, now=now)
 
+
+def document_sessions(sessions, author, *, signed_at=None):
+    """Give every attended row of ``sessions`` the documentation a billed day needs (issue 11):
+    a signed treatment plan in effect on the DOS and not due for review, and a signed encounter
+    note on the DOS (written directly, like the tests' attendance rows; the note services have
+    their own tests). Tests about other checks use this so those days can be ready."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from portal.clock import local_to_utc
+    from portal.models import EncounterNote, TreatmentPlan
+    from portal.rules.facts import ATTENDED_STATUSES
+
+    content = {"problems": [{"key": "O1", "dimension": "5", "text": "Relapse risk", "goal":
+                             "Sustained abstinence", "objective": "Name 3 triggers",
+                             "target_date": "2027-12-31"}],
+               "interventions": [{"modality": "Group", "frequency": "3x/week", "staff": "LCSW"}]}
+    for s in sorted(sessions, key=lambda s: s.dos):
+        tz = s.cohort.program.tz
+        for e in s.entries:
+            if e.status not in ATTENDED_STATUSES:
+                continue
+            plans = list(db.session.scalars(db.select(TreatmentPlan).where(
+                TreatmentPlan.patient_id == e.patient_id)))
+            # Shortest review interval in the payer files is 28 days (or 4 sessions): a
+            # version from up to 3 days before the DOS covers it.
+            if not any(p.effective_date <= s.dos <= p.effective_date + timedelta(days=3)
+                       for p in plans if p.status == "signed"):
+                start = s.dos - timedelta(days=3)
+                db.session.add(TreatmentPlan(
+                    patient_id=e.patient_id, version=len(plans) + 1,
+                    content_json=json.dumps(content), status="signed", created_by_id=author.id,
+                    clinician_id=author.id, effective_date=start,
+                    created_at=datetime(start.year, start.month, start.day, tzinfo=timezone.utc)))
+                db.session.flush()
+            exists = db.session.scalar(db.select(EncounterNote.id).where(
+                EncounterNote.session_id == s.id, EncounterNote.patient_id == e.patient_id))
+            if exists is None:
+                db.session.add(EncounterNote(
+                    session_id=s.id, patient_id=e.patient_id, author_id=author.id,
+                    objective_key="O1", status="signed", individual_text="(test)",
+                    signed_at=signed_at or local_to_utc(s.dos, time(20, 0), tz)))
+    db.session.commit()

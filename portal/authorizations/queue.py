@@ -64,7 +64,8 @@ def units_used_by_number(program: Program, auths: list[Authorization], today: da
         return {}
     facts = load_facts(program, first, last, lookback_days=0, patient_ids=patient_ids)
     used: dict[str, int] = defaultdict(int)
-    for ln in derive_claim_lines(*facts.args(), current_app.extensions["rulebook"]):
+    for ln in derive_claim_lines(*facts.args(), current_app.extensions["rulebook"],
+                                 documentation=facts.documentation):
         if ln.status == STATUS_READY and ln.authorization_number:
             used[ln.authorization_number] += ln.units
     return used

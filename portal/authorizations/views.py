@@ -73,7 +73,8 @@ def _patient_page(patient: Patient, *, error: str | None = None, details=None,
         first = max(first, min(a.start_date for a in auths) - timedelta(days=7))
     last = today + timedelta(days=TIMELINE_AHEAD_DAYS)
     facts = load_facts(program, first, today, patient_ids=[patient.id], lookback_days=0)
-    lines = derive_claim_lines(*facts.args(), current_app.extensions["rulebook"])
+    lines = derive_claim_lines(*facts.args(), current_app.extensions["rulebook"],
+                               documentation=facts.documentation)
     attended = {ln.dos: ln.status for ln in lines
                 if ln.patient_id == patient.id and ln.status != "no_service"}
     used: dict[str, int] = {}

@@ -188,7 +188,8 @@ def _csv_work(app, job: jobs.Job) -> None:
         db.session.rollback()  # release the read transaction (SQLite: the write lock) early
         job.report(40, "Applying payer rules")
         wanted = {STATUS_READY, STATUS_BLOCKED} if p["all"] else {STATUS_READY}
-        lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"])
+        lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"],
+                                                     documentation=facts.documentation)
                  if first <= ln.dos <= last and ln.status in wanted
                  and (p["payer"] is None or ln.payer_key == p["payer"])]
         job.report(70, "Writing the file")

@@ -42,6 +42,7 @@ class DemoSummary:
     sessions: int = 0
     closed: int = 0
     logins: tuple = STAFF
+    clinical: dict | None = None  # plans, notes, late notes, addenda written (issue 11)
 
 
 def load_demo(today: date | None = None, seed: int = 7, history_days: int = HISTORY_DAYS) -> DemoSummary:
@@ -74,6 +75,10 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
     load_authorization_stories(program, today or local_today(program.tz))
     summary = DemoSummary(created=True)
     _history(program, today or local_today(program.tz), random.Random(seed), summary, history_days)
+    from portal.demo.clinical import load_clinical
+
+    summary.clinical = load_clinical(program, today or local_today(program.tz),
+                                     random.Random(seed + 1), history_days)
     from portal.services.checkpoints import checkpoint_now
 
     checkpoint_now()  # so every demo entry is provable against a signed head right away

@@ -56,3 +56,82 @@ def html_to_pdf(html: str) -> bytes:
 def render_pdf(template: str, context: dict) -> bytes:
     """``render_html`` then ``html_to_pdf``."""
     return html_to_pdf(render_html(template, context))
+
+
+class RenderTimeout(RuntimeError):
+    """Laying out the document took longer than the limit; nothing was produced."""
+
+
+def _render_loop(conn) -> None:  # runs in the render worker process
+    while True:
+        try:
+            html = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send(("ok", html_to_pdf(html)))
+        except Exception as exc:  # the parent re-raises it as a message, never a hang
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class _RenderWorker:
+    """One long-lived worker process that lays out PDFs (warm fonts: a note renders in a
+    fraction of a second). A layout over the time limit kills it; the next render starts a
+    new one. Renders in one web process are serialized through it."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._proc = None
+        self._conn = None
+
+    def _start(self):
+        import multiprocessing
+
+        # forkserver, not fork: web workers are threaded, and forking a threaded process can
+        # deadlock. The server imports WeasyPrint once; the worker is a fork of it.
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["portal.documents.render"])
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_render_loop, args=(child,), daemon=True,
+                                 name="pdf-render")
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def _stop(self):
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def render(self, html: str, seconds: float) -> bytes:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._stop()
+                self._start()
+            try:
+                self._conn.send(html)
+                if not self._conn.poll(seconds):
+                    self._stop()
+                    raise RenderTimeout(f"The document took longer than {seconds:g} s to lay out.")
+                status, payload = self._conn.recv()
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                self._stop()
+                raise RuntimeError("The PDF renderer stopped unexpectedly; nothing was saved.") from exc
+        if status != "ok":
+            raise RuntimeError(f"The document could not be laid out ({payload}).")
+        return payload
+
+
+_worker = _RenderWorker()
+
+
+def render_pdf_limited(template: str, context: dict, *, seconds: float) -> bytes:
+    """``render_pdf`` in a worker process that is killed after ``seconds``, so a pathological
+    layout (a 9,000-word section, an unbreakable line) cannot hang a web worker. Raises
+    ``RenderTimeout``, or ``RuntimeError`` if the layout itself failed."""
+    return _worker.render(render_html(template, context), seconds)

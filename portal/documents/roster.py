@@ -6,7 +6,7 @@ from datetime import datetime
 from portal.clock import fmt_local, minutes_between
 from portal.documents.render import render_pdf
 from portal.models import GroupSession, User
-from portal.models.attendance import ATTENDED
+from portal.rules.attendance_time import attended_window, minutes_attended
 from portal.signatures import print_copy
 
 STATUS_LABEL = {
@@ -21,22 +21,6 @@ ATTESTATION_TEXT = (
     "times and minutes recorded above are accurate, and that each signature was made by the "
     "patient named beside it in my presence."
 )
-
-
-def attended_window(entry, session: GroupSession) -> tuple[datetime, datetime] | None:
-    """The instants (UTC) a patient was in the group: their arrival/departure clipped to the
-    session's actual start/end. None when they did not attend or times are missing."""
-    if entry.status not in ATTENDED or not (session.actual_start and session.actual_end):
-        return None
-    start = max(entry.arrival or session.actual_start, session.actual_start)
-    end = min(entry.departure or session.actual_end, session.actual_end)
-    return (start, end) if end > start else (start, start)
-
-
-def minutes_attended(entry, session: GroupSession) -> int:
-    """Whole minutes of real elapsed time attended (0 for absences)."""
-    window = attended_window(entry, session)
-    return minutes_between(*window) if window else 0
 
 
 METHOD_LABEL = {
@@ -58,7 +42,7 @@ def roster_record(session: GroupSession, facilitator: User, *, attestation_name:
         return dt.astimezone(tz).isoformat() if dt else None
 
     # What a one-patient extract must state about the session travels in every line too, so
-    # that the line's salted commitment in the chain entry covers it (portal/documents/views.py
+    # that the line's salted commitment in the chain entry covers it (portal/archive/downloads.py
     # renders an extract from the verified line alone).
     session_facts = {
         "dos": session.dos.isoformat(), "cohort": session.cohort.name,

@@ -6,11 +6,14 @@ from portal.models.authorizations import (Authorization, AuthorizationTransition
                                           PayerLetter)
 from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
+from portal.models.notes import Addendum, EncounterNote, GroupNote, TreatmentPlan
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
-    "AccessLogEntry", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "AuthorizationTransition", "CareEpisode", "ClaimExport", "ClaimExportLine", "Closure", "Cohort", "Enrollment", "GroupSession",
-    "Patient", "Payer", "PayerLetter", "Program", "SetPasswordLink", "User",
+    "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient",
+    "AttendanceEntry", "Authorization", "AuthorizationTransition", "CareEpisode", "ClaimExport",
+    "ClaimExportLine", "Closure", "Cohort", "EncounterNote", "Enrollment", "GroupNote",
+    "GroupSession", "Patient", "Payer", "PayerLetter", "Program", "SetPasswordLink",
+    "TreatmentPlan", "User",
 ]

@@ -57,7 +57,8 @@ def program():
         patients_q = patients_q.where(Patient.payer_id == current_user.payer_scope_id)
     patients = db.session.scalars(patients_q).all()
     visible = {p.id for p in patients}
-    lines = [ln for ln in derive_claim_lines(*facts.args(), current_app.extensions["rulebook"])
+    lines = [ln for ln in derive_claim_lines(*facts.args(), current_app.extensions["rulebook"],
+                                                 documentation=facts.documentation)
              if first <= ln.dos <= last and ln.patient_id in visible]
     by_patient: dict = {}
     for ln in lines:
@@ -83,7 +84,7 @@ def patient(patient_id: int):
     first, last = _date_range()
     facts = load_facts(program, first, last, patient_ids=[patient.id])
     days = patient_readiness(patient.id, first, last, *facts.args(),
-                             current_app.extensions["rulebook"])
+                             current_app.extensions["rulebook"], facts.documentation)
     return render_template("readiness/patient.html", patient=patient, days=days, first=first,
                            last=last, documents=_documents_by_seq(patient.id))
 

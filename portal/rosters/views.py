@@ -265,7 +265,10 @@ def close(session_id: int):
             return render_template("rosters/_close.html", session=session, error=exc.message,
                                    errors=exc.details or [exc.message], form=request.form), 422
         abort(exc.status, description=exc.message)
-    target = url_for(".roster", session_id=session_id)
+    # Closing hands the facilitator straight to this session's notes (issue 11).
+    target = (url_for("notes.queue", session_id=session_id)
+              if "notes.queue" in current_app.view_functions
+              else url_for(".roster", session_id=session_id))
     if is_partial_request():
         resp = make_response("", 204)
         resp.headers["HX-Redirect"] = target

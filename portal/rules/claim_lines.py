@@ -67,6 +67,8 @@ from portal.rules.facts import (
 )
 from portal.rules.authorizations import (APPROVED_STATES, DENIED_STATES, HOLDING_STATES,
                                          STATE_LABELS, week_of)
+from portal.rules.notes import (DocumentationFacts, DocumentationIndex, ReviewInterval,
+                                documentation_reasons)
 from portal.rules.payer_rules import NoRulesInForceError, RuleBook, RuleVersion, UnknownPayerError
 from portal.rules.units import elapsed_minutes, to_utc, units_for_minutes
 from portal.rules.x12_fields import address_missing, field_problems, problem
@@ -452,8 +454,12 @@ def derive_claim_lines(
     attendance: Iterable[AttendanceFact],
     authorizations: Iterable[AuthorizationFact],
     rulebook: RuleBook,
+    documentation: DocumentationFacts | None = None,
 ) -> list[ClaimLine]:
     """One ``ClaimLine`` per (patient, DOS) that has at least one attendance row.
+
+    With ``documentation`` (encounter notes and treatment plans, ``portal.rules.notes``),
+    every attended DOS also gets the note and plan reasons (clinician's to fix).
 
     Lines with no attended group are ``no_service``; otherwise ``ready`` unless a reason of
     severity ``block`` applies. Minutes are the union of attended intervals over all groups
@@ -489,11 +495,24 @@ def derive_claim_lines(
 
     cohort_cache: dict[tuple, list[Reason]] = {}
     drafts: list[_Draft] = []
+    doc_index = documentation.index() if documentation is not None else None
     for pid, days in days_by_patient.items():
         patient = patients_by_id[pid]
+        used_units: dict[int, int] = {}
+        auths = auths_by_patient.get(pid, ())
+        attended_days: list[date] = []
         for dos in sorted(days):
-            drafts.append(_derive_day(program, patient, dos, rows_by_patient_day[(pid, dos)],
-                                      infos, rulebook, cohort_cache))
+            d = _derive_day(program, patient, dos, rows_by_patient_day[(pid, dos)], infos,
+                            rulebook, cohort_cache)
+            if d.rules is not None and d.code:
+                _apply_authorization(d, d.rules, auths, used_units)
+            if d.attended:
+                attended_days.append(dos)
+            drafts.append(d)
+        if doc_index is not None:
+            for d in drafts[len(drafts) - len(days):]:
+                if d.attended:
+                    _apply_documentation(d, doc_index, attended_days)
 
     _apply_weekly(drafts, rulebook)
     # drafts are grouped by patient and in DOS order within each patient (built that way above)
@@ -506,6 +525,16 @@ def derive_claim_lines(
                                  used_units)
     drafts.sort(key=lambda d: (d.dos, str(d.patient.patient_id)))
     return [d.freeze() for d in drafts]
+
+
+def _apply_documentation(d: _Draft, index: DocumentationIndex, attended_days: list[date]) -> None:
+    signing = d.rules.note_signing if d.rules is not None else None
+    plan = d.rules.plan if d.rules is not None else None
+    d.reasons.extend(documentation_reasons(
+        index, d.patient.patient_id, d.dos, d.session_ids, attended_days,
+        signing.days if signing else 3, signing.day_kind if signing else "business",
+        ReviewInterval(plan.review_days, plan.review_sessions, plan.review_combine)
+        if plan else None))
 
 
 def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: list[AttendanceFact],

@@ -22,6 +22,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from portal.rules.deadlines import signing_deadline
+
 PAYERS_DIR = Path(__file__).resolve().parent / "payers"
 
 PAYER_KINDS = frozenset({"medicaid", "commercial", "medicare", "self_pay"})
@@ -137,6 +139,24 @@ class NoteSigningRules:
     day_kind: str  # business | calendar
 
 
+REVIEW_COMBINE = frozenset({"less_frequent", "more_frequent"})
+
+
+@dataclass(frozen=True)
+class PlanRules:
+    """Treatment plan review and signatures (DOMAIN.md §3 "Treatment plan review interval",
+    §9.22-23). ``review_days``: review at least every N days (Louisiana 2.5/3.5: 30 [S11][S12];
+    NY CDT, MA OTP: 90 [S83][S86]). ``review_sessions`` with ``review_days``: NH He-W 513.10
+    "every 4 sessions or 4 weeks, whichever is less frequent" [S36] (``review_combine``
+    ``less_frequent``: the later due date counts; ``more_frequent``: the earlier one).
+    ``supervisor_signature``: the plan needs a clinical supervisor's signature too (NH [S36])."""
+
+    review_days: int | None = 30
+    review_sessions: int | None = None
+    review_combine: str = "less_frequent"
+    supervisor_signature: bool = False
+
+
 @dataclass(frozen=True)
 class RuleVersion:
     """The rules of one payer in force from ``effective_from`` (a DOS) until the next version.
@@ -173,6 +193,7 @@ class RuleVersion:
     group_under_min: str = "block"
     rendering_provider: str = "facilitator"
     send_taxonomy: bool = False
+    plan: PlanRules = PlanRules()
 
     def code_rules(self, code: str) -> H0015Rules | H2019Rules | None:
         if code == PER_DIEM_CODE:
@@ -423,9 +444,19 @@ def _parse_version(n: _Node) -> RuleVersion:
     sup.done()
     ns = n.child("note_signing", {})
     note_signing = NoteSigningRules(
-        days=ns.int_("days", 3), day_kind=ns.str_("day_kind", "business", choices=DAY_KINDS)
+        days=ns.int_("days", 3, minimum=1), day_kind=ns.str_("day_kind", "business", choices=DAY_KINDS)
     )
     ns.done()
+    tp = n.child("treatment_plan", {})
+    plan = PlanRules(
+        review_days=tp.int_("review_days", 30, minimum=1, nullable=True),
+        review_sessions=tp.int_("review_sessions", None, minimum=1, nullable=True),
+        review_combine=tp.str_("review_combine", "less_frequent", choices=REVIEW_COMBINE),
+        supervisor_signature=tp.bool_("supervisor_signature", False),
+    )
+    if plan.review_days is None and plan.review_sessions is None:
+        tp.fail("review_days", "expected review_days or review_sessions (or both)", None)
+    tp.done()
     h0015 = _parse_h0015(n.child("h0015")) if n.has("h0015") else None
     h2019 = _parse_h2019(n.child("h2019")) if n.has("h2019") else None
     bill_codes = n.str_list("bill_codes", upper=True)
@@ -457,6 +488,7 @@ def _parse_version(n: _Node) -> RuleVersion:
         group_under_min=n.str_("group_under_min", "block", choices=UNDER_MIN_GROUP),
         rendering_provider=n.str_("rendering_provider", "facilitator", choices=RENDERING_PROVIDERS),
         send_taxonomy=n.bool_("send_taxonomy", False),
+        plan=plan,
     )
     if v.group_size_limit is not None and v.group_size_limit < v.group_size_min:
         n.fail("group_size_limit", f"expected at least group_size_min ({v.group_size_min})",
@@ -531,15 +563,8 @@ def load_all(directory: str | Path | None = None) -> RuleBook:
     return RuleBook(payers)
 
 
-def note_signing_deadline(dos: date, rules: RuleVersion) -> date:
+def note_signing_deadline(dos: date, rules: RuleVersion, closures=frozenset()) -> date:
     """Last date a progress note for ``dos`` may be signed: ``days`` business days (Mon-Fri,
-    no holiday calendar) or calendar days after the DOS (CA BHIN 22-019 [S37]; or program policy)."""
-    days = rules.note_signing.days
-    if rules.note_signing.day_kind == "calendar":
-        return dos + timedelta(days=days)
-    d = dos
-    while days > 0:
-        d += timedelta(days=1)
-        if d.weekday() < 5:
-            days -= 1
-    return d
+    program closures skipped) or calendar days, the DOS being day 1 (CA BHIN 22-019 [S37];
+    or program policy). See ``portal.rules.deadlines.signing_deadline``."""
+    return signing_deadline(dos, rules.note_signing.days, rules.note_signing.day_kind, closures)

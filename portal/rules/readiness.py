@@ -23,6 +23,7 @@ from portal.rules.facts import (
     Reason,
     SessionFact,
 )
+from portal.rules.notes import DocumentationFacts
 from portal.rules.payer_rules import RuleBook
 
 VERDICT_NOT_SCHEDULED = "not_scheduled"
@@ -71,6 +72,7 @@ def patient_readiness(
     attendance: Iterable[AttendanceFact],
     authorizations: Iterable[AuthorizationFact],
     rulebook: RuleBook,
+    documentation: DocumentationFacts | None = None,
 ) -> list[DosReadiness]:
     """Readiness for every date from ``first_dos`` to ``last_dos`` inclusive.
 
@@ -94,6 +96,7 @@ def patient_readiness(
         rows,
         [au for au in authorizations if au.patient_id == patient_id],
         rulebook,
+        documentation,
     )
     line_by_dos = {ln.dos: ln for ln in lines if ln.patient_id == patient_id}
     rows_by_dos: dict[date, list[AttendanceFact]] = {}

@@ -222,7 +222,8 @@ def units_used(auth: Authorization, *, program: Program | None = None) -> int:
                        lookback_days=0)
     number = auth.number or f"R-{auth.id}"
     return sum(ln.units for ln in derive_claim_lines(*facts.args(),
-                                                     current_app.extensions["rulebook"])
+                                                     current_app.extensions["rulebook"],
+                                                     documentation=facts.documentation)
                if ln.authorization_number == number and ln.status == "ready")
 
 

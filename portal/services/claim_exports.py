@@ -92,7 +92,7 @@ def _billed(program_id: int, payer_key: str, keys: set[tuple[int, date]]) -> dic
 
 def _ready_lines(program: Program, payer_key: str, first: date, last: date, rulebook: RuleBook):
     facts = load_facts(program, first, last)
-    lines = derive_claim_lines(*facts.args(), rulebook)
+    lines = derive_claim_lines(*facts.args(), rulebook, documentation=facts.documentation)
     return facts, [ln for ln in lines if first <= ln.dos <= last and ln.payer_key == payer_key]
 
 

@@ -244,7 +244,7 @@ def board_from_facts(program: Program, day: date, facts: Facts, rulebook: RuleBo
     ``facts`` must cover ``[day - 13, day]`` (plus the loader's look-back); ``document_ids``
     maps an archive seq to its ``ArchivedDocument.id`` for roster download links."""
     tz = program.tz
-    lines = derive_claim_lines(*facts.args(), rulebook)
+    lines = derive_claim_lines(*facts.args(), rulebook, documentation=facts.documentation)
     first = day - timedelta(days=TREND_DAYS - 1)
     day_sessions = sorted((s for s in facts.sessions if s.dos == day),
                           key=lambda s: (s.scheduled_start or now, s.cohort_name))

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.clock import fmt_when, local_to_utc, now_utc, parse_clock, TimeInputError
-from portal.documents.roster import (minutes_attended, render_roster_pdf, roster_record)
+from portal.documents.roster import render_roster_pdf, roster_record
 from portal.extensions import db
 from portal.models import AttendanceEntry, GroupSession, User
 from portal.models.attendance import ATTENDED
+from portal.rules.attendance_time import minutes_attended
 from portal.models.program import MODALITIES
 from portal.passwords import check_password
 from portal.rules.time_plausibility import (TimeMargins, close_before_end, signature_too_early,

@@ -162,9 +162,10 @@ def test_alias_claimed_by_two_payers(tmp_path):
 
 
 @pytest.mark.parametrize("payer, dos, due", [
-    ("sunrise_medicaid_mco", date(2026, 11, 5), date(2026, 11, 10)),   # Thu + 3 business days
-    ("sunrise_medicaid_mco", date(2026, 11, 6), date(2026, 11, 11)),   # Fri -> Wed
-    ("blueriver_ppo", date(2026, 11, 5), date(2026, 11, 19)),          # 14 calendar days
+    # The DOS is day 1 (issue 11): Thu, Fri, Mon.
+    ("sunrise_medicaid_mco", date(2026, 11, 5), date(2026, 11, 9)),    # Thu: 3 business days
+    ("sunrise_medicaid_mco", date(2026, 11, 6), date(2026, 11, 10)),   # Fri -> Tue
+    ("blueriver_ppo", date(2026, 11, 5), date(2026, 11, 18)),          # 14 calendar days
 ])
 def test_note_signing_deadline(book, payer, dos, due):
     assert note_signing_deadline(dos, book.rules_for(payer, dos)) == due

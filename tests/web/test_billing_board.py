@@ -27,6 +27,7 @@ from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.readiness import patient_readiness
 from portal.services.reconciliation import build_day, usd
 from portal.services.schedule import ensure_sessions
+from tests import factories
 
 DAY = date(2026, 11, 18)  # a Wednesday, after Sunrise's 2026-11-16 rule version (HQ modifier)
 AT_RISK_CENTS = 16500 + 35000 + 16500
@@ -69,6 +70,7 @@ def prepare_day(world, day: date = DAY, *, close_pm: bool = False):
             if e.patient_id == lindqvist.id:
                 e.status = "absent"
     db.session.commit()
+    factories.document_sessions([am, pm], world.clinician)  # notes and plans in order
     return am, pm
 
 
@@ -108,7 +110,7 @@ def test_board_shows_sessions_blocked_reasons_and_who_must_act(client, login, wo
 def test_dollars_at_risk_is_the_sum_of_blocked_charges(client, login, world, day, app):
     login.as_(world.admin)
     facts = load_facts(world.program, day, day)
-    lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"]) if ln.dos == day]
+    lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"], documentation=facts.documentation) if ln.dos == day]
     blocked = sum(ln.charge_cents for ln in lines if ln.status == "blocked")
     assert blocked == AT_RISK_CENTS
     html = client.get(f"/billing/?date={day}").get_data(as_text=True)
@@ -185,7 +187,7 @@ def test_board_and_readiness_agree(client, login, world, day, app):
     assert set(verdicts.values()) == {"ready", "blocked", "no_service"}
     for pid, verdict in verdicts.items():
         facts = load_facts(world.program, day, day, patient_ids=[pid])
-        (dr,) = patient_readiness(pid, day, day, *facts.args(), app.extensions["rulebook"])
+        (dr,) = patient_readiness(pid, day, day, *facts.args(), app.extensions["rulebook"], facts.documentation)
         assert dr.verdict == verdict, pid
     # and through the pages themselves
     login.as_(world.billing)

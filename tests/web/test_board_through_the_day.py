@@ -66,6 +66,7 @@ def test_a_closed_roster_under_the_minimum_needs_an_addendum_not_billing(client,
     svc.close_roster(am.id, facilitator=world.facilitator, typed_name="Dana Whitfield",
                      attested=True, signature_png=squiggle_png(), max_png_bytes=512 * 1024,
                      now=am.scheduled_end + timedelta(minutes=5))
+    factories.document_sessions([am], world.clinician)  # notes and plans in order (issue 11)
     late = local_to_utc(day, time(23, 0), world.program.tz)
     board = build_day(world.program, day, app.extensions["rulebook"], now=late)
     marisol = next(r for r in board.lines if r.patient.mrn == "100231")

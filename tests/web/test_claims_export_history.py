@@ -207,6 +207,8 @@ def test_census_with_separators_and_odd_sex_values_never_breaks_an_837p(app, wor
         e.status, e.signed_at = "present", am.actual_start
     am.status = "closed"
     db.session.commit()
+    from tests import factories
+    factories.document_sessions([am], world.clinician)  # notes and plans in order (issue 11)
     facts = load_facts(world.program, DAY, DAY)
     derived = {ln.patient_id: ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"])
                if ln.dos == DAY}

@@ -19,7 +19,10 @@ def test_demo_load_is_idempotent_and_has_gaps(app, runner):
         GroupSession.status == "open", GroupSession.dos < date(2026, 11, 30))).all()
     assert open_past, "the demo must leave a documentation gap to find"
     entries = db.session.scalar(select(func.count()).select_from(audit_entries))
-    assert entries == summary.closed + 11  # + the authorization stories' archived transitions
+    c = summary.clinical  # plans, notes and addenda are archived too (issue 11)
+    # + the authorization stories' archived transitions (issue 12)
+    assert entries == summary.closed + c["plans"] + c["notes"] + c["addenda"] + 11
+    _documentation_reasons(summary)
     assert db.session.scalar(select(func.max(audit_checkpoints.c.tree_size))) == entries
     auditor = db.session.scalar(select(User).where(User.role == "auditor"))
     assert auditor.payer_scope_id is not None
@@ -27,6 +30,32 @@ def test_demo_load_is_idempotent_and_has_gaps(app, runner):
     assert "already exists" in again.output and "demo-dana" in again.output
     verify = runner.invoke(args=["audit", "verify"])
     assert verify.exit_code == 0, verify.output
+
+
+def _documentation_reasons(summary):
+    """Issue 11: plans, notes (some late, one clone pair, one missing, one draft) and addenda,
+    so readiness shows each reason."""
+    from flask import current_app
+
+    from portal.fact_loader import load_facts
+    from portal.models import Addendum, EncounterNote, Program, TreatmentPlan
+    from portal.rules.claim_lines import derive_claim_lines
+
+    assert summary.clinical["plans"] >= 21 and summary.clinical["late"] >= 1
+    assert db.session.scalar(select(func.count()).select_from(Addendum)) >= 2
+    assert db.session.scalar(select(func.count()).select_from(TreatmentPlan).where(
+        TreatmentPlan.version == 2)) == 1
+    assert db.session.scalar(select(func.count()).select_from(EncounterNote).where(
+        EncounterNote.status == "draft")) >= 1
+    program = db.session.scalar(select(Program))
+    facts = load_facts(program, date(2026, 11, 20), date(2026, 11, 29))
+    lines = derive_claim_lines(*facts.args(), current_app.extensions["rulebook"],
+                               documentation=facts.documentation)
+    codes = {r.code for ln in lines for r in ln.reasons}
+    for code in ("note_missing", "note_not_signed", "note_late", "note_clone_unresolved",
+                 "plan_review_overdue"):
+        assert code in codes, code
+    assert any(ln.status == "ready" for ln in lines)
 
 
 def test_demo_837p_per_payer_pos_and_pyx12(app, runner, tmp_path):

@@ -67,12 +67,18 @@ def _attend(program, patients):
     db.session.commit()
 
 
+def _document(author):
+    """Signed plans and notes for every attended row (issue 11)."""
+    factories.document_sessions(db.session.scalars(db.select(GroupSession)).all(), author)
+
+
 def _measure(app, program):
     db.session.expire_all()
     program.time_zone  # reload the expired program outside the count
     with count_statements() as seen:
         facts = load_facts(program, FIRST, FIRST + timedelta(days=DAYS - 1))
-        lines = derive_claim_lines(*facts.args(), app.extensions["rulebook"])
+        lines = derive_claim_lines(*facts.args(), app.extensions["rulebook"],
+                                   documentation=facts.documentation)
     return len(seen), lines
 
 
@@ -89,16 +95,22 @@ def test_query_count_is_constant_in_patients(app):
     for i in range(DAYS):
         ensure_sessions(program, FIRST + timedelta(days=i))
     _attend(program, small)
+    _document(clinician)
     n_small, lines_small = _measure(app, program)
 
     large = small + _add_patients(program, cohort, payer, 5, 45)
     _attend(program, large)
+    _document(clinician)
     n_large, lines_large = _measure(app, program)
 
     assert len(lines_small) == 5 * DAYS and len(lines_large) == 50 * DAYS
-    assert n_small == n_large == 5, (n_small, n_large)  # + level-of-care episodes
+    # 4 for rosters (with their notes) and authorizations + level-of-care episodes + addenda,
+    # plans and closures (the archive binding adds 2 more only when rosters are archived)
+    assert n_small == n_large == 8, (n_small, n_large)
+    doc_codes = {"note_missing", "note_not_signed", "plan_missing", "plan_not_signed"}
+    assert not doc_codes & {r.code for ln in lines_large for r in ln.reasons}
 
-    # the board: the loader's 5 + roster document ids + reconciliations (constant too)
+    # the board: the loader's 8 + roster document ids + reconciliations (constant too)
     with count_statements() as small_board:
         build_day(program, FIRST + timedelta(days=DAYS - 1), app.extensions["rulebook"])
-    assert len(small_board) <= 7
+    assert len(small_board) <= 11

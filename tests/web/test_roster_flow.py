@@ -145,7 +145,7 @@ def test_close_roster_archives_stamped_pdf(client, login, world, am_session, run
                      {"attest": "yes", "typed_name": "dana  whitfield",
                       "signature_png": data_uri(squiggle_png())}, csrf)
     assert resp.status_code == 204, resp.get_data(as_text=True)
-    assert resp.headers["HX-Redirect"] == f"/sessions/{am_session.id}"
+    assert resp.headers["HX-Redirect"] == f"/notes/sessions/{am_session.id}"  # the notes queue
     db.session.expire_all()
     session = db.session.get(GroupSession, am_session.id)
     assert session.is_closed and session.document.entry_seq == 1

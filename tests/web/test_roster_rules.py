@@ -48,7 +48,7 @@ def test_late_arrival_who_also_left_early_keeps_both_times(world):
                                 arrival="09:30", departure="11:15")
     assert entry.arrival and entry.departure
     svc.set_session_times(session.id, start="09:00", end="12:00")
-    from portal.documents.roster import minutes_attended
+    from portal.rules.attendance_time import minutes_attended
     assert minutes_attended(entry, svc.get_session(session.id)) == 105
 
 
