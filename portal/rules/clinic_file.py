@@ -98,7 +98,7 @@ class CohortSpec:
     modality: str
     facilitator: str | None  # email
     capacity: int
-    place_of_service: str
+    place_of_service: str | None
     effective_from: date | None
     effective_to: date | None
 
@@ -605,9 +605,10 @@ def _cohorts(r: _Reader, top: _Map, staff: list[StaffSpec],
             r.fail(r.line(m, "capacity"), f"{w}.capacity",
                    f'"{m.raw.get("capacity", capacity)}" is not a capacity (a whole number 1..100)')
             capacity = None
-        default_pos = program.default_pos if program else "57"
-        pos = r.text(m, "place_of_service", w, required=False) or default_pos
-        if not _POS.fullmatch(pos):
+        # A cohort records a place of service only when the file names one: otherwise each
+        # payer's rule decides (BlueRiver bills in-person IOP as 11, others as 57; issue 10).
+        pos = r.text(m, "place_of_service", w, required=False) or None
+        if pos is not None and not _POS.fullmatch(pos):
             r.fail(r.line(m, "place_of_service"), f"{w}.place_of_service",
                    f'"{pos}" is not a place-of-service code (2 digits)')
         first, last = r.day(m, "effective_from", w), r.day(m, "effective_to", w)
