@@ -20,6 +20,7 @@ from portal.passwords import check_password, hash_password
 from portal.rules.npi import npi_problem
 from portal.rules.password_policy import password_problems
 from portal.services import admin_log
+from portal.services.auth import invalidate_sessions
 from portal.services.errors import Conflict, Invalid, NotFound
 
 LINK_VALID = timedelta(hours=24)
@@ -33,17 +34,9 @@ def _digest(token: str) -> str:
 
 
 def end_user_sessions(user: User) -> None:
-    """Sign ``user`` out everywhere (password change or reset, role change, deactivation).
-    Call it AFTER the change is committed: the security issue's function commits on its own.
-
-    SESSION-INVALIDATION CALL SITE (issue 15): ``portal.services.auth.invalidate_sessions``
-    bumps the user's session version. Until it is on main, flask-login still refuses a
-    deactivated user on their next request (``User.is_active``), which covers deactivation but
-    not a password or role change."""
-    try:
-        from portal.services.auth import invalidate_sessions  # type: ignore[import-not-found]
-    except ImportError:
-        return
+    """Sign ``user`` out everywhere (password set, changed or reset, role change,
+    deactivation): bumps the session version (issue 15), so every copy of every session cookie
+    of that user stops working. Call it AFTER the change is committed: it commits on its own."""
     invalidate_sessions(user)
 
 
