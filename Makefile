@@ -14,19 +14,24 @@ WITNESS_DIR := instance/demo-witness
 DEMO_ENV = PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)} \
 	PORTAL_WITNESSES="$${PORTAL_WITNESSES:-http://$(HOST):$(WITNESS_PORT) $$(cat $(WITNESS_DIR)/witness.pub)}"
 
-.PHONY: install demo demo-witness test test-fast bench verify clean-demo
+.PHONY: install demo demo-reset demo-witness test test-fast bench verify clean-demo
 
 $(STAMP): pyproject.toml
+	@echo "==> Creating the Python environment in $(VENV) and installing the portal's dependencies"
+	@echo "    (first run only: a few minutes; later runs skip this step)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check --progress-bar off -e '.[test]'
 	touch $(STAMP)
+	@echo "==> Dependencies installed"
 
 install: $(STAMP)
 
 demo: install
+	@echo "==> Bringing the database schema up to date (instance/ unless PORTAL_DATABASE_URL is set)"
 	$(FLASK) db upgrade
 	@$(MAKE) --no-print-directory demo-witness
+	@echo "==> Loading the demo program (first run: renders and archives about 40 rosters)"
 	$(DEMO_ENV) $(FLASK) demo load
 	@echo "Portal: http://$(HOST):$(PORT)/  (Ctrl-C stops it and the demo witness)"
 	$(DEMO_ENV) $(FLASK) run --host $(HOST) --port $(PORT); \
@@ -59,6 +64,7 @@ bench: install
 	$(PY) bench/archive_proofs.py
 	$(PY) bench/archive_append.py
 	$(PY) bench/claim_lines.py
+	$(PY) bench/x12_837p.py
 	$(PY) bench/witness.py
 
 verify: install
@@ -66,3 +72,13 @@ verify: install
 
 clean-demo:
 	rm -rf instance
+
+# The demo follows the clock: its four weeks of history end on the day it was loaded. This
+# deletes the demo's instance data (database, archive, keys, checkpoints in instance/) and runs
+# the normal `make demo`, which rebuilds it for today. Never point it at real data.
+demo-reset:
+	@if [ -n "$$PORTAL_DATABASE_URL" ]; then \
+	  echo "PORTAL_DATABASE_URL is set: drop and recreate that database yourself, then run make demo."; exit 2; fi
+	@echo "==> Deleting the demo's data in instance/ (database, archive, signing key, checkpoints)"
+	rm -rf instance
+	$(MAKE) demo

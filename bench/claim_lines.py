@@ -63,7 +63,8 @@ def make_synthetic(n_patients: int = 300, days: int = 365, first_dos: date = dat
     patients = [
         PatientFact(patient_id=i, mrn=f"{200000 + i}", display_name=f"Patient {i}",
                     payer_key=PAYERS[i % len(PAYERS)], member_id=f"M{i:06d}",
-                    diagnoses=("F10.20", "F12.20"), admit_date=first_dos)
+                    diagnoses=("F10.20", "F12.20"), admit_date=first_dos,
+                    address_line="2 Elm St", city="Springfield", state="IL", postal_code="62701")
         for i in range(n_patients)
     ]
     cohorts = [patients[i:i + COHORT_SIZE] for i in range(0, n_patients, COHORT_SIZE)]

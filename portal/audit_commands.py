@@ -181,6 +181,11 @@ def export_command(mrn, first, last, recipient, out):
     (a new directory, or a .zip file); OUT must not exist yet."""
     from portal.services.exports import export_patient
 
+    from portal.input_dates import DATE_MAX, DATE_MIN
+
+    for label, value in (("--from", first), ("--to", last)):
+        if not DATE_MIN <= value.date() <= DATE_MAX:
+            _fail(f"{label} {value.date()} is outside {DATE_MIN.year}-{DATE_MAX.year}; check the year.")
     out = Path(out)
     _check_out(out)
     try:

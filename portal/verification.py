@@ -33,7 +33,7 @@ def late_archived_days(entry: dict | None) -> tuple[float | None, float]:
     return (days if days > limit else None), limit
 
 
-@bp.route("/verify/<int:seq>")
+@bp.route("/verify/<int(unbounded=True):seq>")
 @allow("facilitator", "clinician", "billing", "auditor", "admin")
 def entry(seq: int):
     # A read-only page: it never creates a signing key. When the key file is gone although

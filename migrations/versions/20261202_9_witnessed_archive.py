@@ -1,7 +1,7 @@
 """Issue 9: closed rosters frozen by triggers; witness cosignatures; archived time.
 
 Revision ID: 20261202_9
-Revises: 0003_clinic_demographics
+Revises: 20261202_10
 Create Date: 2026-12-02
 
 The trigger DDL lives in ``portal.models.roster_freeze`` and the archive tables in
@@ -14,7 +14,7 @@ from audit_archive.schema import create_cosignature_table, drop_cosignature_tabl
 from portal.models.roster_freeze import freeze_ddl, unfreeze_ddl
 
 revision = "20261202_9"
-down_revision = "0003_clinic_demographics"
+down_revision = "20261202_10"
 branch_labels = None
 depends_on = None
 

@@ -6,6 +6,8 @@ chain entry, then index it for the portal. The caller commits once for all of it
 """
 from __future__ import annotations
 
+import errno
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +19,7 @@ from audit_archive.filestore import FileStore
 from audit_archive.ledger import append
 from portal.extensions import db
 from portal.models import ArchivedDocument, ArchivedDocumentPatient
+from portal.services.errors import Unavailable
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class PatientLine:
 
 def archive_store() -> FileStore:
     return FileStore(current_app.config["PORTAL_ARCHIVE_DIR"])
+
+
+def _why(exc: OSError) -> str:
+    return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only",
+            errno.EACCES: "not writable", errno.EPERM: "not writable"}.get(
+        exc.errno or 0, "unavailable")
 
 
 def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[str, str],
@@ -46,14 +55,26 @@ def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[s
     for pl in patient_lines:
         salt = secrets.token_bytes(canonical.SALT_SIZE)
         salted.append((pl, salt, canonical.commit_line(pl.line, salt)))
-    result = append(
-        db.session.connection(), archive_store(), kind=kind, subject=subject, actor=actor,
-        record=record, pdf_bytes=pdf, occurred_at=occurred_at,
-        line_commitments=[c for _, _, c in salted],
-        verify_base_url=current_app.config["PORTAL_BASE_URL"],
-        origin=current_app.config["PORTAL_ARCHIVE_ORIGIN"],
-        label=record.get("program", {}).get("name") if isinstance(record.get("program"), dict) else None,
-    )
+    try:
+        store = archive_store()
+        result = append(
+            db.session.connection(), store, kind=kind, subject=subject, actor=actor,
+            record=record, pdf_bytes=pdf, occurred_at=occurred_at,
+            line_commitments=[c for _, _, c in salted],
+            verify_base_url=current_app.config["PORTAL_BASE_URL"],
+            origin=current_app.config["PORTAL_ARCHIVE_ORIGIN"],
+            label=(record.get("program", {}).get("name")
+                   if isinstance(record.get("program"), dict) else None),
+        )
+    except OSError as exc:
+        # Disk full, read-only or missing archive folder. The caller rolls back, so the record
+        # stays as it was (a roster stays open); at most an unreferenced temp file remains.
+        current_app.logger.error("archive folder unusable while archiving a %s: %s", kind,
+                                 exc.strerror or type(exc).__name__)
+        raise Unavailable(
+            "The archive could not store this document (its disk is "
+            f"{_why(exc)}). Nothing was saved and the record is unchanged; tell your "
+            "administrator, then try again.") from exc
     doc = ArchivedDocument(entry_seq=result.seq, kind=kind, title=title, dos=dos,
                            doc_sha256=result.doc_sha256)
     db.session.add(doc)

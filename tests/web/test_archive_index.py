@@ -227,7 +227,7 @@ def test_extract_facts_come_from_the_line_not_the_tables(client, login, world, c
     pdf = _pdf_text(resp.data)
     for expected in (f"MRN {line['mrn']}", f"Date of service {line['dos']}", "Group AM IOP",
                      f"Facilitator {fac_name}", f"Facilitator NPI {line['facilitator_npi']}",
-                     "Place of service 57", "Modality In person", f"Attendance {line['status_label']}",
+                     "Modality In person", f"Attendance {line['status_label']}",
                      f"Minutes attended {line['minutes_attended']}", line["signature_sha256"][:16]):
         assert expected in pdf, (expected, pdf)
     for edited in ("1999999999", "Someone Else", "999999", "Telehealth", "not covered"):
