@@ -18,7 +18,11 @@ bp = Blueprint("verification", __name__)
 
 def late_archived_days(entry: dict | None) -> tuple[float | None, float]:
     """``(days between event and archiving, when beyond the limit, else None; the limit)``."""
-    limit = late_archive_limit().total_seconds() / 86400
+    try:
+        limit = late_archive_limit().total_seconds() / 86400
+    except ValueError as exc:  # a bad setting must not break the page; `audit verify` names it
+        current_app.logger.error("verification page: %s", exc)
+        limit = 7.0
     if not entry or not entry.get("archived_at"):
         return None, limit
     try:
