@@ -31,8 +31,12 @@ def demo_load(today):
 
 def register_cli(app: Flask) -> None:
     from portal.audit_commands import audit_cli
+    from portal.billing.commands import billing_cli
     from portal.census.commands import census_cli
+    from portal.setup.commands import setup_cli
 
     app.cli.add_command(demo_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(census_cli)
+    app.cli.add_command(setup_cli)
+    app.cli.add_command(billing_cli)

@@ -40,6 +40,8 @@ def parse_clock(text: str | None, field: str) -> time:
     raw = (text or "").strip().upper().replace(".", "")
     if not raw:
         raise TimeInputError(f"{field}: enter a time such as 9:05 AM or 17:30.")
+    if not raw.isascii() or len(raw) > 20:  # strptime would read "٩:٠٥" as 9:05
+        raise TimeInputError(f"{field}: \u201c{text.strip()[:20]}\u201d is not a time; use 9:05 AM or 17:30.")
     for fmt in ("%H:%M", "%I:%M %p", "%I:%M%p", "%H:%M:%S"):
         try:
             return datetime.strptime(raw, fmt).time()

@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from portal import create_app
-from portal.extensions import db
+from tests.x12_check import install_validating_builder
 
-from tests import factories
+install_validating_builder()  # every 837P the suite builds passes pyx12 (before any import of it)
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+
+from tests import factories  # noqa: E402
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
 FIXTURES = Path(__file__).parent / "fixtures"

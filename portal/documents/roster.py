@@ -97,6 +97,7 @@ def roster_record(session: GroupSession, facilitator: User, *, attestation_name:
         "actual_local": [fmt_local(session.actual_start, tz), fmt_local(session.actual_end, tz)],
         "actual_minutes": str(minutes_between(session.actual_start, session.actual_end))
         if session.actual_start and session.actual_end else None,
+        "break_minutes": str(session.break_minutes or 0),
         "modality": session.modality, "modality_label": MODALITY_LABEL[session.modality],
         "place_of_service": session.place_of_service,
         "topic": session.topic or "",

@@ -50,7 +50,10 @@ def _session_or_404(session_id: int):
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
     if current_user.role == "facilitator" and session.facilitator_id != current_user.id:
-        abort(403, description="This group is assigned to another facilitator.")
+        # Name who has it: a regular facilitator whose group is covered today must know by whom.
+        who = session.facilitator.name if session.facilitator else "someone else"
+        abort(403, description=f"This group is assigned to another facilitator: {who} has "
+                               f"{session.cohort.name} on {session.dos:%A, %B %-d}.")
     return session
 
 
@@ -227,7 +230,8 @@ def times(session_id: int):
         session = svc.set_session_times(session_id, start=request.form.get("start"),
                                         end=request.form.get("end"),
                                         modality=request.form.get("modality"),
-                                        patient_location=request.form.get("patient_location"))
+                                        patient_location=request.form.get("patient_location"),
+                                        break_minutes=request.form.get("break_minutes"))
     except RosterClosed as exc:
         return _closed_elsewhere(session_id, message=exc.message)
     except ServiceError as exc:

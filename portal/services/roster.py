@@ -28,6 +28,32 @@ from portal.services.errors import Conflict, Invalid, NotFound
 from portal.signatures import SignatureRejected, check_signature_png
 
 MAX_STROKES_BYTES = 256 * 1024
+# signature_pad's point data is [ {..., "points": [ {x, y, time, pressure} ] } ]: depth 4.
+# 200 KB of "[[[[..." would otherwise exhaust the parser's recursion (a 500).
+MAX_STROKES_DEPTH = 8
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of arrays/objects in JSON ``text`` (brackets inside strings ignored),
+    found without parsing, so any depth is measured safely."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 MAX_SESSION_MINUTES = 12 * 60
 MARKABLE = ("present", "late", "left_early", "absent", "cancelled")
 
@@ -72,6 +98,10 @@ def _open_session(session_id: int, *, for_update: bool = False,
         raise RosterClosed(f"This roster was closed at {closed} by "
                            f"{session.facilitator.name} and can no longer change; it is archived "
                            "as signed. Nothing you entered just now was saved.", session.id)
+    if session.is_cancelled:
+        raise Conflict("This session was cancelled by the program"
+                       + (f" ({session.cancel_reason})" if session.cancel_reason else "")
+                       + "; there is no roster to change.")
     return session
 
 
@@ -117,8 +147,10 @@ def sign_attendance(session_id: int, entry_id: int, *, png: bytes, strokes: str 
         if len(strokes) > MAX_STROKES_BYTES:
             raise Invalid("The signature has too many points; please sign again.", field="signature")
         try:
+            if json_depth(strokes) > MAX_STROKES_DEPTH:
+                raise ValueError("nested too deeply")
             json.loads(strokes)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise Invalid("The signature data was damaged in transit; please sign again.",
                           field="signature") from exc
     entry.signature_png = image.png
@@ -224,6 +256,7 @@ TELEHEALTH_POS = {"home": "10", "other": "02"}  # CMS CR 12427 (Transmittal 1104
 
 def set_session_times(session_id: int, *, start: str | None, end: str | None,
                       modality: str | None = None, patient_location: str | None = None,
+                      break_minutes: str | None = None,
                       now: datetime | None = None) -> GroupSession:
     """Record the session's actual start and end (program-local clock times on the DOS), and
     its modality: in person (the cohort's place of service) or telehealth by video or audio
@@ -245,6 +278,16 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None,
     end_at = _clock_on_dos(session, end, "end")
     if end_at <= start_at:
         raise Invalid("The session must end after it starts.", field="end")
+    breaks = session.break_minutes or 0
+    if break_minutes is not None and break_minutes.strip():
+        raw = break_minutes.strip()
+        length = int((end_at - start_at).total_seconds() // 60)
+        if not raw.isdigit() or int(raw) >= length:
+            raise Invalid(f"Breaks must be a whole number of minutes under the session's "
+                          f"{length} minutes, not \u201c{raw[:10]}\u201d.", field="break_minutes")
+        breaks = int(raw)
+    elif break_minutes is not None:
+        breaks = 0
     if (end_at - start_at).total_seconds() > MAX_SESSION_MINUTES * 60:
         raise Invalid("A group session cannot last more than 12 hours.", field="end")
     drift = abs((start_at - session.scheduled_start).total_seconds()) / 60
@@ -266,6 +309,7 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None,
                       f"\u2013{_local(session, end_at)}: {rows}. Correct those rows first, or "
                       "check the session times.", field="start")
     session.actual_start, session.actual_end = start_at, end_at
+    session.break_minutes = breaks  # not direct service time (12VAC30-130-5090)
     session.modality = modality
     if modality == "in_person":
         session.patient_location = None
@@ -416,6 +460,9 @@ def close_roster(session_id: int, *, facilitator: User, typed_name: str, atteste
             patient_lines=lines)
         for e in session.entries:
             e.minutes_attended = minutes_attended(e, session)
+        # Rows first: once the session row says closed with a document, the database's
+        # closed-roster triggers (portal.models.roster_freeze) refuse any change to them.
+        db.session.flush()
         session.status = "closed"
         session.closed_at = closed_at
         session.attestation = record["attestation"]["text"] + " — " + typed_name.strip()

@@ -108,8 +108,7 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
         row = page.locator(f"#entry-{entries[mrn]}")
         row.locator("select[name=status]").select_option(status)
         row.locator("button[type=submit]").click()
-        page.wait_for_function(
-            f"document.querySelector('#entry-{entries[mrn]}').classList.contains('status-{status}')")
+        page.wait_for_selector(f"#entry-{entries[mrn]}.status-{status}")
 
     page.click("#session-times button[type=submit]")
     page.wait_for_selector("#session-times .ok")
