@@ -113,10 +113,7 @@
     if (overlay) {
       document.body.classList.add("signing");
       // Browser Back (or the tablet's back gesture) closes the dialog, not the roster.
-      if (!dialogEntry) {
-        history.pushState({ signingDialog: true }, "");
-        dialogEntry = true;
-      }
+      pushDialogEntry();
       // Keyboard and screen-reader users land in the dialog, and Escape leaves it.
       var title = overlay.querySelector("h2");
       if (title) { title.setAttribute("tabindex", "-1"); title.focus(); }
@@ -139,14 +136,29 @@
   }
   // The history entry the open dialog pushed (at most one). Dropped once, whatever closes the
   // dialog, so one Back never skips past the roster.
-  var dialogEntry = false;
+  // history.back() is asynchronous: a dialog opened before our own Back has landed pushes its
+  // entry only once it has (else the late popstate would close the new dialog).
+  var dialogEntry = false, backPending = false, pushWanted = false;
+  function pushDialogEntry() {
+    if (dialogEntry) return;
+    if (backPending) { pushWanted = true; return; }
+    history.pushState({ signingDialog: true }, "");
+    dialogEntry = true;
+  }
   function dropDialogEntry() {
+    pushWanted = false;
     if (!dialogEntry) return;
     dialogEntry = false;
+    backPending = true;
     history.back();
   }
   window.addEventListener("popstate", function () {
-    if (!dialogEntry) return;  // our own history.back() after the dialog closed
+    if (backPending) {  // our own history.back() after the dialog closed
+      backPending = false;
+      if (pushWanted && document.querySelector(".sign-overlay")) { pushWanted = false; pushDialogEntry(); }
+      return;
+    }
+    if (!dialogEntry) return;
     dialogEntry = false;
     if (document.querySelector(".sign-overlay")) closeDialog(false);
   });
