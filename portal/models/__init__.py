@@ -3,10 +3,14 @@ from portal.models.access import AccessLogEntry
 from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import Authorization
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
+from portal.models.no_shows import (AbsenceNotice, ClinicalReviewTask, FeeLedgerEntry, NoShowLetter,
+                                    NoShowPolicy, OutreachAttempt, PolicyAcknowledgment)
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
     "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
     "Authorization", "Closure", "Cohort", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
+    "AbsenceNotice", "ClinicalReviewTask", "FeeLedgerEntry", "NoShowLetter", "NoShowPolicy",
+    "OutreachAttempt", "PolicyAcknowledgment",
 ]
