@@ -30,7 +30,9 @@ def demo_load(today):
 def register_cli(app: Flask) -> None:
     from portal.audit_commands import audit_cli
     from portal.census.commands import census_cli
+    from portal.no_shows.commands import no_shows_cli
 
     app.cli.add_command(demo_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(census_cli)
+    app.cli.add_command(no_shows_cli)

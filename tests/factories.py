@@ -128,3 +128,19 @@ def sign_and_close(session, facilitator, *, absent=(), now=None):
     return svc.close_roster(session.id, facilitator=facilitator, typed_name=facilitator.name,
                             attested=True, signature_png=squiggle_png(seed=99),
                             max_png_bytes=512 * 1024, now=now)
+
+
+def make_policy(program, *, effective_from=date(2026, 1, 1), effective_to=None, grace=15,
+                notice_hours=24, fee_cents=2500, uniform=True, version=1):
+    """A no-show policy version inserted directly (the service refuses backdated policies;
+    tests need one in force on past dates)."""
+    from portal.models import NoShowPolicy
+
+    p = NoShowPolicy(program_id=program.id, version=version, effective_from=effective_from,
+                     effective_to=effective_to, grace_minutes=grace, notice_hours=notice_hours,
+                     fee_cents=fee_cents, uniform=uniform, letter_consecutive=2, letter_count=3,
+                     window_days=30, letter_sender="Harbor Health Services",
+                     body="Please come on time or call ahead.")
+    db.session.add(p)
+    db.session.commit()
+    return p

@@ -117,16 +117,18 @@ def classify(status: str, *, scheduled_start: datetime, scheduled_end: datetime,
     - A cancellation notice: hours before the scheduled start on the wall clock >= the policy's
       notice hours -> timely, else late. A notice recorded after the group ended is never
       timely (the service refuses it; this guards old rows).
-    - ``absent`` (or still ``expected`` after the group ended): ``no_show``.
+    - ``absent``: ``no_show``; still ``expected`` after the group ended: ``unclassified``.
     - ``late`` with an arrival more than ``grace_minutes`` after the scheduled start: ``no_show``
       (the policy's definition [S65]); the minutes attended still count for billing.
     - ``cancelled`` without a notice time: ``unclassified``.
     - Without a policy in force: ``unclassified`` for anything that would need one.
     """
     version = policy.version if policy else None
+    if status in ("present", "left_early"):
+        return None  # attended: a notice given earlier no longer matters
     if excuse is not None:
         return Classification(EXCUSED, excuse.reason or "Documented excuse", version)
-    if notice is not None and notice.kind == "cancellation":
+    if notice is not None and notice.kind == "cancellation" and status != "late":
         if policy is None:
             return Classification(UNCLASSIFIED, "No policy in force on this date", None)
         minutes = wall_clock_minutes(notice.notice_at, scheduled_start, tz)
@@ -147,11 +149,13 @@ def classify(status: str, *, scheduled_start: datetime, scheduled_end: datetime,
                                   f"(grace {policy.grace_minutes} min); minutes attended still count",
                                   version)
         return None
-    if status == "absent" or (status == "expected" and now >= scheduled_end):
+    if status == "absent":
         if policy is None:
             return Classification(UNCLASSIFIED, "No policy in force on this date", None)
-        what = "Marked no-show" if status == "absent" else "Never signed in or marked"
-        return Classification(NO_SHOW, f"{what}; no notice recorded", version)
+        return Classification(NO_SHOW, "Marked no-show; no notice recorded", version)
+    if status == "expected" and now >= scheduled_end:
+        # Nobody marked the row: a person decides, the portal does not assume a no-show.
+        return Classification(UNCLASSIFIED, "Not marked on the roster after the group ended", version)
     if status == "cancelled":
         return Classification(UNCLASSIFIED, "Marked cancelled on the roster; record when the "
                               "notice came in", version)

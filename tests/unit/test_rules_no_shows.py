@@ -40,7 +40,7 @@ CASES = [
     ("late minute 15 is within grace", "late", {"arrival": START + timedelta(minutes=15)}, None),
     ("late minute 16 is a no-show", "late", {"arrival": START + timedelta(minutes=16)}, NO_SHOW),
     ("marked absent", "absent", {}, NO_SHOW),
-    ("never marked, group over", "expected", {}, NO_SHOW),
+    ("never marked, group over: a person decides", "expected", {}, UNCLASSIFIED),
     ("cancelled on the roster without a notice time", "cancelled", {}, UNCLASSIFIED),
     ("notice 24h00 before", "cancelled", {"notice_at": START - timedelta(hours=24)}, TIMELY_CANCELLATION),
     ("notice 23h59 before", "cancelled", {"notice_at": START - timedelta(hours=23, minutes=59)}, LATE_CANCELLATION),
@@ -200,3 +200,46 @@ def test_medicaid_refusal_names_the_rule_and_source():
     d = fees.fee_decision(NO_SHOW, payer_kind="medicaid", contract=None, cap_cents=None, qmb=False,
                           policy=POLICY, acknowledged_at=ACK, absence_at=ABSENCE)
     assert "42 CFR 447.15" in d.summary and "Medicaid" in d.summary
+
+
+# ---- letters -----------------------------------------------------------------------------
+from portal.rules.no_show_letters import (PLACEHOLDERS, LetterError, build_letter,  # noqa: E402
+                                          disclosing_words)
+
+VALUES = {"first_name": "Lan", "missed_dates": "Nov 16 and Nov 17", "phone": "(312) 555-0142",
+          "reply_by": "Nov 24", "counselor": "Priya Raman", "sender": "Harbor Health Services"}
+ADDR = ("Thi Lan Nguyen", "1 Elm St", "Chicago, IL 60601")
+
+
+def test_every_placeholder_is_filled():
+    letter = build_letter(VALUES, sender="Harbor Health Services", return_address=("410 N Harbor Dr",),
+                          recipient=ADDR)
+    assert set(PLACEHOLDERS) == set(VALUES)
+    for v in VALUES.values():
+        assert v in letter.body
+    assert "$" not in letter.body and "{" not in letter.body
+
+
+@pytest.mark.parametrize("missing", sorted(VALUES))
+def test_a_missing_placeholder_stops_the_letter(missing):
+    with pytest.raises(LetterError, match=missing):
+        build_letter({**VALUES, missing: "  "}, sender="Harbor Health Services",
+                     return_address=("410 N Harbor Dr",), recipient=ADDR)
+
+
+@pytest.mark.parametrize("sender", ["Lakeshore Recovery IOP", "Harbor Addiction Services",
+                                    "Northside Substance Use Clinic", "Eastside Treatment Center"])
+def test_a_disclosing_sender_is_refused(sender):
+    with pytest.raises(LetterError, match="42 CFR Part 2"):
+        build_letter({**VALUES, "sender": sender}, sender=sender, return_address=("410 N Harbor Dr",),
+                     recipient=ADDR)
+
+
+def test_no_letter_without_an_address():
+    with pytest.raises(LetterError, match="mailing address"):
+        build_letter(VALUES, sender="Harbor Health Services", return_address=("x",), recipient=("Lan",))
+
+
+def test_disclosing_words_are_whole_words():
+    assert disclosing_words("Druggist Road") == []
+    assert disclosing_words("your drug screen") == ["drug"]
