@@ -314,3 +314,17 @@ def test_acknowledgment_on_the_tablet(world, client, login):
     ok = client.post(f"/no-shows/patients/{lan.id}/acknowledge", data={"csrf_token": token, "signature_png": uri})
     assert ok.status_code == 200 and "archived as entry" in ok.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(PolicyAcknowledgment)) == 1
+
+
+def test_archive_verifies_after_policy_acknowledgment_and_letter(world, runner):
+    policy = make_policy(world.program)
+    world.program.contact_phone = "3125550142"
+    lan = world.patients[3]
+    lan.mail_consent = True
+    lan.address_line1, lan.city, lan.state, lan.zip = "1 Elm St", "Chicago", "IL", "606011234"
+    db.session.commit()
+    days = _two_in_a_row(world, lan)
+    _ack(lan, policy, world, now_utc() - timedelta(days=5))
+    svc.create_letter(lan.id, days[1].isoformat(), user=world.clinician)
+    verify = runner.invoke(args=["audit", "verify"])
+    assert verify.exit_code == 0, verify.output
