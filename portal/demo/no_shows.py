@@ -91,7 +91,7 @@ def load_no_show_demo(program: Program, today: date, history_days: int) -> None:
     picked = _picked(today, history_days)
     if picked is None:
         return
-    (_first, second), fee_day = picked
+    _pair, fee_day = picked
     now = local_to_utc(today, time(7, 45), tz)
     fee_patient = by_mrn[FEE_PATIENT]
     session_id = db.session.scalar(select(AttendanceEntry.session_id).join(GroupSession).where(
@@ -104,7 +104,11 @@ def load_no_show_demo(program: Program, today: date, history_days: int) -> None:
     svc.log_outreach(by_mrn[MEDICAID_PATIENT].id, dos=fee_day.isoformat(), method="phone",
                      outcome="left_message", note="", user=clinician,
                      now=local_to_utc(fee_day, time(13, 20), tz))
-    svc.create_letter(letter_patient.id, second.isoformat(), user=clinician, now=now)
+    # The forced pair crosses the threshold unless a random earlier episode already did: the
+    # letter goes out for the latest threshold crossed, whichever it is.
+    crossed = svc.patient_triggers(letter_patient, program, today=today)
+    if crossed:
+        svc.create_letter(letter_patient.id, crossed[-1].dos.isoformat(), user=clinician, now=now)
     # A cancellation phoned in this morning for the next AM group (more than 24 h ahead).
     nxt = next((today + timedelta(days=n) for n in range(2, 9)
                 if (today + timedelta(days=n)).isoweekday() in (1, 2, 3, 4)), None)

@@ -117,45 +117,42 @@ def classify(status: str, *, scheduled_start: datetime, scheduled_end: datetime,
     - A cancellation notice: hours before the scheduled start on the wall clock >= the policy's
       notice hours -> timely, else late. A notice recorded after the group ended is never
       timely (the service refuses it; this guards old rows).
-    - ``absent``: ``no_show``; still ``expected`` after the group ended: ``unclassified``.
-    - ``late`` with an arrival more than ``grace_minutes`` after the scheduled start: ``no_show``
-      (the policy's definition [S65]); the minutes attended still count for billing.
+    - Attended (present, late, left early): None; partial minutes stay partial minutes.
+    - ``absent``: ``no_show``. Still ``expected`` (not arrived, no contact) more than
+      ``grace_minutes`` whole minutes after the scheduled start: ``no_show`` (the policy's
+      definition [S65]); within the grace period: None (they may still come).
     - ``cancelled`` without a notice time: ``unclassified``.
     - Without a policy in force: ``unclassified`` for anything that would need one.
     """
     version = policy.version if policy else None
-    if status in ("present", "left_early"):
-        return None  # attended: a notice given earlier no longer matters
+    if status in ("present", "late", "left_early"):
+        # Attended: a late arrival or early departure keeps its partial minutes and is not an
+        # absence, and a notice given earlier no longer matters.
+        return None
     if excuse is not None:
         return Classification(EXCUSED, excuse.reason or "Documented excuse", version)
-    if notice is not None and notice.kind == "cancellation" and status != "late":
+    if notice is not None and notice.kind == "cancellation":
         if policy is None:
             return Classification(UNCLASSIFIED, "No policy in force on this date", None)
         minutes = wall_clock_minutes(notice.notice_at, scheduled_start, tz)
         when = notice.notice_at.astimezone(tz).strftime("%b %-d %-I:%M %p")
+        detail = f"Notice {when}, {_hm(minutes)} before the start (policy: {policy.notice_hours} h)"
         if minutes >= policy.notice_hours * 60 and notice.recorded_at < scheduled_end:
-            return Classification(TIMELY_CANCELLATION,
-                                  f"Notice {when}, {_hm(minutes)} before the start "
-                                  f"(policy: {policy.notice_hours} h)", version)
-        return Classification(LATE_CANCELLATION,
-                              f"Notice {when}, {_hm(minutes)} before the start "
-                              f"(policy: {policy.notice_hours} h)", version)
-    if status == "late" and arrival is not None:
-        if policy is None:
-            return None
-        late_by = int((arrival - scheduled_start) / timedelta(minutes=1))
-        if late_by > policy.grace_minutes:
-            return Classification(NO_SHOW, f"Arrived {late_by} min after the start "
-                                  f"(grace {policy.grace_minutes} min); minutes attended still count",
-                                  version)
-        return None
+            return Classification(TIMELY_CANCELLATION, detail, version)
+        return Classification(LATE_CANCELLATION, detail, version)
     if status == "absent":
         if policy is None:
             return Classification(UNCLASSIFIED, "No policy in force on this date", None)
         return Classification(NO_SHOW, "Marked no-show; no notice recorded", version)
-    if status == "expected" and now >= scheduled_end:
-        # Nobody marked the row: a person decides, the portal does not assume a no-show.
-        return Classification(UNCLASSIFIED, "Not marked on the roster after the group ended", version)
+    if status == "expected":
+        if policy is None:
+            return (Classification(UNCLASSIFIED, "No policy in force on this date", None)
+                    if now >= scheduled_end else None)
+        waited = int((now - scheduled_start) / timedelta(minutes=1))
+        if waited > policy.grace_minutes:
+            return Classification(NO_SHOW, f"Not arrived within the {policy.grace_minutes}-minute "
+                                  "grace period; no contact", version)
+        return None
     if status == "cancelled":
         return Classification(UNCLASSIFIED, "Marked cancelled on the roster; record when the "
                               "notice came in", version)

@@ -37,16 +37,18 @@ START = local(2026, 11, 17, 9)
 CASES = [
     # (name, status, kwargs, expected code or None)
     ("on time", "present", {}, None),
-    ("late minute 15 is within grace", "late", {"arrival": START + timedelta(minutes=15)}, None),
-    ("late minute 16 is a no-show", "late", {"arrival": START + timedelta(minutes=16)}, NO_SHOW),
+    ("late arrival keeps its partial minutes", "late", {"arrival": START + timedelta(minutes=40)}, None),
+    ("not arrived at minute 15: within grace", "expected", {"now": START + timedelta(minutes=15, seconds=59)}, None),
+    ("not arrived at minute 16: no-show", "expected", {"now": START + timedelta(minutes=16)}, NO_SHOW),
     ("marked absent", "absent", {}, NO_SHOW),
-    ("never marked, group over: a person decides", "expected", {}, UNCLASSIFIED),
     ("cancelled on the roster without a notice time", "cancelled", {}, UNCLASSIFIED),
     ("notice 24h00 before", "cancelled", {"notice_at": START - timedelta(hours=24)}, TIMELY_CANCELLATION),
     ("notice 23h59 before", "cancelled", {"notice_at": START - timedelta(hours=23, minutes=59)}, LATE_CANCELLATION),
     ("notice after the start", "cancelled", {"notice_at": START + timedelta(minutes=5)}, LATE_CANCELLATION),
+    ("notice on an unmarked row", "expected", {"notice_at": START - timedelta(hours=30)}, TIMELY_CANCELLATION),
     ("timely notice recorded after the group ended", "cancelled",
      {"notice_at": START - timedelta(days=2), "recorded_at": START + timedelta(hours=4)}, LATE_CANCELLATION),
+    ("came anyway after cancelling", "present", {"notice_at": START - timedelta(days=2)}, None),
     ("documented excuse beats a no-show", "absent", {"excuse": True}, EXCUSED),
     ("no policy in force", "absent", {"policy": None}, UNCLASSIFIED),
 ]
@@ -60,8 +62,9 @@ def test_classify(name, status, kw, expected):
         assert got.policy_version == 1 and got.detail
 
 
-def test_expected_before_the_group_ends_is_not_yet_an_absence():
-    assert run("expected", START, now=START + timedelta(hours=1)) is None
+def test_no_policy_and_unmarked_waits_for_the_group_to_end():
+    assert run("expected", START, policy=None, now=START + timedelta(hours=1)) is None
+    assert run("expected", START, policy=None).code == UNCLASSIFIED
 
 
 DST = [
@@ -80,9 +83,11 @@ def test_notice_on_dst_days_uses_the_program_wall_clock(name, start, notice_at, 
 
 
 @pytest.mark.parametrize("minutes,expected", [(15, None), (16, NO_SHOW)])
-def test_grace_on_the_spring_forward_day(minutes, expected):
-    start = local(2026, 3, 8, 9)
-    got = run("late", start, arrival=start + timedelta(minutes=minutes))
+@pytest.mark.parametrize("start", [local(2026, 3, 8, 1, 50), local(2026, 11, 1, 1, 50)],
+                         ids=["spring-forward", "fall-back"])
+def test_grace_across_the_dst_jump_is_real_minutes(start, minutes, expected):
+    # 1:50 AM + 16 real minutes crosses the 2:00 AM jump: the wall clock says 3:06 or 1:06.
+    got = run("expected", start, now=start + timedelta(minutes=minutes))
     assert (got.code if got else None) == expected
 
 
