@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
                    url_for)
@@ -150,13 +150,16 @@ def publish():
 # ----------------------------------------------------------------------------------------
 
 def _upcoming(patient: Patient, program, today: date, days: int = 14):
-    """(cohort, date) choices for a phoned-in cancellation: the patient's groups from today."""
+    """(cohort, date) choices for a phoned-in cancellation: the patient's groups that have
+    not ended yet, from today."""
     out = []
+    now_local = now_utc().astimezone(program.tz).replace(tzinfo=None)
     enrollments = db.session.scalars(select(Enrollment).where(Enrollment.patient_id == patient.id)).all()
     for n in range(days):
         d = today + timedelta(days=n)
-        for e in enrollments:
-            if e.active_on(d) and d.isoweekday() in e.cohort.weekday_set:
+        for e in sorted(enrollments, key=lambda e: e.cohort.start_local):
+            ends = datetime.combine(d, e.cohort.start_local) + timedelta(minutes=e.cohort.duration_minutes)
+            if e.active_on(d) and d.isoweekday() in e.cohort.weekday_set and ends > now_local:
                 out.append((e.cohort, d))
     return out
 
@@ -230,8 +233,10 @@ def _user():
 @allow(*STAFF)
 def notice(patient_id: int):
     f = request.form
+    # The form's one select carries "cohort id|date"; separate fields are accepted too.
+    cohort_id, _, dos = (f.get("cohort_dos") or "").partition("|")
     return _act(patient_id, "notices", lambda p: svc.record_notice(
-        p.id, kind=f.get("kind", ""), cohort_id=f.get("cohort_id"), dos=f.get("dos"),
+        p.id, kind=f.get("kind", ""), cohort_id=cohort_id or f.get("cohort_id"), dos=dos or f.get("dos"),
         notice_date=f.get("notice_date"), notice_time=f.get("notice_time"), reason=f.get("reason"),
         user=_user()), "Recorded.")
 

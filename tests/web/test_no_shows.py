@@ -150,7 +150,7 @@ def test_cancellation_before_the_group_is_timely_and_marks_the_roster(world, cli
     day = _today(world) + timedelta(days=2)
     now_local = now_utc().astimezone(world.program.tz)
     resp = _post(client, f"/no-shows/patients/{lan.id}/notices",
-                 {"kind": "cancellation", "cohort_id": world.am.id, "dos": day.isoformat(),
+                 {"kind": "cancellation", "cohort_dos": f"{world.am.id}|{day.isoformat()}",
                   "notice_date": now_local.date().isoformat(), "notice_time": now_local.strftime("%H:%M")},
                  f"/no-shows/patients/{lan.id}")
     assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
