@@ -11,6 +11,7 @@ from typing import Iterable
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal.clock import now_utc
 from portal.extensions import db
@@ -138,7 +139,7 @@ def fee_for(absence: Absence, patient: Patient, acks: list[tuple[int, datetime]]
 def patients_by_id(ids: Iterable[int]) -> dict[int, Patient]:
     ids = list(ids) or [-1]
     return {p.id: p for p in db.session.scalars(
-        select(Patient).where(Patient.id.in_(ids)).join(Payer))}
+        select(Patient).where(Patient.id.in_(ids)).options(selectinload(Patient.payer)))}
 
 
 def classified_by_dos(program: Program, patient_id: int, first: date, last: date) -> dict[date, list[Absence]]:

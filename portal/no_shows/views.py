@@ -23,6 +23,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    url_for)
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal.access_control import allow
 from portal.access_scope import may_see_patient, sees_all_patients
@@ -103,13 +104,18 @@ def billing_page():
         p = pattern(occ, day)
         if p:
             concerns.append((patient, p))
+    reached = set(db.session.execute(select(OutreachAttempt.patient_id, OutreachAttempt.dos)
+                                     .where(OutreachAttempt.dos >= monday)))
+    outreach_due = [(a, patients[a.patient_id]) for a in week
+                    if a.code in COUNTED and (a.patient_id, a.dos) not in reached and a.patient_id in patients]
     tasks = db.session.scalars(select(ClinicalReviewTask).where(ClinicalReviewTask.status == "open")
+                               .options(selectinload(ClinicalReviewTask.patient))
                                .order_by(ClinicalReviewTask.trigger_dos)).all()
     bars = week_bars(weekly_counts([(a.dos, a.code) for a in facts.absences(rows)], day, CHART_WEEKS))
     return render_template(
         "no_shows/billing.html", day=day, today=today, monday=monday, week_rows=week_rows,
         day_rows=[r for r in week_rows if r[0].dos == day], letters_due=letters_due,
-        concerns=concerns, tasks=tasks, bars=bars, chart_w=WIDTH, chart_h=HEIGHT,
+        concerns=concerns, tasks=tasks, outreach_due=outreach_due, bars=bars, chart_w=WIDTH, chart_h=HEIGHT,
         policy=policy_in_force(policies, day), usd=svc.usd, fmt_local=fmt_local, tz=program.tz,
         unclassified=sum(1 for a in week if a.code == UNCLASSIFIED))
 

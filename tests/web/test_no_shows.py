@@ -333,3 +333,28 @@ def test_archive_verifies_after_policy_acknowledgment_and_letter(world, runner):
     svc.create_letter(lan.id, days[1].isoformat(), user=world.clinician)
     verify = runner.invoke(args=["audit", "verify"])
     assert verify.exit_code == 0, verify.output
+
+
+def test_absence_loader_query_count_does_not_grow_with_patients(world):
+    from datetime import date as _date
+
+    from portal.models import Enrollment
+    from portal.no_shows.facts import load_rows
+    from tests.factories import make_patient
+    from tests.web.test_fact_loader import count_statements
+
+    make_policy(world.program)
+    day = _today(world) - timedelta(days=1)
+    ensure_sessions(world.program, day)
+    db.session.expire_all()
+    with count_statements() as few:
+        small = load_rows(world.program, day - timedelta(days=7), day)
+    for i in range(30):
+        p = make_patient(f"77{i:04d}", f"Pat{i}", "Synthetic", world.payers["self_pay"], member_id=None)
+        db.session.add(Enrollment(patient=p, cohort=world.am, start_date=_date(2026, 1, 1)))
+    db.session.commit()
+    ensure_sessions(world.program, day - timedelta(days=2))
+    db.session.expire_all()
+    with count_statements() as many:
+        big = load_rows(world.program, day - timedelta(days=7), day)
+    assert len(big) > len(small) and len(many) == len(few) <= 4  # program, policies, notices, rows
