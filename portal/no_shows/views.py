@@ -11,6 +11,7 @@
 - ``POST /no-shows/patients/<id>/letters``            produce the threshold letter (archived PDF)
 - ``POST /no-shows/patients/<id>/mail-consent``       record mail consent given or withdrawn
 - ``GET|POST /no-shows/patients/<id>/acknowledge``    the patient signs the policy on the tablet
+- ``POST /no-shows/patients/<id>/tasks``              open the review task for a threshold (no letter)
 - ``POST /no-shows/tasks/<id>/close``                 a clinician closes a clinical-review task
 """
 from __future__ import annotations
@@ -205,7 +206,7 @@ def _patient_page(patient: Patient, error: ServiceError | None = None, status: i
     return render_template(
         "no_shows/patient.html", patient=patient, absences=absences, ledger=ledger, waived=waived,
         balance=svc.balance_cents(patient.id), letters_due=[t for t in trig if t.dos not in made],
-        letters=letters, tasks=tasks, outreach=outreach, outreach_due=outreach_due, acks=acks,
+        letters=letters, tasks=tasks, task_dates={t.trigger_dos for t in tasks}, outreach=outreach, outreach_due=outreach_due, acks=acks,
         needs_ack=needs_ack, current=current, pattern=pattern(occ, today), bars=bars,
         chart_w=WIDTH, chart_h=HEIGHT, upcoming=_upcoming(patient, program, today), today=today,
         now_local=now_utc().astimezone(program.tz), error=error, section=section,
@@ -304,6 +305,13 @@ def mail_consent(patient_id: int):
         p.mail_consent = value == "yes"
         db.session.commit()
     return _act(patient_id, "letters", act, "Mail consent recorded.")
+
+
+@bp.route("/no-shows/patients/<int:patient_id>/tasks", methods=["POST"])
+@allow(*CLINICAL)
+def open_task(patient_id: int):
+    return _act(patient_id, "tasks", lambda p: svc.open_task_for(p.id, request.form.get("trigger_dos")),
+                "Clinical-review task opened for the primary counselor.")
 
 
 @bp.route("/no-shows/tasks/<int:task_id>/close", methods=["POST"])

@@ -510,6 +510,27 @@ def sweep(program: Program, *, now: datetime | None = None, days: int = 60) -> i
     return created
 
 
+def open_task_for(patient_id: int, trigger_dos: str | None, *, now: datetime | None = None
+                  ) -> ClinicalReviewTask:
+    """Open the clinical-review task for a crossed threshold without a letter (no mail
+    consent, or the clinician wants it now). Invalid if no threshold was crossed that day."""
+    now = now or now_utc()
+    patient = _patient(patient_id)
+    day = _date(trigger_dos, "trigger_dos", "Date of the threshold")
+    program = db.session.scalar(select(Program).join(Cohort, Cohort.program_id == Program.id)
+                                .join(Enrollment, Enrollment.cohort_id == Cohort.id)
+                                .where(Enrollment.patient_id == patient.id).limit(1))
+    if program is None:
+        raise Invalid("The patient is not enrolled in any group.")
+    trigger = next((t for t in patient_triggers(patient, program, today=local_today(program.tz, now))
+                    if t.dos == day), None)
+    if trigger is None:
+        raise Invalid(f"No threshold was crossed on {day:%b %-d, %Y}.", field="trigger_dos")
+    task = open_review_task(patient, trigger, now=now)
+    db.session.commit()
+    return task
+
+
 def close_task(task_id: int, *, resolution: str | None, user: User, now: datetime | None = None
                ) -> ClinicalReviewTask:
     task = db.session.get(ClinicalReviewTask, task_id)
@@ -573,7 +594,8 @@ def create_letter(patient_id: int, trigger_dos: str | None, *, user: User,
                             (f"{program.service_city}, {program.service_state} {program.service_zip[:5]}"
                              if program.service_city and program.service_zip else
                              ",".join((program.address or "").split(",")[1:]).strip())) if x)
-    missed = ", ".join(f"{d:%A, %B %-d}" for d in trigger.dates)
+    names = [f"{d:%A, %B %-d}" for d in trigger.dates]
+    missed = names[0] if len(names) == 1 else "; ".join(names[:-1]) + " and " + names[-1]
     try:
         letter = build_letter({"first_name": patient.preferred_first or patient.legal_first,
                                "missed_dates": missed, "phone": _phone(program.contact_phone),

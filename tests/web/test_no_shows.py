@@ -228,6 +228,11 @@ def test_letter_refused_without_mail_consent_then_archived_without_disclosure(wo
                  f"/no-shows/patients/{lan.id}")
     assert resp.status_code == 422 and "consented to mail" in resp.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(NoShowLetter)) == 0
+    # Without mail, the clinician still opens the review task (a wrong date is refused).
+    assert _post(client, f"/no-shows/patients/{lan.id}/tasks", {"trigger_dos": days[0].isoformat()},
+                 f"/no-shows/patients/{lan.id}").status_code == 422
+    assert _post(client, f"/no-shows/patients/{lan.id}/tasks", {"trigger_dos": days[1].isoformat()},
+                 f"/no-shows/patients/{lan.id}").status_code == 303
     assert _post(client, f"/no-shows/patients/{lan.id}/mail-consent", {"consent": "yes"},
                  f"/no-shows/patients/{lan.id}").status_code == 303
     resp = _post(client, f"/no-shows/patients/{lan.id}/letters", {"trigger_dos": days[1].isoformat()},
