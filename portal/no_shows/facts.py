@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.clock import now_utc
 from portal.extensions import db
-from portal.models import (AbsenceNotice, AttendanceEntry, Cohort, GroupSession, NoShowPolicy,
+from portal.models import (AbsenceNotice, AttendanceEntry, Authorization, Cohort, GroupSession, NoShowPolicy,
                            Patient, Payer, PolicyAcknowledgment, Program)
 from portal.rules.no_show_fees import CONTRACT_FORBIDDEN, FeeDecision, fee_decision
 from portal.rules.no_shows import (Classification, Notice, Occurrence, PolicyTerms, classify,
@@ -118,13 +118,35 @@ def acknowledgments(patient_ids: Iterable[int]) -> dict[int, list[tuple[int, dat
     return out
 
 
+def payer_spans(patient_ids: Iterable[int]) -> dict[int, list[tuple[date, date, Payer]]]:
+    """patient id -> [(start, end, payer)] from their authorizations: which payer covered
+    which dates, so a payer change mid-month judges each absence under its own payer."""
+    ids = list(patient_ids) or [-1]
+    out: dict[int, list] = {}
+    rows = db.session.execute(select(Authorization.patient_id, Authorization.start_date,
+                                     Authorization.end_date, Payer)
+                              .join(Payer, Payer.id == Authorization.payer_id)
+                              .where(Authorization.patient_id.in_(ids)))
+    for pid, start, end, payer in rows:
+        out.setdefault(pid, []).append((start, end, payer))
+    return out
+
+
+def payer_for(patient: Patient, day: date, spans: list[tuple[date, date, Payer]] | None) -> Payer:
+    """The payer of an authorization covering ``day`` (the latest starting, if several), else
+    the patient's current payer."""
+    covering = [(start, payer) for start, end, payer in (spans or ()) if start <= day <= end]
+    return max(covering, key=lambda c: c[0])[1] if covering else patient.payer
+
+
 def fee_for(absence: Absence, patient: Patient, acks: list[tuple[int, datetime]],
-            policies: list[PolicyTerms], forbidding: tuple[str, ...]) -> FeeDecision:
-    """The fee decision for one absence under the policy in force on its date, judged against
-    the acknowledgment of that same version (a signature on an older version does not cover
-    a new fee amount)."""
+            policies: list[PolicyTerms], forbidding: tuple[str, ...],
+            spans: list[tuple[date, date, Payer]] | None = None) -> FeeDecision:
+    """The fee decision for one absence under the policy in force on its date and the payer
+    covering that date, judged against the acknowledgment of that same policy version (a
+    signature on an older version does not cover a new fee amount)."""
     policy = policy_in_force(policies, absence.dos)
-    payer = patient.payer
+    payer = payer_for(patient, absence.dos, spans)
     book = current_app.extensions["rulebook"]
     rule_payer = book.payers.get(payer.rule_key)
     signed = [at for pid, at in acks if policy is not None and pid == policy.policy_id]

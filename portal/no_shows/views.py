@@ -91,8 +91,10 @@ def billing_page():
     forbidding = facts.forbidding_payers()
     charged = {(pid, sid) for pid, sid in db.session.execute(
         select(FeeLedgerEntry.patient_id, FeeLedgerEntry.session_id).where(FeeLedgerEntry.kind == "charge"))}
+    spans = facts.payer_spans(patients)
     week_rows = [(a, patients[a.patient_id],
-                  facts.fee_for(a, patients[a.patient_id], acks.get(a.patient_id, []), policies, forbidding),
+                  facts.fee_for(a, patients[a.patient_id], acks.get(a.patient_id, []), policies, forbidding,
+                                spans.get(a.patient_id)),
                   (a.patient_id, a.session_id) in charged)
                  for a in sorted(week, key=lambda a: (a.dos, a.cohort_name)) if a.patient_id in patients]
     letters_made = set(db.session.execute(select(NoShowLetter.patient_id, NoShowLetter.trigger_dos)))
@@ -184,7 +186,9 @@ def _patient_page(patient: Patient, error: ServiceError | None = None, status: i
                                 .order_by(FeeLedgerEntry.recorded_at, FeeLedgerEntry.id)).all()
     charged = {e.session_id: e for e in ledger if e.kind == "charge"}
     waived = {e.charge_id for e in ledger if e.kind == "waive"}
-    absences = [(a, facts.fee_for(a, patient, acks_all, policies, forbidding), charged.get(a.session_id))
+    spans = facts.payer_spans([patient.id]).get(patient.id)
+    absences = [(a, facts.fee_for(a, patient, acks_all, policies, forbidding, spans), charged.get(a.session_id),
+                 facts.payer_for(patient, a.dos, spans))
                 for a in reversed(facts.absences(rows))]
     occ = facts.occurrences([r for r in rows if r.dos <= today], patient.id)
     trig = triggers(occ, lambda d: policy_in_force(policies, d))
@@ -196,7 +200,7 @@ def _patient_page(patient: Patient, error: ServiceError | None = None, status: i
     outreach = db.session.scalars(select(OutreachAttempt).where(OutreachAttempt.patient_id == patient.id)
                                   .order_by(OutreachAttempt.at.desc())).all()
     reached_after = [o.dos for o in outreach if o.dos]
-    outreach_due = [a for a, _d, _c in absences if a.code in COUNTED and a.dos not in reached_after]
+    outreach_due = [a for a, _d, _c, _p in absences if a.code in COUNTED and a.dos not in reached_after]
     acks = db.session.scalars(select(PolicyAcknowledgment).where(PolicyAcknowledgment.patient_id == patient.id)
                               .order_by(PolicyAcknowledgment.signed_at.desc())).all()
     current = policy_in_force(policies, today)
@@ -212,7 +216,7 @@ def _patient_page(patient: Patient, error: ServiceError | None = None, status: i
         now_local=now_utc().astimezone(program.tz), error=error, section=section,
         form=request.form if error else {}, usd=svc.usd, fmt_local=fmt_local, tz=program.tz,
         methods=OUTREACH_METHODS, outcomes=OUTREACH_OUTCOMES,
-        past_absences=[a for a, _d, _c in absences if a.dos <= today]), status
+        past_absences=[a for a, _d, _c, _p in absences if a.dos <= today]), status
 
 
 @bp.route("/no-shows/patients/<int:patient_id>")

@@ -358,7 +358,8 @@ def fee_context(patient: Patient, session_id: int):
         raise NotFound(f"{patient.roster_name} is not on that group's roster.")
     absence = rows[0]
     decision = facts.fee_for(absence, patient, facts.acknowledgments([patient.id]).get(patient.id, []),
-                             facts.policy_terms(program.id), facts.forbidding_payers())
+                             facts.policy_terms(program.id), facts.forbidding_payers(),
+                             facts.payer_spans([patient.id]).get(patient.id))
     return absence, decision
 
 

@@ -363,3 +363,27 @@ def test_absence_loader_query_count_does_not_grow_with_patients(world):
     with count_statements() as many:
         big = load_rows(world.program, day - timedelta(days=7), day)
     assert len(big) > len(small) and len(many) == len(few) <= 4  # program, policies, notices, rows
+
+
+def test_payer_change_mid_month_judges_each_absence_under_its_own_payer(world, client, login):
+    from portal.models import Authorization
+
+    policy = make_policy(world.program)
+    today = _today(world)
+    jose = world.patients[2]  # was BlueRiver PPO (contract allows the fee); now Medicaid
+    jose.payer = world.payers["sunrise_medicaid_mco"]
+    db.session.add_all([
+        Authorization(patient=jose, payer=world.payers["blueriver_ppo"], number="BRP-1",
+                      start_date=today - timedelta(days=30), end_date=today - timedelta(days=3), units=20),
+        Authorization(patient=jose, payer=world.payers["sunrise_medicaid_mco"], number="SMC-1",
+                      start_date=today - timedelta(days=2), end_date=today + timedelta(days=30), units=20)])
+    db.session.commit()
+    before, _ = _absent(world, today - timedelta(days=3), jose)
+    after, _ = _absent(world, today - timedelta(days=2), jose)
+    _ack(jose, policy, world, before.scheduled_start - timedelta(days=5))
+    assert svc.charge_fee(jose.id, before.id, user=world.billing).amount_cents == 2500
+    with pytest.raises(Invalid, match="42 CFR 447.15"):
+        svc.charge_fee(jose.id, after.id, user=world.billing)
+    login.as_(world.billing)
+    page = client.get(f"/no-shows/patients/{jose.id}").get_data(as_text=True)
+    assert "BlueRiver PPO" in page and "Medicaid members may not be charged" in page
