@@ -138,8 +138,15 @@ def _policy_page(error: ServiceError | None = None, status: int = 200):
     versions = db.session.scalars(select(NoShowPolicy).where(NoShowPolicy.program_id == program.id)
                                   .order_by(NoShowPolicy.version.desc())).all()
     today = local_today(program.tz)
+    form = request.form if error else {}
+    if not error and versions:  # start the next version from the latest one's terms
+        v = versions[0]
+        form = {"grace_minutes": v.grace_minutes, "notice_hours": v.notice_hours,
+                "fee": f"{v.fee_cents // 100}.{v.fee_cents % 100:02d}", "uniform": v.uniform,
+                "letter_consecutive": v.letter_consecutive, "letter_count": v.letter_count,
+                "window_days": v.window_days, "letter_sender": v.letter_sender, "body": v.body}
     return render_template("no_shows/policy.html", versions=versions, error=error,
-                           form=request.form if error else {}, today=today, usd=svc.usd,
+                           form=form, today=today, usd=svc.usd,
                            fmt_local=fmt_local, tz=program.tz), status
 
 
