@@ -73,7 +73,8 @@ def _patient(patient_id: int) -> Patient:
 @allow("billing", "admin", "clinician")
 def billing_page():
     """``?date=YYYY-MM-DD`` (program-local, default today): that day's and its ISO week's
-    absences with fee decisions; letters due; open review tasks; patterns; weekly chart."""
+    absences with fee decisions; letters due; open review tasks; patterns; weekly chart.
+    ``?cohort=NAME`` narrows absences, patterns and the chart to one cohort."""
     program = current_program()
     today = local_today(program.tz)
     raw = (request.args.get("date") or "").strip()
@@ -81,9 +82,15 @@ def billing_page():
         day = date.fromisoformat(raw) if raw else today
     except ValueError:
         abort(400, description=f"Dates are written like 2026-11-30 (got \u201c{raw[:20]}\u201d).")
+    cohorts = list(db.session.scalars(select(Cohort.name).where(Cohort.program_id == program.id)
+                                      .order_by(Cohort.start_local)))
+    cohort = (request.args.get("cohort") or "").strip() or None
+    if cohort and cohort not in cohorts:
+        abort(400, description=f"There is no cohort \u201c{cohort[:60]}\u201d.")
     monday = day - timedelta(days=day.weekday())
     window_start = day - timedelta(days=HISTORY_DAYS)
-    rows = facts.load_rows(program, window_start, monday + timedelta(days=6))
+    rows = [a for a in facts.load_rows(program, window_start, monday + timedelta(days=6))
+            if cohort is None or a.cohort_name == cohort]
     policies = facts.policy_terms(program.id)
     week = [a for a in facts.absences(rows) if monday <= a.dos <= monday + timedelta(days=6)]
     patients = facts.patients_by_id({a.patient_id for a in rows})
@@ -118,7 +125,7 @@ def billing_page():
     return render_template(
         "no_shows/billing.html", day=day, today=today, monday=monday, week_rows=week_rows,
         day_rows=[r for r in week_rows if r[0].dos == day], letters_due=letters_due,
-        concerns=concerns, tasks=tasks, outreach_due=outreach_due, bars=bars, chart_w=WIDTH, chart_h=HEIGHT,
+        concerns=concerns, tasks=tasks, outreach_due=outreach_due, cohorts=cohorts, cohort=cohort, bars=bars, chart_w=WIDTH, chart_h=HEIGHT,
         policy=policy_in_force(policies, day), usd=svc.usd, fmt_local=fmt_local, tz=program.tz,
         unclassified=sum(1 for a in week if a.code == UNCLASSIFIED))
 

@@ -126,6 +126,12 @@ def test_self_pay_fee_charged_and_medicaid_refused_with_rule_and_source(world, c
     # The billing page lists both absences with the fee decision.
     page = client.get(f"/billing/no-shows?date={day.isoformat()}").get_data(as_text=True)
     assert "Charged" in page and "Medicaid members may not be charged" in page
+    # Per cohort: the AM cohort has them, the PM cohort none; an unknown cohort is a 400.
+    am = client.get(f"/billing/no-shows?date={day.isoformat()}&cohort=AM+IOP").get_data(as_text=True)
+    assert "Absences per week, AM IOP" in am and "Charged" in am
+    pm = client.get(f"/billing/no-shows?date={day.isoformat()}&cohort=PM+IOP").get_data(as_text=True)
+    assert "Charged" not in pm and "Alvarez" not in pm
+    assert client.get("/billing/no-shows?cohort=Nope").status_code == 400
 
 
 def test_acknowledgment_signed_after_the_absence_blocks_the_fee(world):
