@@ -149,7 +149,8 @@ def _described(origin, kind, subject, actor, occurred_at, record_hash, line_comm
 
 def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, occurred_at: datetime | str,
                 record_hash: str, line_commitments: Sequence[str], doc_sha256: str, doc_size: int,
-                prev_hash: str | None, checkpoint: CheckpointRef | None, origin: str) -> bytes:
+                prev_hash: str | None, checkpoint: CheckpointRef | None, origin: str,
+                archived_at: datetime | str | None = None) -> bytes:
     """Entry bytes in the current format (v2): the fixed-width header line, then the JCS object
     of the descriptive fields.  Field meanings: docs/audit-format.md §1.
 
@@ -167,6 +168,8 @@ def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, 
     except entry_format.EntryFormatError as exc:
         raise CanonicalError(str(exc)) from None
     body = _described(origin, kind, subject, actor, occurred_at, record_hash, line_commitments)
+    if archived_at is not None:  # when the server archived it (``ledger.append`` always sets it)
+        body["archived_at"] = utc_timestamp(archived_at)
     return header + canonical_bytes({**body, "media_type": "application/pdf"})
 
 

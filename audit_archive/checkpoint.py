@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -26,6 +27,7 @@ class SignedCheckpoint:
     root_hash: str  # hex
     note: str       # full signed text
     created: bool   # False when the head was unchanged and the stored checkpoint is returned
+    id: int | None = None  # the audit_checkpoints row (set when created)
 
 
 def stored_checkpoints(conn: Connection) -> list[dict]:
@@ -111,7 +113,9 @@ def _refuse_unless_extends(label: str, old, tree, size: int, root: bytes) -> Non
 
 
 def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, *,
-                    checkpoint_dir: str | os.PathLike | None = None) -> SignedCheckpoint:
+                    checkpoint_dir: str | os.PathLike | None = None,
+                    before_store: Callable[[str, Checkpoint, "merkle.Tree"], None] | None = None
+                    ) -> SignedCheckpoint:
     """Sign the current tree head and store it (table row + ``checkpoint_dir/checkpoint-<size>.txt``).
 
     Runs in the caller's transaction (take it like an append: BEGIN IMMEDIATE on SQLite; the
@@ -123,6 +127,10 @@ def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, 
     the new head must verify.
     Otherwise CheckpointError and nothing is signed.  If the head equals the last one, that
     checkpoint is returned (created=False).
+
+    ``before_store(note, checkpoint, tree)`` runs after signing and before anything is stored:
+    the portal submits the new head to its witnesses there, and a witness's refusal (it
+    cosigned a longer or another history) raises CheckpointError, so such a head is never kept.
     """
     signer = load_or_create_signer(key_path, origin)
     lock_chain(conn)
@@ -140,12 +148,15 @@ def make_checkpoint(conn: Connection, key_path: str | os.PathLike, origin: str, 
         if old.size == size:
             return SignedCheckpoint(origin, size, root.hex(), last_note, created=False)
     note = sign_checkpoint(Checkpoint(origin, size, root), signer)
-    conn.execute(audit_checkpoints.insert().values(
-        origin=origin, tree_size=size, root_hash=root.hex(), key_id=signer.verifier.key_id.hex(), note=note))
+    if before_store is not None:
+        before_store(note, Checkpoint(origin, size, root), tree)
+    new_id = conn.execute(audit_checkpoints.insert().values(
+        origin=origin, tree_size=size, root_hash=root.hex(), key_id=signer.verifier.key_id.hex(),
+        note=note)).inserted_primary_key[0]
     if checkpoint_dir is not None:
         d = Path(checkpoint_dir)
         d.mkdir(parents=True, exist_ok=True)
         tmp = d / f".checkpoint-{size}.tmp"
         tmp.write_text(note)
         os.replace(tmp, d / f"checkpoint-{size}.txt")
-    return SignedCheckpoint(origin, size, root.hex(), note, created=True)
+    return SignedCheckpoint(origin, size, root.hex(), note, created=True, id=new_id)

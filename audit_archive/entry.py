@@ -43,6 +43,8 @@ _HEADER = re.compile(
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")  # ASCII digits only
 V2_BODY_KEYS = ("actor", "kind", "line_commitments", "log", "media_type", "occurred_at", "record_sha256", "subject")
+# Entries appended since 2026-12 also say when they were archived (server UTC), docs/audit-format.md §1.
+V2_BODY_KEYS_ARCHIVED = tuple(sorted(V2_BODY_KEYS + ("archived_at",)))
 V1_KEYS = ("actor", "checkpoint", "doc", "kind", "line_commitments", "log", "occurred_at", "prev_hash",
            "record_sha256", "seq", "subject", "v")
 
@@ -221,7 +223,7 @@ def parse_entry(data: bytes) -> dict:
     """Fields of stored entry bytes of any version, in one shape:
 
     ``{"v", "log", "seq", "kind", "subject", "actor", "occurred_at", "record_sha256",
-    "line_commitments", "doc": {"media_type", "sha256", "size"}, "prev_hash" (hex or None for
+    "line_commitments", "archived_at" (only v2 entries appended since 2026-12 have it), "doc": {"media_type", "sha256", "size"}, "prev_hash" (hex or None for
     the first entry), "checkpoint": {"origin", "size", "root"} or None}``.
 
     Parses, never re-serializes.  Raises EntryFormatError naming the first problem.
@@ -248,14 +250,69 @@ def parse_entry(data: bytes) -> dict:
         return e
     seq, prev, ck, doc_sha, doc_size = _parse_header(data)
     body = _load_object(data[HEADER_LEN:], "v2 body")
-    _need(sorted(body) == list(V2_BODY_KEYS), f"v2 body has fields {sorted(body)}, expected {list(V2_BODY_KEYS)}")
+    _need(sorted(body) in (list(V2_BODY_KEYS), list(V2_BODY_KEYS_ARCHIVED)),
+          f"v2 body has fields {sorted(body)}, expected {list(V2_BODY_KEYS)} (and archived_at, in newer entries)")
     _check_common(body)
+    if "archived_at" in body:
+        _need(isinstance(body["archived_at"], str) and bool(_UTC.fullmatch(body["archived_at"])),
+              f"archived_at {body['archived_at']!r} is not UTC ISO-8601 ending in Z")
     _need(body["media_type"] == "application/pdf", f"media_type must be application/pdf, got {body['media_type']!r}")
     return {
         "v": 2, "log": body["log"], "seq": seq, "kind": body["kind"], "subject": body["subject"],
         "actor": body["actor"], "occurred_at": body["occurred_at"], "record_sha256": body["record_sha256"],
         "line_commitments": body["line_commitments"],
+        **({"archived_at": body["archived_at"]} if "archived_at" in body else {}),
         "doc": {"media_type": body["media_type"], "sha256": doc_sha, "size": doc_size},
         "prev_hash": prev,
         "checkpoint": None if ck is None else {"origin": body["log"], "size": ck[0], "root": ck[1]},
     }
+
+
+def described_fields(data: bytes) -> dict:
+    """The descriptive JSON object of stored entry bytes (v2 body, or the whole v1 object),
+    parsed WITHOUT the canonical-form and field checks ``parse_entry`` makes: for readers that
+    only need ``subject`` or ``line_commitments`` of entries ``verify`` already checks (the
+    portal's fact loader reads hundreds per page).  Raises EntryFormatError when unreadable."""
+    body = data[HEADER_LEN:] if version_of(data) == 2 else data
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EntryFormatError(f"entry body is not JSON ({exc})") from None
+    _need(isinstance(obj, dict), "entry body is not a JSON object")
+    return obj
+
+
+def _top_level_string(data: bytes, key: bytes) -> str | None:
+    """The value of a top-level string ``key`` of a v2 body, read without parsing the JSON.
+    Sound for ``archived_at`` and ``occurred_at``: JCS sorts keys, and every key before them
+    (actor, kind, line_commitments, log, media_type) holds a string or a list of strings, in
+    which every '"' is escaped, so the first ``"key":"`` is the top-level one."""
+    i = data.find(b'"' + key + b'":"', HEADER_LEN)
+    if i < 0:
+        return None
+    i += len(key) + 4
+    j = data.find(b'"', i)
+    return data[i:j].decode("ascii", "replace") if j > 0 else None
+
+
+def times_of(data: bytes) -> tuple[str | None, str | None]:
+    """``(occurred_at, archived_at)`` strings of stored entry bytes (archived_at None for v1 and
+    for v2 entries from before it existed), fast for v2 (no JSON parse)."""
+    if data.startswith(V2_MAGIC):
+        return _top_level_string(data, b"occurred_at"), _top_level_string(data, b"archived_at")
+    try:
+        e = json.loads(data)
+    except ValueError:
+        return None, None
+    return (e.get("occurred_at") if isinstance(e, dict) else None), None
+
+
+def utc_instant(text: str):
+    """The aware UTC datetime of an entry timestamp ``YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z`` (strings
+    do not compare as times: ``...00.5Z`` sorts before ``...00Z``).  EntryFormatError if malformed."""
+    from datetime import datetime, timezone
+
+    _need(isinstance(text, str) and bool(_UTC.fullmatch(text)), f"timestamp {text!r} is not UTC ISO-8601 ending in Z")
+    base = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    frac = text[20:-1] if len(text) > 20 else ""
+    return base.replace(microsecond=int(frac.ljust(6, "0")) if frac else 0)

@@ -33,7 +33,8 @@ _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 # (stdlib + cryptography only; tests/audit/test_export.py runs the bundled copy in isolation).
 # They are copied byte for byte from this package at export time, so they cannot drift.
 VERIFIER_DIR = "verifier"
-VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "entry.py", "merkle.py", "commitments.py", "note.py")
+VERIFIER_MODULES = ("__init__.py", "__main__.py", "offline.py", "entry.py", "merkle.py", "commitments.py", "note.py",
+                    "cosignature.py")
 
 
 class ExportError(ValueError):
@@ -105,7 +106,7 @@ checkpoint you saved earlier to prove the log was only appended to since then.
 
 The verifier in verifier/ came in the same package as the data, so it cannot vouch for itself:
 it is not covered by the checks (manifest.json lists its files' SHA-256 for information only).
-You may read it (under 1,600 lines), or, best, use your own copy instead: the `audit_archive`
+You may read it (under 1,900 lines), or, best, use your own copy instead: the `audit_archive`
 package of the portal's source (PYTHONPATH=the folder holding your audit_archive/, the rest of
 the command as above), or an implementation of your own.  The format and every check are
 specified in docs/audit-format.md of the portal's source.

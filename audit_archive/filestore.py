@@ -5,8 +5,9 @@ into place, fsync the directory.  After ``put`` returns, the file survives a cra
 before that leaves at most a ``.tmp-*`` file, which ``list_all`` ignores and
 ``stale_temp_files`` reports.
 
-Stored files are read-only (0444), as the store is write-once: the mode is set on the temp file
-before it is linked into place, so a stored file is never writable under its final name.
+Stored files are read-only and readable by their owner only (0400; the PDFs carry PHI), as the
+store is write-once: the mode is set on the temp file before it is linked into place, so a
+stored file is never writable under its final name. Folders are 0700.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class FileStoreError(Exception):
     """Integrity or usage error in the file store (bad hash, conflicting existing file)."""
 
 
-FILE_MODE = 0o444  # stored files are never written again
+FILE_MODE = 0o400  # never written again; PHI: the portal's user only
+DIR_MODE = 0o700
 
 
 class FileStore:
@@ -34,7 +36,7 @@ class FileStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
 
     def path_for(self, sha256_hex: str) -> Path:
         """Path where the file with this hex SHA-256 lives (whether or not it exists)."""
@@ -60,9 +62,9 @@ class FileStore:
                     pass  # not ours to change; its content is right, which is what matters
             return digest, path
         d = path.parent
-        d.mkdir(exist_ok=True)
+        d.mkdir(mode=DIR_MODE, exist_ok=True)
         tmp = d / f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
             while view:

@@ -137,6 +137,16 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
     last_seq, prev_hash = tail(conn)
     seq = last_seq + 1
     ck = latest_checkpoint_ref(conn, below=seq, origin=origin)
+    # When it was archived, server UTC; never earlier than the previous entry's archived time
+    # (verify checks the chain's archived times never decrease, whatever the clock did).
+    archived_at = datetime.now(timezone.utc)
+    if last_seq:
+        _occ, prev_archived = entry_format.times_of(entry_bytes(conn, last_seq) or b"")
+        try:
+            if prev_archived and archived_at < entry_format.utc_instant(prev_archived):
+                archived_at = entry_format.utc_instant(prev_archived)
+        except entry_format.EntryFormatError:
+            pass  # a damaged previous entry is verify's to report; this one gets the clock's time
     info = StampInfo(label=label or origin, seq=seq, prev_hash=prev_hash, record_sha256=record_hash,
                      checkpoint=(ck.size, ck.root) if ck else None,
                      verify_url=f"{verify_base_url.rstrip('/')}/verify/{seq}")
@@ -145,7 +155,8 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
     entry = canonical.build_entry(
         seq=seq, kind=kind, subject=subject, actor=actor, occurred_at=occurred_at,
         record_hash=record_hash, line_commitments=list(line_commitments), doc_sha256=doc_sha,
-        doc_size=len(stamped), prev_hash=prev_hash, checkpoint=ck, origin=origin)
+        doc_size=len(stamped), prev_hash=prev_hash, checkpoint=ck, origin=origin,
+        archived_at=archived_at)
     # v2: the chain hash is the leaf hash (one SHA-256 serves the chain and the tree).
     l_hash = entry_format.leaf_hash(entry).hex()
     e_hash = l_hash
@@ -153,7 +164,7 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
     conn.execute(audit_entries.insert().values(
         seq=seq, v=canonical.FORMAT_VERSION, kind=kind, entry_bytes=entry, entry_hash=e_hash,
         leaf_hash=l_hash, prev_hash=prev_hash, doc_sha256=doc_sha, doc_size=len(stamped),
-        created_at=datetime.now(timezone.utc)))
+        created_at=archived_at))
     return AppendResult(seq=seq, entry_hash=e_hash, leaf_hash=l_hash, prev_hash=prev_hash,
                         record_sha256=record_hash, doc_sha256=doc_sha, doc_size=len(stamped),
                         path=path, entry_bytes=entry)

@@ -19,13 +19,16 @@ import re
 import stat
 import zipfile
 import zlib
+import datetime as _dt
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from . import merkle
 from .commitments import commit_line_bytes
 from .entry import EntryFormatError, chain_hash, parse_entry
+
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 
 EXPORT_FORMAT = "iop-audit-export/v1"
@@ -357,10 +360,12 @@ def _whose_summary(whose: list[str | None]) -> str:
     return f" (lines of {'; '.join(named)}" + (f"; {unnamed} naming no patient" if unnamed else "") + ")"
 
 
-def verify_export(path: str | Path, key: str | None = None, since: str | None = None) -> ExportReport:
+def verify_export(path: str | Path, key: str | None = None, since: str | None = None,
+                  witness_keys: Sequence[str] = ()) -> ExportReport:
     """Check an export.  ``key``: verifier key text (else the export's own, with a warning);
-    ``since``: an older signed checkpoint text the auditor kept.  Never raises for bad content;
-    every problem becomes a precise failure line.
+    ``since``: an older signed checkpoint text the auditor kept; ``witness_keys``: witness keys
+    (type 0x04) the auditor trusts: checkpoint.txt must carry a valid C2SP cosignature by each.
+    Never raises for bad content; every problem becomes a precise failure line.
     """
     rep = ExportReport()
     fail = rep.failures.append
@@ -460,6 +465,20 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
         fail(f"checkpoint.txt: {exc}")
         return rep
     rep.notes.append(f"checkpoint signed by {verifier.name}+{verifier.key_id.hex()}: size {ck.size}, root {ck.root.hex()}")
+    if witness_keys:
+        from .cosignature import parse_witness_key
+
+        note_text = r.read("checkpoint.txt").decode("utf-8")
+        for wk_text in witness_keys:
+            try:
+                wk = parse_witness_key(wk_text)
+                cs = wk.find(note_text)
+            except NoteError as exc:
+                fail(f"checkpoint.txt: witness {wk_text.split('+', 1)[0]}: {exc}")
+                continue
+            when = _dt.datetime.fromtimestamp(cs.timestamp, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            rep.notes.append(f"checkpoint cosigned by witness {wk.name}+{wk.key_id.hex()} at {when}: "
+                             f"the log existed at this size then, and the witness saw no other history")
     if manifest["origin"] != ck.origin:
         fail(f"manifest origin {_show(manifest['origin'])} differs from the checkpoint origin {ck.origin!r}")
     if (manifest["tree_size"], manifest["root_hash"]) != (ck.size, ck.root.hex()):
@@ -473,6 +492,8 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     lines_total = sum(len(item["lines"]) for item in manifest["entries"])
     by_seq: dict[int, tuple[str, str | None]] = {}  # seq -> (chain hash, the prev it names)
     whose: list[str | None] = []  # the patient each verified line names, if it names one
+    mrns_seen: set = set()
+    named_checkpoints: list = []  # (seq, size, hex root) each exported entry's stamp names
     for item in manifest["entries"]:
         seq = item["seq"]
         tag = f"entry {seq}"
@@ -488,6 +509,8 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             fail(f"{tag}: {item['entry']} is not a valid entry: {exc}")
             continue
         by_seq[seq] = (chain_hash(data), e["prev_hash"])
+        if e.get("checkpoint"):
+            named_checkpoints.append((seq, e["checkpoint"]["size"], e["checkpoint"]["root"]))
         h = hashlib.sha256(data).hexdigest()
         if h != item["entry_sha256"]:
             fail(f"{tag}: entry file hash {h} differs from manifest")
@@ -540,6 +563,10 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             else:
                 n_lines += 1
                 whose.append(_whose(lb))
+                obj = json.loads(lb)
+                who = obj.get("mrn", obj.get("patient_id")) if isinstance(obj, dict) else None
+                if isinstance(who, (str, int)):
+                    mrns_seen.add(who)
                 rep.notes.append(f"{tag}: disclosed line {ln['file']} is committed in the entry")
     for seq, (_h, prev) in by_seq.items():
         if seq - 1 in by_seq and prev != by_seq[seq - 1][0]:
@@ -552,6 +579,20 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             cons[c["from_size"]] = _proof_hashes(r, c["file"], {"first": c["from_size"], "second": ck.size})
         except _Unreadable as exc:
             fail(f"consistency proof from size {c['from_size']}: {exc}")
+    # Every entry's checkpoint reference (printed on its stamp) must be a head of this log: the
+    # signed checkpoint itself, or a size the export proves consistent with it.
+    for seq, c_size, c_root in named_checkpoints:
+        if c_size == ck.size:
+            if c_root != ck.root.hex():
+                fail(f"entry {seq}: names checkpoint {c_size}:{c_root}, not the signed root at that size")
+        elif c_size > ck.size:
+            fail(f"entry {seq}: names checkpoint size {c_size}, beyond the signed checkpoint ({ck.size})")
+        elif c_size not in cons:
+            fail(f"entry {seq}: names checkpoint size {c_size}, which no consistency proof in the export "
+                 f"ties to the signed checkpoint")
+        elif not merkle.verify_consistency(c_size, ck.size, bytes.fromhex(c_root), ck.root, cons[c_size]):
+            fail(f"entry {seq}: names checkpoint {c_size}:{c_root}, which is not a head of the signed log "
+                 f"(consistency proof does not verify)")
     if since is not None:
         try:
             old = open_checkpoint(since, verifier)
@@ -572,6 +613,12 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
             else:
                 fail(f"--since: consistency proof from size {old.size} to {ck.size} does not verify: history rewritten")
 
+    # One export, one patient: lines naming different patients mean lines were chosen from
+    # something other than the chain (e.g. an index row moved to another patient).
+    mrns = sorted(mrns_seen, key=str)
+    if len(mrns) > 1:
+        fail(f"the disclosed lines name {len(mrns)} different patients ({', '.join(map(_show, mrns))}); "
+             f"a patient export discloses one patient's lines only")
     rep.notes.append(f"summary: verified {n_entries} of {len(manifest['entries'])} entries, "
                      f"{n_docs} of {docs_total} documents ({len(manifest['entries']) - docs_total} withheld), "
                      f"{n_lines} of {lines_total} disclosed lines{_whose_summary(whose)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+from datetime import datetime, timedelta
 from binascii import hexlify
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -17,6 +18,7 @@ from . import merkle
 from .entry import (HEADER_LEN, MAX_SEQ, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
                     EntryFormatError, chain_fields, chain_hash, kind_of, parse_entry)
 from .checkpoint import checkpoint_files, open_row
+from .entry import times_of
 from .filestore import _HEX64, FileStore
 from .ledger import as_bytes
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
@@ -38,6 +40,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     unreferenced_files: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
+    # (seq, occurred_at, archived_at) of entries archived later than the limit after their event
+    late_archived: list[tuple[int, str, str]] = field(default_factory=list)
+    newest_checkpoint_size: int | None = None  # the largest signed size among rows and files
+    since_size: int | None = None               # the size ``--since`` started from
+    # Set by callers that know more (the portal: witnesses, checkpoint time); printed on the OK line.
+    extra_summary: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -52,8 +60,17 @@ class Report:
         n = len(self.failures)
         head = "OK" if self.ok else f"FAILED ({n} problem{'s' if n != 1 else ''}" + (
             f", first bad entry {self.first_bad_seq})" if self.first_bad_seq is not None else ")")
-        lines = [f"{head}: {self.entries} entries, {self.documents_checked} documents, "
-                 f"{self.checkpoints_checked} checkpoints, root {self.root_hash}"]
+        reach = ("no signed checkpoint" if self.newest_checkpoint_size is None else
+                 f"newest checkpoint covers {self.newest_checkpoint_size}")
+        uncovered = self.entries - (self.newest_checkpoint_size or 0)
+        parts = [f"{self.entries} entries", f"{self.documents_checked} documents",
+                 f"{self.checkpoints_checked} checkpoints", reach, *self.extra_summary,
+                 f"{uncovered} not yet covered by a checkpoint"]
+        if self.since_size is not None:
+            parts.append(f"--since started from size {self.since_size}")
+        if self.late_archived:
+            parts.append(f"{len(self.late_archived)} late-archived")
+        lines = [f"{head}: " + ", ".join(parts) + f", root {self.root_hash}"]
         lines += [f"FAIL {m}" for m in self.failures] + [f"WARN {m}" for m in self.warnings]
         return "\n".join(lines)
 
@@ -419,9 +436,61 @@ class _Pass:
         return leaves
 
 
+DEFAULT_LATE_AFTER = timedelta(days=7)
+
+
+def _instant(text: str) -> datetime:
+    """Entry timestamp -> naive UTC datetime, fast (fixed width for ``fromisoformat``);
+    ValueError when malformed."""
+    if len(text) < 20 or text[-1] != "Z" or (len(text) > 20 and text[19] != "."):
+        raise ValueError(text)
+    return datetime.fromisoformat(text[:19] + "." + text[20:-1].ljust(6, "0"))
+
+
+class _Times:
+    """Archived times along the chain: never decreasing; once an entry carries one, every later
+    entry does; an event older than its archiving by more than ``late_after`` is late-archived."""
+
+    def __init__(self, rep: "Report", late_after: timedelta) -> None:
+        self.rep, self.late_after = rep, late_after
+        self.last: datetime | None = None
+        self.last_text = self.last_seq = None
+
+    def feed(self, seqs, datas) -> None:
+        rep = self.rep
+        for seq, data in zip(seqs, datas):
+            occurred, archived = times_of(data)
+            if archived is None:
+                if self.last is not None:
+                    rep.fail(f"entry {seq}: has no archived time, but entry {self.last_seq} before it has", seq)
+                continue
+            try:
+                a = _instant(archived)
+            except ValueError:
+                rep.fail(f"entry {seq}: archived time {archived!r} is not a UTC timestamp", seq)
+                continue
+            if self.last is not None and a < self.last:
+                rep.fail(f"entry {seq}: archived at {archived}, before entry {self.last_seq} "
+                         f"({self.last_text}): archived times must never decrease", seq)
+            else:
+                self.last, self.last_text, self.last_seq = a, archived, seq
+            try:
+                late = occurred is not None and a - _instant(occurred) > self.late_after
+            except ValueError:
+                continue  # a malformed event time is reported where the body is parsed
+            if late:
+                rep.late_archived.append((seq, occurred, archived))
+                days = (a - _instant(occurred)).total_seconds() / 86400
+                rep.warnings.append(f"entry {seq}: late-archived: event at {occurred}, archived at "
+                                    f"{archived} ({days:.1f} days later; limit "
+                                    f"{self.late_after.total_seconds() / 86400:g} days)")
+
+
 def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier | None = None,
                   since_checkpoint: str | None = None, *, check_documents: bool = True,
-                  checkpoint_dir: str | os.PathLike | None = None) -> Report:
+                  checkpoint_dir: str | os.PathLike | None = None,
+                  late_after: timedelta = DEFAULT_LATE_AFTER,
+                  extra_heads: Sequence[tuple[str, int, bytes]] = ()) -> Report:
     """Recompute and cross-check everything the ledger claims.  Read-only.
 
     Checks, in one streaming pass over ``audit_entries`` in seq order:
@@ -437,7 +506,10 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
       checkpoint files; each ``checkpoint-*.txt`` there is checked like a stored checkpoint (so
       deleting rows *and* checkpoint rows is still caught while a file remains), and a file
       missing for a stored checkpoint, or a file with no row, is a warning.  Files in the store
-      that no entry references are warnings.
+      that no entry references are warnings.  ``extra_heads``: ``(label, size, root)`` heads
+      vouched for elsewhere (witness cosignatures); each must match the recomputed root at its
+      size, else a failure naming the label.  Entries' archived times must never decrease;
+      entries archived more than ``late_after`` after their event are ``late_archived``.
 
     For v2 entries the header is checked (the body is covered by the hashes and checked for
     form by ``entry.parse_entry`` wherever it is read: verification page, exports, standalone
@@ -456,15 +528,18 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
         except NoteError as exc:
             rep.fail(f"given checkpoint does not verify: {exc}")
     stored = _open_rows(rep, cps, verifier)
-    files = _checkpoint_files(rep, checkpoint_dir, verifier, {ck.size for _label, ck in stored})
+    files = _checkpoint_files(rep, checkpoint_dir, verifier, {ck.size for _label, ck in stored},
+                              {c["tree_size"]: c["note"] for c in cps if isinstance(c.get("note"), str)})
     want_sizes = {ck.size for _label, ck in stored} | {ck.size for _name, ck in files}
     if external is not None:
         want_sizes.add(external.size)
+    want_sizes |= {size for _label, size, _root in extra_heads}
     roots: dict[int, bytes] = {}
     if 0 in want_sizes:
         roots[0] = merkle.EMPTY_ROOT
     heads = _Heads(want_sizes, roots)
     run = _Pass(rep, heads, store.path_for if check_documents else None)
+    times = _Times(rep, late_after)
     # The pass allocates a few tuples per row (the DBAPI rows among them) and no reference
     # cycles; cyclic GC runs would only re-traverse them (~25% of the pass), so they are paused
     # for the loop and the previous state is restored afterwards.
@@ -482,6 +557,7 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
                     converted.append(data)
                 datas = tuple(converted)
             run.feed(seqs, datas, tuple(cols))
+            times.feed(seqs, datas)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -496,9 +572,14 @@ def verify_ledger(conn: Connection, store: FileStore, public_key: str | Verifier
     if external is not None:
         _check_head(rep, "given checkpoint", external.size, external.root, size, roots)
         rep.checkpoints_checked += 1
+        rep.since_size = external.size
+    signed_sizes = [ck.size for _label, ck in stored] + [ck.size for _name, ck in files]
+    rep.newest_checkpoint_size = max(signed_sizes) if signed_sizes else None
     for name, ck in files:
         _check_head(rep, f"checkpoint file {name}", ck.size, ck.root, size, roots)
         rep.checkpoints_checked += 1
+    for label, head_size, head_root in extra_heads:
+        _check_head(rep, label, head_size, head_root, size, roots)
     if not cps:
         rep.warnings.append("no stored checkpoint: tail truncation cannot be detected from the database alone")
 
@@ -578,13 +659,30 @@ def _open_rows(rep: Report, cps: list[dict], verifier: Verifier | None) -> list:
     return out
 
 
-def _checkpoint_files(rep: Report, checkpoint_dir, verifier: Verifier | None, stored: set[int]) -> list:
+def _checkpoint_files(rep: Report, checkpoint_dir, verifier: Verifier | None, stored: set[int],
+                      notes: dict | None = None) -> list:
     """``[(file name, Checkpoint)]`` for the signed checkpoint files in ``checkpoint_dir``
-    (none when it is None or absent); unreadable or badly signed files are failures, files and
-    table rows that do not match one another are warnings."""
+    (none when it is None or absent).  Failures: an unreadable or badly signed file; a file
+    ``checkpoint-N.txt`` that does not sign size N (e.g. the newest overwritten with an older
+    one); a file whose text differs from its table row's signed text (``notes``: size -> note).
+    Only a row without its file, or a file without its row (a crash between writing the file
+    and committing the row), is a warning; every file is also checked against the ledger."""
     out, refused = checkpoint_files(checkpoint_dir, verifier)
     for name, why in refused:
         rep.fail(f"checkpoint file {name}: unreadable or signature/format invalid: {why}")
+    for name, ck in out:
+        if name != f"checkpoint-{ck.size}.txt":
+            rep.fail(f"checkpoint file {name}: signs size {ck.size}, not the size its name says "
+                     f"(overwritten with another checkpoint?)")
+        elif notes and ck.size in notes:
+            try:
+                with open(os.path.join(checkpoint_dir, name), encoding="utf-8") as f:
+                    text = f.read()
+            except (OSError, UnicodeDecodeError):
+                continue  # refused above
+            if text != notes[ck.size]:
+                rep.fail(f"checkpoint file {name}: differs from the stored checkpoint row of size "
+                         f"{ck.size} (other signed text for the same size)")
     sizes = {ck.size for _name, ck in out}
     for s in sorted(sizes - stored):
         rep.warnings.append(f"checkpoint file for size {s} has no row in the checkpoints table (rows deleted?)")

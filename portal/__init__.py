@@ -24,7 +24,17 @@ def create_app(config: dict | None = None) -> "Flask":
         instance_relative_config=True,
         template_folder=str(Path(__file__).resolve().parent.parent / "templates"),
     )
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    instance = Path(app.instance_path)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if instance.stat().st_mode & 0o077:
+            instance.chmod(0o700)  # it holds the database, the archive and the keys (PHI)
+    except PermissionError:
+        pass  # not ours: the operator chose its permissions
+
+    from portal.routing import BoundedInt
+
+    app.url_map.converters["int"] = BoundedInt  # before any route is added
 
     app.config.update(load_config(app.instance_path))
     if config:
@@ -58,4 +68,12 @@ def create_app(config: dict | None = None) -> "Flask":
     from portal.cli import register_cli
 
     register_cli(app)
+
+    proxies = int(app.config.get("PORTAL_TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Behind a TLS proxy: believe X-Forwarded-For/-Proto/-Host from that many proxies only
+        # (the client address feeds the sign-in limits and the access log; the scheme, HSTS).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     return app

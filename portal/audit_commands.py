@@ -15,14 +15,23 @@ from flask.cli import AppGroup
 from audit_archive.checkpoint import CheckpointError
 from audit_archive.export import ExportError
 from audit_archive.note import NoteError, parse_verifier
+from audit_archive.schema import audit_checkpoints
 from audit_archive.verify import verify_ledger
+from sqlalchemy import func, select
+from portal.archive_binding import closed_roster_differences
+from portal.clock import now_utc
 from portal.extensions import db
+from portal.services.witnesses import check_cosignatures
 from portal.services.archive_index import check_index
 from portal.services.archiving import archive_store
 from portal.services.checkpoints import (SigningKeyMissing, checkpoint_now, existing_public_key,
-                                         public_key)
+                                         late_archive_limit, newest_checkpoint_time, public_key)
 
 audit_cli = AppGroup("audit", help="Audit archive: verify, checkpoint, export.")
+
+
+def _described(d) -> str:
+    return d.what if d.patient_id is None else f"patient id {d.patient_id}: {d.what}"
 
 
 def _plural(n: int, word: str, words: str | None = None) -> str:
@@ -95,13 +104,39 @@ def verify_command(since, key, skip_documents):
                   f"checkpoint text you kept (checkpoint-N.txt)")
         except OSError as exc:
             _fail(f"--since: cannot read {since}: {exc.strerror or exc}")
+    try:
+        late_after = late_archive_limit()
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        warn_hours = float(current_app.config.get("PORTAL_UNCOSIGNED_WARN_HOURS") or 24)
+    except ValueError:
+        _fail(f"PORTAL_UNCOSIGNED_WARN_HOURS must be a number of hours, got "
+              f"{current_app.config.get('PORTAL_UNCOSIGNED_WARN_HOURS')!r}")
     conn = db.session.connection()
+    newest_size = conn.execute(select(func.max(audit_checkpoints.c.tree_size))).scalar()
+    cosigs = check_cosignatures(conn, newest_size if isinstance(newest_size, int) else None,
+                                warn_hours, now_utc())
     report = verify_ledger(conn, archive_store(), key_text, since_text,
                            check_documents=not skip_documents,
-                           checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
+                           checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"],
+                           late_after=late_after, extra_heads=cosigs.heads)
+    for problem in cosigs.failures:
+        report.fail(f"witnesses: {problem}")
+    report.warnings.extend(f"witnesses: {w}" for w in cosigs.warnings)
+    newest = newest_checkpoint_time(conn, report.newest_checkpoint_size)
+    if newest:
+        report.extra_summary.append(f"signed {newest}")
+    if cosigs.newest_line and report.newest_checkpoint_size == newest_size:
+        report.extra_summary.append(cosigs.newest_line)
     # The portal's own index must agree with the entries it names (downloads rely on it).
     for problem in check_index(conn):
         report.fail(f"portal index: {problem}")
+    # Billing reads the rosters' rows: each closed roster must still say what its entry says.
+    for roster in closed_roster_differences():
+        report.fail(f"closed roster {roster.title} (session {roster.session_id}): record differs "
+                    f"from archive entry #{roster.seq}: "
+                    + "; ".join(_described(d) for d in roster.differences))
     db.session.rollback()
     click.echo(report.summary())
     if not report.ok:
@@ -146,6 +181,11 @@ def export_command(mrn, first, last, recipient, out):
     (a new directory, or a .zip file); OUT must not exist yet."""
     from portal.services.exports import export_patient
 
+    from portal.input_dates import DATE_MAX, DATE_MIN
+
+    for label, value in (("--from", first), ("--to", last)):
+        if not DATE_MIN <= value.date() <= DATE_MAX:
+            _fail(f"{label} {value.date()} is outside {DATE_MIN.year}-{DATE_MAX.year}; check the year.")
     out = Path(out)
     _check_out(out)
     try:
@@ -161,7 +201,13 @@ def export_command(mrn, first, last, recipient, out):
                f"({_plural(result.documents, 'document')} in full, {result.withheld} withheld "
                f"because {'it names' if result.withheld == 1 else 'they name'} other patients) "
                f"to {result.path}")
-    for line in verify_hint(result.path, result.public_key):
+    from portal.services.witnesses import WitnessConfigError, configured
+
+    try:
+        witness_keys = tuple(w.key.text() for w in configured()[0])
+    except WitnessConfigError:
+        witness_keys = ()
+    for line in verify_hint(result.path, result.public_key, witness_keys):
         click.echo(line)
 
 
@@ -196,7 +242,7 @@ def _name_max(out: Path) -> int:
     return 255
 
 
-def verify_hint(path: Path, public_key: str) -> list[str]:
+def verify_hint(path: Path, public_key: str, witness_keys: tuple[str, ...] = ()) -> list[str]:
     """How to run the verifier an export carries, from OUTSIDE the export: ``-P`` keeps the
     current directory off ``sys.path`` (``python -m`` puts it first, so a ``json.py`` planted
     in an export would otherwise be imported), and the verifier comes from PYTHONPATH.
@@ -205,7 +251,8 @@ def verify_hint(path: Path, public_key: str) -> list[str]:
     verifier = path / "verifier"  # for a .zip too: Python imports from inside it unopened
     key = f"'{public_key}'" if "'" not in public_key else shlex.quote(public_key)
     command = (f"PYTHONPATH={shlex.quote(str(verifier))} python3 -P -m audit_archive verify "
-               f"{shlex.quote(str(path))} --key {key}")
+               f"{shlex.quote(str(path))} --key {key}"
+               + "".join(f" --witness-key {shlex.quote(k)}" for k in witness_keys))
     return [
         "Verify it anywhere with Python 3.11+ and `cryptography` (the export carries its verifier),",
         "from a directory outside the export:",

@@ -21,7 +21,9 @@ def demo_load(today):
         click.echo(f"Demo program loaded: {summary.sessions} sessions, {summary.closed} rosters "
                    "closed and archived.")
     else:
-        click.echo("A program already exists; demo data left as it is.")
+        click.echo("A program already exists; its data was left as it is. The demo follows the "
+                   "clock: to rebuild its history up to today, stop the portal and run "
+                   "`make demo-reset` (deletes instance/).")
     click.echo("Demo logins:")
     for line in login_lines():
         click.echo(line)
@@ -29,10 +31,14 @@ def demo_load(today):
 
 def register_cli(app: Flask) -> None:
     from portal.audit_commands import audit_cli
+    from portal.billing.commands import billing_cli
     from portal.census.commands import census_cli
+    from portal.setup.commands import setup_cli
     from portal.no_shows.commands import no_shows_cli
 
     app.cli.add_command(demo_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(census_cli)
+    app.cli.add_command(setup_cli)
+    app.cli.add_command(billing_cli)
     app.cli.add_command(no_shows_cli)

@@ -40,6 +40,8 @@ def parse_clock(text: str | None, field: str) -> time:
     raw = (text or "").strip().upper().replace(".", "")
     if not raw:
         raise TimeInputError(f"{field}: enter a time such as 9:05 AM or 17:30.")
+    if not raw.isascii() or len(raw) > 20:  # strptime would read "٩:٠٥" as 9:05
+        raise TimeInputError(f"{field}: \u201c{text.strip()[:20]}\u201d is not a time; use 9:05 AM or 17:30.")
     for fmt in ("%H:%M", "%I:%M %p", "%I:%M%p", "%H:%M:%S"):
         try:
             return datetime.strptime(raw, fmt).time()
@@ -55,3 +57,17 @@ def minutes_between(start: datetime, end: datetime) -> int:
 
 def fmt_local(instant: datetime | None, tz: ZoneInfo, fmt: str = "%-I:%M %p") -> str:
     return instant.astimezone(tz).strftime(fmt) if instant else ""
+
+
+def fmt_when(instant: datetime | None, tz: ZoneInfo, now: datetime | None = None) -> str:
+    """A moment as people read it: "6:47 AM" when it is today (program-local), else with its
+    date, "Mon Nov 30, 6:47 AM" (adding the year when it is not this year). "" for None."""
+    if instant is None:
+        return ""
+    local = instant.astimezone(tz)
+    today = (now or now_utc()).astimezone(tz).date()
+    if local.date() == today:
+        return f"{local:%-I:%M %p}"
+    if local.year == today.year:
+        return f"{local:%a %b %-d, %-I:%M %p}"
+    return f"{local:%a %b %-d, %Y, %-I:%M %p}"

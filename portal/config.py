@@ -42,6 +42,13 @@ def load_config(instance_path: str | os.PathLike) -> dict:
     (created with mode 0600 on first use; keep it off the database server's backups).
     ``PORTAL_CHECKPOINT_DIR``: signed checkpoint files; default ``<instance>/checkpoints``.
     ``PORTAL_BASE_URL``: public address printed in stamps' QR codes; default ``http://127.0.0.1:5000``.
+    ``PORTAL_LATE_ARCHIVE_DAYS``: an entry archived more than this many days after its event is
+    reported as late-archived; default 7.
+    ``PORTAL_WITNESSES``: witnesses that cosign checkpoints, comma-separated ``URL KEY`` pairs
+    (KEY = the witness's verifier key, name+keyid+base64); default none.
+    ``PORTAL_WITNESS_QUORUM``: how many of them must cosign; default 1 when any are configured.
+    ``PORTAL_UNCOSIGNED_WARN_HOURS``: `audit verify` warns about a checkpoint older than this
+    that lacks its quorum of cosignatures; default 24.
     """
     instance = Path(instance_path)
     return {
@@ -55,6 +62,12 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "PORTAL_CHECKPOINT_DIR": os.environ.get("PORTAL_CHECKPOINT_DIR", str(instance / "checkpoints")),
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
         "PORTAL_ARCHIVE_ORIGIN": os.environ.get("PORTAL_ARCHIVE_ORIGIN", "iop-audit-portal/archive"),
+        # Archive time and witnesses (docs/operations.md "Witnesses"); parsed and checked where
+        # used (portal.services.witnesses), so a typo is a clear error, not a silent default.
+        "PORTAL_LATE_ARCHIVE_DAYS": os.environ.get("PORTAL_LATE_ARCHIVE_DAYS", "7"),
+        "PORTAL_WITNESSES": os.environ.get("PORTAL_WITNESSES", ""),
+        "PORTAL_WITNESS_QUORUM": os.environ.get("PORTAL_WITNESS_QUORUM", ""),
+        "PORTAL_UNCOSIGNED_WARN_HOURS": os.environ.get("PORTAL_UNCOSIGNED_WARN_HOURS", "24"),
         # X12 837P envelope: the clearinghouse assigns the submitter id; "T" = test, "P" = production.
         "PORTAL_X12_SUBMITTER_ID": os.environ.get("PORTAL_X12_SUBMITTER_ID"),
         "PORTAL_X12_RECEIVER_ID": os.environ.get("PORTAL_X12_RECEIVER_ID"),
@@ -64,8 +77,59 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "MAX_SIGNATURE_BYTES": 512 * 1024,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
-        # Password guessing: at most this many sign-in POSTs per client address.
-        "LOGIN_RATE_LIMIT": os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "10 per minute"),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
+        # Password guessing: failed sign-ins (successes are not counted) per account, and per
+        # client address (a clinic's tablets share one NAT address, so that limit is wider).
+        "LOGIN_RATE_LIMIT": os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "5 per minute;30 per hour"),
+        "LOGIN_ADDRESS_RATE_LIMIT": os.environ.get("PORTAL_LOGIN_ADDRESS_RATE_LIMIT",
+                                                   "30 per minute;300 per hour"),
+        # Shared counter storage for several workers, e.g. redis://127.0.0.1:6379/0.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,  # Retry-After and X-RateLimit-* on sign-in answers
+        # Shared tablets: a session locks after this much idle time (the same user signs in
+        # again and carries on; anyone else starts clean) and ends after an absolute limit.
+        "SESSION_IDLE_SECONDS": idle_seconds_by_role(),
+        # How many reverse proxies (the TLS proxy) sit in front of the portal: 0 = none, trust
+        # no X-Forwarded-* header (docs/operations.md).
+        "PORTAL_TRUSTED_PROXIES": int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0") or 0),
+        "SESSION_ABSOLUTE_SECONDS": int(float(os.environ.get("PORTAL_SESSION_HOURS", "12")) * 3600),
+        **cookie_settings(os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")),
+        # Times an auditor would question (portal/rules/time_plausibility.py): signatures from
+        # this many minutes before the scheduled start; actual times at most this far ahead of
+        # now; a roster closed at most this long before its recorded end.
+        "PORTAL_SIGN_EARLY_MINUTES": int(os.environ.get("PORTAL_SIGN_EARLY_MINUTES", "30")),
+        "PORTAL_FUTURE_TIME_MINUTES": int(os.environ.get("PORTAL_FUTURE_TIME_MINUTES", "5")),
+        "PORTAL_CLOSE_EARLY_MINUTES": int(os.environ.get("PORTAL_CLOSE_EARLY_MINUTES", "0")),
+        # The day's gaps are due this long after the day's last session is scheduled to end
+        # (never before 5:00 PM program-local): the evening group's rosters can still be fixed.
+        "PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES": int(
+            os.environ.get("PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES", "60")),
     }
+
+
+TABLET_ROLES = ("facilitator", "clinician")
+OFFICE_ROLES = ("billing", "admin", "auditor")
+
+
+def idle_seconds_by_role() -> dict[str, int]:
+    """Idle timeout per role: ``PORTAL_IDLE_MINUTES_TABLET`` (facilitator, clinician; default
+    10, the tablets are shared) and ``PORTAL_IDLE_MINUTES_OFFICE`` (billing, admin, auditor;
+    default 30)."""
+    tablet = int(float(os.environ.get("PORTAL_IDLE_MINUTES_TABLET", "10")) * 60)
+    office = int(float(os.environ.get("PORTAL_IDLE_MINUTES_OFFICE", "30")) * 60)
+    return {**{r: tablet for r in TABLET_ROLES}, **{r: office for r in OFFICE_ROLES}}
+
+
+def cookie_settings(base_url: str) -> dict:
+    """Session cookie flags. Served over HTTPS (``PORTAL_BASE_URL`` starts with https://, or
+    ``PORTAL_SECURE_COOKIES=1``): ``Secure`` and the ``__Host-`` name (which browsers accept
+    only from a secure origin, for path / and no domain). The demo on plain http keeps a plain
+    cookie, or the browser would drop it."""
+    flag = os.environ.get("PORTAL_SECURE_COOKIES")
+    secure = flag.strip().lower() in ("1", "true", "yes", "on") if flag else \
+        base_url.lower().startswith("https://")
+    settings = {"SESSION_COOKIE_HTTPONLY": True, "SESSION_COOKIE_SAMESITE": "Lax",
+                "SESSION_COOKIE_SECURE": secure, "PORTAL_HTTPS": secure}
+    if secure:
+        settings.update(SESSION_COOKIE_NAME="__Host-portal_session", SESSION_COOKIE_PATH="/",
+                        SESSION_COOKIE_DOMAIN=None)
+    return settings

@@ -6,6 +6,8 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from sqlalchemy.exc import OperationalError
+
 from portal.extensions import db
 
 TITLES = {
@@ -16,6 +18,7 @@ TITLES = {
     405: "Not allowed here",
     409: "Already done",
     413: "Too large",
+    503: "Not available right now",
     422: "Please fix this",
     429: "Please wait",
     500: "Something went wrong",
@@ -53,6 +56,16 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         message = err.description or TITLES.get(err.code or 500, "Error")
         return error_response(err.code or 500, message)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(err: OperationalError):
+        # PostgreSQL restarting or unreachable: the transaction was lost, so nothing was saved;
+        # the connection pool's pre-ping reconnects on a later request.
+        db.session.rollback()
+        app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
+                         type(getattr(err, "orig", err)).__name__)
+        return error_response(503, "The database could not be reached (it may be restarting). "
+                                   "Nothing was saved; try again in a minute.")
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

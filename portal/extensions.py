@@ -18,6 +18,7 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
-# Only sign-in is limited (guessing passwords); storage is per process, which suits the one
-# server a clinic runs. Set RATELIMIT_STORAGE_URI (e.g. redis://) for several workers.
-limiter = Limiter(get_remote_address, storage_uri="memory://", default_limits=[])
+# Only sign-in is limited (guessing passwords). Storage comes from RATELIMIT_STORAGE_URI (the
+# app config, from the environment; ``memory://`` counts per process): with several gunicorn
+# workers set it to shared storage such as ``redis://127.0.0.1:6379`` (docs/operations.md).
+limiter = Limiter(get_remote_address, default_limits=[])

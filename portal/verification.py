@@ -4,18 +4,32 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 from sqlalchemy import select
 
+from audit_archive.entry import EntryFormatError, utc_instant
 from audit_archive.verify import verify_entry
 from portal.access_control import allow
 from portal.extensions import db
 from portal.models import ArchivedDocument
 from portal.services.archive_index import document_problems
 from portal.services.archiving import archive_store
-from portal.services.checkpoints import SigningKeyMissing, existing_public_key
+from portal.services.checkpoints import SigningKeyMissing, existing_public_key, late_archive_limit
 
 bp = Blueprint("verification", __name__)
 
 
-@bp.route("/verify/<int:seq>")
+def late_archived_days(entry: dict | None) -> tuple[float | None, float]:
+    """``(days between event and archiving, when beyond the limit, else None; the limit)``."""
+    limit = late_archive_limit().total_seconds() / 86400
+    if not entry or not entry.get("archived_at"):
+        return None, limit
+    try:
+        gap = utc_instant(entry["archived_at"]) - utc_instant(entry["occurred_at"])
+    except EntryFormatError:
+        return None, limit
+    days = gap.total_seconds() / 86400
+    return (days if days > limit else None), limit
+
+
+@bp.route("/verify/<int(unbounded=True):seq>")
 @allow("facilitator", "clinician", "billing", "auditor", "admin")
 def entry(seq: int):
     # A read-only page: it never creates a signing key. When the key file is gone although
@@ -42,8 +56,10 @@ def entry(seq: int):
             index_problems = document_problems(kind=doc.kind, doc_sha256=doc.doc_sha256,
                                                dos=doc.dos, entry=result.entry,
                                                patients=len(doc.patients))
+    late_days, late_limit = late_archived_days(result.entry)
     signature_unchecked = key_missing and result.checkpoint_size is not None
     status = 200 if result.found else 404
     return render_template("verification/entry.html", seq=seq, result=result, doc=doc,
                            index_problems=index_problems, key_missing=key_missing,
-                           signature_unchecked=signature_unchecked), status
+                           signature_unchecked=signature_unchecked, late_days=late_days,
+                           late_limit=late_limit), status

@@ -6,6 +6,8 @@ from flask import Flask
 
 def register_web(app: Flask) -> None:
     from portal import access_control, access_log
+    from portal.accounts import bp as accounts_bp
+    from portal.admin import bp as admin_bp
     from portal.billing.views import bp as billing_bp
     from portal.census.views import bp as census_bp
     from portal.documents.views import bp as documents_bp
@@ -17,11 +19,14 @@ def register_web(app: Flask) -> None:
     from portal.verification import bp as verification_bp
 
     for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp,
-               billing_bp, no_shows_bp):
+               billing_bp, accounts_bp, admin_bp, no_shows_bp):
         app.register_blueprint(bp)
 
     app.before_request(access_control.enforce)
     app.after_request(access_log.log_access)
+    from portal.security_headers import add_security_headers
+
+    app.after_request(add_security_headers)
 
     @app.after_request
     def _vary(response):
@@ -30,5 +35,9 @@ def register_web(app: Flask) -> None:
         return response
 
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    from portal.clock import fmt_when
+
+    # {{ instant | when(tz) }}: the time alone when it is today, else with its date.
+    app.jinja_env.filters["when"] = fmt_when
     register_error_handlers(app)
     access_control.check_policies(app)

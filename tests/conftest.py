@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from portal import create_app
-from portal.extensions import db
+from tests.x12_check import install_validating_builder
 
-from tests import factories
+install_validating_builder()  # every 837P the suite builds passes pyx12 (before any import of it)
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+
+from tests import factories  # noqa: E402
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -34,6 +38,13 @@ def _config(tmp: Path, url: str) -> dict:
         # The suite signs in hundreds of times a minute from one address; the limit has its
         # own test.
         "RATELIMIT_ENABLED": False,
+        # The suite runs at any hour against sessions scheduled for fixed clock times "today";
+        # the time-plausibility margins are opened wide here, and the tests of those rules
+        # (tests/unit/test_time_plausibility.py, tests/web/test_time_plausibility.py) set the
+        # production defaults back.
+        "PORTAL_SIGN_EARLY_MINUTES": 24 * 60,
+        "PORTAL_FUTURE_TIME_MINUTES": 24 * 60,
+        "PORTAL_CLOSE_EARLY_MINUTES": 24 * 60,
     }
 
 

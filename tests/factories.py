@@ -37,7 +37,12 @@ def csrf_from(html: str) -> str:
 def make_program(**kw) -> Program:
     p = Program(name=kw.get("name", "Lakeshore Recovery IOP"), time_zone=kw.get("time_zone", "America/Chicago"),
                 billing_npi=kw.get("billing_npi", "1234567893"), tax_id="36-1234567",
-                address="410 N Harbor Dr, Chicago IL 60601")
+                address="410 N Harbor Dr, Chicago IL 60601",
+                service_line1=kw.get("service_line1", "410 N Harbor Dr"), service_city="Chicago",
+                service_state="IL", service_zip=kw.get("service_zip", "606011234"),
+                taxonomy_code=kw.get("taxonomy_code", "261QR0405X"),
+                contact_name=kw.get("contact_name", "Jo Billing"),
+                contact_phone=kw.get("contact_phone", "3125550100"))
     db.session.add(p)
     return p
 
@@ -59,10 +64,13 @@ def make_user(role: str, name: str, email: str, credential=None, npi=None) -> Us
 
 
 def make_patient(mrn, first, last, payer, *, preferred=None, dob=date(1988, 3, 14),
-                 member_id="SMC44120931", admit=date(2026, 11, 2), dx="F10.20") -> Patient:
+                 member_id="SMC44120931", admit=date(2026, 11, 2), dx="F10.20", sex="F",
+                 address=("1420 W Wrightwood Ave", "Chicago", "IL", "606142207")) -> Patient:
+    """``address``: (street, city, state, ZIP) of the subscriber (2010BA), or None."""
+    street, city, state, zip_ = address or (None, None, None, None)
     p = Patient(mrn=mrn, legal_first=first, legal_last=last, preferred_first=preferred, dob=dob,
                 payer=payer, member_id=member_id, level_of_care="2.1", admit_date=admit,
-                diagnoses=dx)
+                diagnoses=dx, sex=sex, address_line1=street, city=city, state=state, zip=zip_)
     db.session.add(p)
     return p
 

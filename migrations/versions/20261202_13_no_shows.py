@@ -2,7 +2,7 @@
 fee ledger, outreach log, letters, clinical-review tasks; patients' mail consent and QMB flag.
 
 Revision ID: 20261202_13
-Revises: 0003_clinic_demographics
+Revises: 20261202_9
 Create Date: 2026-12-02
 """
 from alembic import op
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '20261202_13'
-down_revision = '0003_clinic_demographics'
+down_revision = '20261202_9'
 branch_labels = None
 depends_on = None
 

@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import abort
 
+from portal.input_dates import DateInputError, read_date
 from portal.rules.payer_rules import RuleBook
 
 #: Longest export range: a year (366 days covers a leap year).
@@ -17,10 +18,9 @@ def parse_day(text: str | None, default: date, field: str = "date") -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        abort(400, description=f"The {field} \u201c{text[:40]}\u201d is not a date; use the form "
-                               "2026-11-30.")
+        return read_date(text, field)
+    except DateInputError as exc:
+        abort(400, description=str(exc))
 
 
 def parse_range(values, default_last: date) -> tuple[date, date]:

@@ -8,7 +8,11 @@
 - ``POST /billing/exports``               start a claim-line CSV export job.
 - ``GET  /billing/exports/<job>``         job progress (polled every 600 ms) / download link.
 - ``GET  /billing/exports/<job>/download`` the CSV (one disclosure row in the access log).
-- ``POST /billing/837p``                  X12 837P for one payer's ready lines (a disclosure).
+- ``POST /billing/837p``                  X12 837P for one payer's ready lines (a disclosure),
+                                          or a replacement/void of an earlier export.
+- ``GET  /billing/837p/<id>``             one export: control numbers, SHA-256, claims, 999.
+- ``GET  /billing/837p/<id>/download``    the file again, byte for byte.
+- ``POST /billing/837p/<id>/999``         import a 999 acknowledgment for it.
 
 Views parse input, call the service or the pure rules, and pick page or partial.
 """
@@ -16,21 +20,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date
 
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
                    url_for)
 from flask_login import current_user
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 
 from portal.access_control import allow
 from portal.billing import jobs
 from portal.billing.inputs import parse_day, parse_flag, parse_payer, parse_range
 from portal.billing.trend import HEIGHT, WIDTH, bars
-from portal.clock import fmt_local, local_today, now_utc
+from portal.clock import fmt_local, local_today
 from portal.errors import is_partial_request
 from portal.extensions import db
 from portal.fact_loader import load_facts
+from portal.input_dates import DateInputError, read_date, read_whole_number
 from portal.models import AccessLogEntry, Cohort, Program
 from portal.no_shows.facts import day_counts
 from portal.program import current_program
@@ -38,7 +44,12 @@ from portal.rules.admin_view import rulebook_view
 from portal.rules.claim_csv import claim_csv_rows
 from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.facts import STATUS_BLOCKED, STATUS_READY
-from portal.rules.x12_837p import ControlNumbers, Receiver, Submitter, build_837p
+from portal.billing.inputs import MAX_RANGE_DAYS
+from portal.models import ClaimExport
+from portal.rules.x12_837p import FREQUENCIES
+from portal.services.claim_exports import (ACK_LABELS, X12_ENDPOINT, X12Settings, export_837p,
+                                           exports_of, import_999,
+                                           next_interchange_number as _next_interchange_number)
 from portal.services.errors import ServiceError
 from portal.services.reconciliation import build_day, reconcile_day, usd
 
@@ -47,7 +58,6 @@ bp = Blueprint("billing", __name__, url_prefix="/billing")
 BILLING = ("billing", "admin")
 #: Rows written between two progress updates of a CSV export.
 PROGRESS_EVERY = 500
-X12_ENDPOINT = "billing.x12_837p"
 
 
 @bp.app_template_filter("usd")
@@ -82,9 +92,11 @@ def _render_board(day: date, values, status: int = 200):
     ctx = dict(
         board=board, sessions=sessions, lines=lines, filters=f,
         payers=sorted(_rulebook().payers.values(), key=lambda p: p.name.casefold()),
-        at_risk_cents=sum(r.line.charge_cents for r in lines if r.line.status == STATUS_BLOCKED),
+        at_risk_cents=sum(r.line.charge_cents for r in lines if r.verdict == STATUS_BLOCKED),
         ready_cents=sum(r.line.charge_cents for r in lines if r.line.status == STATUS_READY),
-        blocked_count=sum(1 for r in lines if r.line.status == STATUS_BLOCKED),
+        blocked_count=sum(1 for r in lines if r.verdict == STATUS_BLOCKED),
+        addendum_count=sum(1 for r in lines if r.verdict == STATUS_BLOCKED and r.only_addendum),
+        upcoming_count=sum(1 for r in lines if r.verdict in ("upcoming", "in_session")),
         ready_count=sum(1 for r in lines if r.line.status == STATUS_READY),
         bars=bars(board.trend), chart_w=WIDTH, chart_h=HEIGHT,
         absence_counts=day_counts(program, day),
@@ -115,11 +127,13 @@ def reconcile(day: str):
     program = current_program()
     d = parse_day(day, local_today(program.tz))
     raw = (request.form.get("supersedes") or "").strip()
-    if raw and not raw.isdigit():
+    try:
+        supersedes = read_whole_number(raw) if raw else None
+    except ValueError:
         abort(400, description="The earlier reconciliation's entry number must be a number.")
     try:
         reconcile_day(program, d, current_user._get_current_object(), _rulebook(),
-                      supersedes_seq=int(raw) if raw else None)
+                      supersedes_seq=supersedes)
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
     if is_partial_request():
@@ -158,10 +172,7 @@ def _log_disclosure(description: str, endpoint: str) -> None:
 @bp.route("/exports")
 @allow(*BILLING)
 def exports():
-    program = current_program()
-    today = local_today(program.tz)
-    return render_template("billing/exports.html", payers=_payer_choices(), first=today.replace(day=1),
-                           last=today)
+    return _exports_page()
 
 
 def _payer_choices():
@@ -252,61 +263,140 @@ def export_download(job_id: str):
                              "Cache-Control": "no-store"})
 
 
-X12_CONTROL_LOCK = 0x837  # pg_advisory_xact_lock key serializing 837P control numbers
+def _x12_settings():
+    cfg = current_app.config
+    return X12Settings(submitter_id=cfg.get("PORTAL_X12_SUBMITTER_ID"),
+                       receiver_id=cfg.get("PORTAL_X12_RECEIVER_ID"),
+                       usage=cfg.get("PORTAL_X12_USAGE", "T"))
 
 
-def _next_interchange_number() -> int:
-    """ISA13/GS06/ST02 for the next 837P: prior 837P disclosures in the access log + 1.
+def _exports_page(status: int = 200, *, values=None, errors=None, error_details=None):
+    """The exports page; after a refused 837P it keeps what was typed and shows the errors
+    beside their fields (``errors``: field -> message)."""
+    program = current_program()
+    today = local_today(program.tz)
+    values = values or {}
+    return render_template(
+        "billing/exports.html", payers=_payer_choices(), first=today.replace(day=1), last=today,
+        x12_values=values, x12_errors=errors or {}, x12_details=error_details or [],
+        history=exports_of(program), ack_labels=ACK_LABELS, fmt_local=fmt_local,
+        tz=program.tz), status
 
-    Counting the log (rather than a timestamp) gives the strictly increasing, gap-free numbers
-    clearinghouses use to spot duplicate interchanges, and needs no extra table. The count and
-    the new log row (``_log_disclosure`` commits) are one transaction, serialized so two
-    exports cannot get the same number: ``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped
-    advisory lock on PostgreSQL (READ COMMITTED: the count after the lock sees the other
-    export's committed row)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": X12_CONTROL_LOCK})
-    prior = db.session.scalar(select(func.count()).select_from(AccessLogEntry).where(
-        AccessLogEntry.endpoint == X12_ENDPOINT, AccessLogEntry.method == "EXPORT")) or 0
-    return prior % 999_999_999 + 1
+
+def _range_or_errors(values, program) -> tuple[date | None, date | None, dict]:
+    errors: dict[str, str] = {}
+    parsed = {}
+    for key, label in (("from", "start date"), ("to", "end date")):
+        raw = (values.get(key) or "").strip()
+        if not raw:
+            errors[key] = f"Enter the {label}."
+            continue
+        try:
+            parsed[key] = read_date(raw, label)
+        except DateInputError as exc:
+            errors[key] = str(exc)
+    first, last = parsed.get("from"), parsed.get("to")
+    if first and last and first > last:
+        errors["to"] = f"The start date {first:%b %-d, %Y} is after the end date {last:%b %-d, %Y}."
+    elif first and last and (last - first).days >= MAX_RANGE_DAYS:
+        errors["to"] = "Choose a range of at most one year."
+    return first, last, errors
 
 
 @bp.route("/837p", methods=["POST"])
 @allow(*BILLING)
 def x12_837p():
-    """837P (005010X222A1) for ready lines of one payer, DOS ``from``..``to``. Self-pay: 422."""
+    """837P (005010X222A1) for ready lines of one payer, DOS ``from``..``to``; with
+    ``frequency`` 7 or 8 and ``replaces`` (an export id) a replacement or void of that export.
+    Errors re-render the form with the values typed and the message beside its field."""
     program = current_program()
-    first, last = parse_range(request.form, local_today(program.tz))
-    key = parse_payer(request.form.get("payer"), _rulebook(), required=True)
-    payer = _rulebook().payer(key)
-    if payer.kind == "self_pay":
-        abort(422, description="Self-pay days are not billed to a payer, so there is no 837P "
-                               "for them. Use the CSV export instead.")
-    facts = load_facts(program, first, last)
-    lines = [ln for ln in derive_claim_lines(*facts.args(), _rulebook())
-             if first <= ln.dos <= last and ln.payer_key == key and ln.status == STATUS_READY]
-    if not lines:
-        abort(422, description=f"No ready lines for {payer.name} from {first:%b %-d} to "
-                               f"{last:%b %-d, %Y}; there is nothing to send.")
-    cfg = current_app.config
-    number = _next_interchange_number()
-    tz = program.tz
+    values = request.form
+    first, last, errors = _range_or_errors(values, program)
+    key = (values.get("payer") or "").strip()
+    if not key:
+        errors["payer"] = "Choose a payer: an 837P file goes to one payer."
+    elif key not in _rulebook().payers:
+        errors["payer"] = f"There is no payer \u201c{key[:60]}\u201d in the payer rules."
+    frequency = (values.get("frequency") or "1").strip()
+    replaces = (values.get("replaces") or "").strip()
+    if frequency not in FREQUENCIES:
+        errors["frequency"] = "Choose original (1), replacement (7) or void (8)."
+    elif frequency != "1" and not replaces.isdigit():
+        errors["replaces"] = "A replacement or void names the export number it corrects."
+    if errors:
+        return _exports_page(400, values=values, errors=errors)
     try:
-        text = build_837p(
-            lines, facts.patients, facts.program, payer,
-            Submitter(id=cfg.get("PORTAL_X12_SUBMITTER_ID") or program.billing_npi,
-                      name=program.name, contact_name=current_user.name,
-                      contact_phone=cfg.get("PORTAL_X12_CONTACT_PHONE", "0000000000")),
-            Receiver(id=cfg.get("PORTAL_X12_RECEIVER_ID") or payer.payer_id, name=payer.name),
-            ControlNumbers(interchange=number, group=number, transaction=number,
-                           usage=cfg.get("PORTAL_X12_USAGE", "T")),
-            now=now_utc().astimezone(tz))
-    except ValueError as exc:
-        abort(422, description=f"The 837P could not be built: {exc}.")
-    _log_disclosure(f"EXPORT 837P payer={key} dos={first}..{last} ISA13={number:09d} "
-                    f"lines={len(lines)} patients={len({ln.patient_id for ln in lines})}",
-                    X12_ENDPOINT)
-    filename = f"837p-{key}-{first.isoformat()}-{last.isoformat()}-{number:09d}.x12"
-    return Response(text, mimetype="application/edi-x12",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+        export = export_837p(program, key, first, last, user=current_user._get_current_object(),
+                             actor_name=current_user.name, rulebook=_rulebook(),
+                             settings=_x12_settings(), frequency=frequency,
+                             replaces_id=int(replaces) if frequency != "1" else None)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _exports_page(exc.status, values=values,
+                             errors={exc.field or "form": exc.message}, error_details=exc.details)
+    return _send_export(export)
+
+
+def _send_export(export: ClaimExport) -> Response:
+    content = db.session.scalar(select(ClaimExport.content).where(ClaimExport.id == export.id))
+    return Response(content, mimetype="application/edi-x12",
+                    headers={"Content-Disposition": f'attachment; filename="{export.filename}"',
                              "Cache-Control": "no-store"})
+
+
+def _export_or_404(export_id: int) -> ClaimExport:
+    export = db.session.get(ClaimExport, export_id)
+    if export is None or export.program_id != current_program().id:
+        abort(404, description=f"There is no 837P export #{export_id}.")
+    return export
+
+
+@bp.route("/837p/<int:export_id>")
+@allow(*BILLING)
+def x12_export(export_id: int):
+    """One export: control numbers, SHA-256, its chain entry, claims and 999 result."""
+    export = _export_or_404(export_id)
+    return _export_page(export)
+
+
+def _export_page(export: ClaimExport, status: int = 200, error: str | None = None):
+    program = current_program()
+    detail = json.loads(export.ack_detail) if export.ack_detail else None
+    claims: dict[str, list] = {}
+    for ln in export.export_lines:
+        claims.setdefault(ln.claim_ref, []).append(ln)
+    return render_template("billing/x12_export.html", export=export, claims=claims,
+                           payer=_rulebook().payers.get(export.payer_key), ack=detail,
+                           ack_labels=ACK_LABELS, error=error, fmt_local=fmt_local,
+                           tz=program.tz), status
+
+
+@bp.route("/837p/<int:export_id>/download")
+@allow(*BILLING)
+def x12_download(export_id: int):
+    """The file byte for byte as it was sent (a disclosure: one access-log row)."""
+    export = _export_or_404(export_id)
+    _log_disclosure(f"EXPORT 837P again export={export.id} ISA13={export.interchange:09d} "
+                    f"sha256={export.sha256[:16]}", "billing.x12_download")
+    return _send_export(export)
+
+
+@bp.route("/837p/<int:export_id>/999", methods=["POST"])
+@allow(*BILLING)
+def x12_ack(export_id: int):
+    """Import the payer's or clearinghouse's 999 for this export (form file ``file``)."""
+    export = _export_or_404(export_id)
+    upload = request.files.get("file")
+    raw = upload.read(2_000_001) if upload else b""
+    if not raw:
+        return _export_page(export, 400, "Choose the 999 file to import.")
+    if len(raw) > 2_000_000:
+        return _export_page(export, 400, "That file is over 2 MB; a 999 is much smaller.")
+    try:
+        import_999(export.id, raw.decode("ascii"))
+    except UnicodeDecodeError:
+        return _export_page(export, 400, "That file is not X12 text (it holds non-ASCII bytes).")
+    except ServiceError as exc:
+        db.session.rollback()
+        return _export_page(db.session.get(ClaimExport, export_id), exc.status, exc.message)
+    return redirect(url_for(".x12_export", export_id=export.id), code=303)

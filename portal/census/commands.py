@@ -68,3 +68,20 @@ def _row_line(plan: RowPlan) -> str:
     if plan.authorization:
         parts.append(f"authorization {row.auth.number} {plan.authorization}")
     return f"line {row.line:<3} MRN {row.mrn}  {row.last_name}, {row.first_name}: " + "; ".join(parts)
+
+
+@census_cli.command("purge-uploads")
+@click.option("--older-than", "minutes", type=click.IntRange(min=0), default=60, show_default=True,
+              help="Delete previewed census files older than this many minutes.")
+def purge_uploads_command(minutes: int) -> None:
+    """Delete previewed census uploads (they hold PHI) that were never committed. Run it from
+    cron; the portal also purges them itself and at sign-out."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from portal.census.views import purge_stale_uploads
+
+    folder = Path(current_app.instance_path) / "census_uploads"
+    gone = purge_stale_uploads(folder, minutes * 60) if folder.is_dir() else 0
+    click.echo(f"Deleted {gone} previewed census file{'s' if gone != 1 else ''}.")

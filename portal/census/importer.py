@@ -111,7 +111,9 @@ def _plan(data: bytes) -> ImportReport:
     payers = {p.name: p for p in db.session.scalars(select(Payer))}
     cohorts = {c.name: c for c in db.session.scalars(
         select(Cohort).where(Cohort.program_id == program.id))}
-    parsed = parse_census(data, {name: p.kind for name, p in payers.items()}, cohorts)
+    aliases = {spelling: p.name for p in payers.values()
+               for spelling in (p.census_aliases or "").splitlines() if spelling.strip()}
+    parsed = parse_census(data, {name: p.kind for name, p in payers.items()}, cohorts, aliases)
     errors = list(parsed.errors)
     plans = []
     for row in parsed.rows:
@@ -128,6 +130,20 @@ def _fmt(value) -> str:
     if isinstance(value, date):
         return f"{value.month:02d}/{value.day:02d}/{value.year}"
     return str(value)
+
+
+def _auth_code(row: CensusRow, payer: Payer) -> str:
+    """The code the authorization covers: the file's (an ``Auth Code`` column) or the payer's
+    default (its first bill code in force on the authorization's first day)."""
+    code = (getattr(row.auth, "code", None) or "").strip().upper()
+    if code:
+        return code
+    from flask import current_app
+
+    try:
+        return current_app.extensions["rulebook"].rules_for(payer.rule_key, row.auth.start).default_code()
+    except LookupError:
+        return "H0015"
 
 
 def _patient_fields(row: CensusRow, payer: Payer) -> dict[str, tuple[str, object]]:
@@ -147,6 +163,15 @@ def _patient_fields(row: CensusRow, payer: Payer) -> dict[str, tuple[str, object
         out["prior_level_of_care"] = ("Prior Level of Care", row.prior_level_of_care)
     if row.prior_auth_number is not None:
         out["prior_auth_number"] = ("Prior Auth #", row.prior_auth_number)
+    if row.address_line1 is not None:  # v2 census: the subscriber address, all four together
+        out["address_line1"] = ("Address", row.address_line1)
+        out["city"] = ("City", row.city)
+        out["state"] = ("State", row.state)
+        out["zip"] = ("ZIP", row.zip)
+    if row.phone is not None:
+        out["phone"] = ("Phone", row.phone)
+    if row.diagnoses is not None:
+        out["diagnoses"] = ("Diagnoses", row.diagnoses)
     return out
 
 
@@ -243,6 +268,7 @@ def _apply(plans: list[RowPlan]) -> None:
                     e.primary_counselor = row.counselor
         if plan.authorization == NEW:
             db.session.add(Authorization(
-                patient=patient, payer=payer, number=row.auth.number, hcpcs_code="H0015",
+                patient=patient, payer=payer, number=row.auth.number,
+                hcpcs_code=_auth_code(row, payer),
                 level_of_care=row.level_of_care, start_date=row.auth.start,
                 end_date=row.auth.end, units=row.auth.units))

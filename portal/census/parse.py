@@ -24,6 +24,13 @@ COLUMNS = (
     "Admit Date", "Group", "Primary Counselor", "Prior Level of Care", "Prior Auth #", "Auth #",
     "Auth Start", "Auth End", "Auth Units",
 )
+# Census v2 adds the subscriber's address and phone (the 837P needs them); files without these
+# columns still import, and then keep whatever address the portal has.
+# "Diagnoses" (ICD-10-CM, principal first, separated by ";") is optional too: a claim needs a
+# diagnosis and many EHR census reports can add the column.
+OPTIONAL_COLUMNS = ("Address", "City", "State", "ZIP", "Phone", "Diagnoses")
+_ICD10 = re.compile(r"([A-TV-Z][0-9][0-9AB])\.?([0-9A-TV-Z]{1,4})?")
+ADDRESS_COLUMNS = ("Address", "City", "State", "ZIP")
 REQUIRED = ("MRN", "Last Name", "First Name", "DOB", "Primary Payer", "Admit Date", "Group")
 AUTH_COLUMNS = ("Auth #", "Auth Start", "Auth End", "Auth Units")
 SELF_PAY_KIND = "self_pay"
@@ -32,12 +39,27 @@ DEFAULT_LEVEL_OF_CARE = "2.1"  # an IOP census row is ASAM 2.1 unless it says ot
 # Widths of the columns the values land in; checking here turns a database error into a message.
 MAX_LENGTH = {
     "MRN": 40, "Last Name": 100, "First Name": 100, "Sex": 10, "Member ID": 60,
-    "Primary Counselor": 200, "Prior Auth #": 60, "Auth #": 60,
+    "Primary Counselor": 200, "Prior Auth #": 60, "Auth #": 60, "Address": 55, "City": 30,
+    "Diagnoses": 200,
 }
-_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+# How EHRs write Sex -> X12 DMG03 (F, M, U). "X" (non-binary marker on some IDs) has no X12
+# code of its own; U ("unknown") is what 005010X222A1 allows.
+SEX_CODES = {"f": "F", "female": "F", "m": "M", "male": "M", "u": "U", "unknown": "U",
+             "x": "U", "unk": "U", "nonbinary": "U", "non-binary": "U"}
+US_STATES = frozenset("""AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS
+MO MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI""".split())
+_ZIP = re.compile(r"([0-9]{5})(?:-?([0-9]{4}))?")
+_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 _MRN = re.compile(r"[A-Za-z0-9-]+")
 _LEVEL = re.compile(r"[0-4](\.[0-9])?")
-_UNITS = re.compile(r"[0-9]+")
+_UNITS = re.compile(r"[0-9]{1,6}")
+# A census of one IOP program is tens to a few hundred rows; past this the file is not a census
+# (110,000 near-empty rows once took 8 s and 52 MB of HTML to report).
+MAX_ROWS = 5000
+# NUL and other control characters, and the bidi controls that can make "Smith" display as
+# another name (Trojan Source style), never belong in a census value.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                        "\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,7 @@ class CensusAuth:
     start: date
     end: date
     units: int
+    code: str | None = None  # the HCPCS code it covers, when the census names one
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,12 @@ class CensusRow:
     prior_level_of_care: str | None
     prior_auth_number: str | None
     auth: CensusAuth | None
+    address_line1: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None  # 5 or 9 digits, no dash
+    phone: str | None = None  # 10 digits
+    diagnoses: str | None = None  # "F10.20,F12.10"
 
     def differences(self, other: "CensusRow") -> list[str]:
         """What differs from ``other`` (the line number aside), one readable phrase per field,
@@ -115,7 +144,8 @@ _FIELD_LABELS = {
     "payer": "Primary Payer", "member_id": "Member ID", "level_of_care": "Level of Care",
     "admit_date": "Admit Date", "group": "Group", "counselor": "Primary Counselor",
     "prior_level_of_care": "Prior Level of Care", "prior_auth_number": "Prior Auth #",
-    "auth": "authorization",
+    "auth": "authorization", "address_line1": "Address", "city": "City", "state": "State",
+    "zip": "ZIP", "phone": "Phone", "diagnoses": "Diagnoses",
 }
 
 
@@ -162,12 +192,14 @@ def parse_date(text: str) -> date:
     return date(year, month, day)
 
 
-def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str]) -> ParseResult:
+def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str],
+                 aliases: Mapping[str, str] | None = None) -> ParseResult:
     """Parse and check a census export.
 
     ``payers`` maps each known payer name to its kind (``"self_pay"`` needs no member ID);
     ``groups`` are the known group (cohort) names. Both are matched case-insensitively with
-    spaces collapsed, and rows carry the canonical spelling passed in.
+    spaces collapsed, and rows carry the canonical spelling passed in. ``aliases`` maps other
+    spellings the EHR uses (a payer's ``census_aliases``) to the canonical payer name.
     Never raises for bad input: every fault is a ``RowError`` in the result.
     """
     text, errors = _decode(data)
@@ -185,6 +217,9 @@ def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str]) 
         return ParseResult([], errors, [])
 
     payer_by_key = {normalize_name(name): (name, kind) for name, kind in payers.items()}
+    for spelling, name in (aliases or {}).items():
+        if name in payers:
+            payer_by_key.setdefault(normalize_name(spelling), (name, payers[name]))
     group_by_key = {normalize_name(name): name for name in groups}
     rows: list[CensusRow] = []
     notes: list[RowNote] = []
@@ -201,13 +236,19 @@ def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str]) 
             errors.append(RowError(line, None, f"not readable as CSV ({exc})"))
             break  # the reader cannot resynchronise after a broken quote
         next_line = reader.line_num + 1
+        if line > MAX_ROWS + 1:
+            # The only error worth reading: the rows' own faults would bury it.
+            return ParseResult([], [RowError(line, None, (
+                f"the file has more than {MAX_ROWS:,} rows; a census export of one program is "
+                "far smaller. Check that you chose the right file."))], [])
         if not any(cell.strip() for cell in record):
             continue  # blank lines (often a trailing one) carry nothing
-        if len(record) != len(COLUMNS):
-            errors.append(RowError(line, None, f"{len(record)} fields, expected {len(COLUMNS)} "
+        if len(record) != len(header):
+            errors.append(RowError(line, None, f"{len(record)} fields, expected {len(header)} "
                                                "(a value with a comma must be in double quotes)"))
             continue
-        values = {col: record[i] for col, i in index.items()}
+        values = {col: "" for col in OPTIONAL_COLUMNS}
+        values.update({col: record[i] for col, i in index.items()})
         row, row_errors = _parse_row(line, values, payer_by_key, group_by_key)
         errors.extend(row_errors)
         if row is None:
@@ -283,7 +324,7 @@ def _locate(prefix: str) -> tuple[int, str | None]:
 
 def _check_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
     """Map column name -> position; a missing, unknown or repeated column is a line-1 error."""
-    known = {normalize_name(c): c for c in COLUMNS}
+    known = {normalize_name(c): c for c in COLUMNS + OPTIONAL_COLUMNS}
     index: dict[str, int] = {}
     errors = []
     for i, cell in enumerate(header):
@@ -299,17 +340,26 @@ def _check_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
         if name not in index:
             errors.append(RowError(1, name, "missing column in the header"))
     if errors:
-        errors.append(RowError(1, None, "wrong header; expected: " + ", ".join(COLUMNS)))
+        errors.append(RowError(1, None, "wrong header; expected: " + ", ".join(COLUMNS)
+                               + " (and optionally " + ", ".join(OPTIONAL_COLUMNS) + ")"))
     return index, errors
 
 
 def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]],
                groups: dict[str, str]) -> tuple[CensusRow | None, list[RowError]]:
     errors: list[RowError] = []
-    v = {col: clean_text(value) for col, value in raw.items()}
 
     def fail(column: str, reason: str) -> None:
         errors.append(RowError(line, column, reason))
+
+    for col, value in raw.items():
+        bad = _FORBIDDEN.search(value)
+        if bad:
+            fail(col, f"contains the invisible control character U+{ord(bad.group()):04X}; "
+                      "retype the value in the EHR")
+    if errors:
+        return None, errors
+    v = {col: clean_text(value) for col, value in raw.items()}
 
     for col in REQUIRED:
         if not v[col]:
@@ -337,7 +387,9 @@ def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]
     if v["Primary Payer"]:
         found = payers.get(normalize_name(v["Primary Payer"]))
         if found is None:
-            fail("Primary Payer", f'unknown payer "{v["Primary Payer"]}"')
+            fail("Primary Payer", f'unknown payer "{v["Primary Payer"]}": no payer has this '
+                                  "spelling; add it to the payer's census names (admin page "
+                                  "Payers, or census_names in the clinic file)")
         else:
             payer, kind = found
             if kind != SELF_PAY_KIND and not v["Member ID"]:
@@ -355,15 +407,64 @@ def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]
             fail(col, f'"{value}" is not an ASAM level of care (such as 2.1)')
 
     auth = _parse_auth(v, fail, read_date)
+    sex = None
+    if v["Sex"]:
+        sex = SEX_CODES.get(v["Sex"].casefold())
+        if sex is None:
+            fail("Sex", f'"{v["Sex"]}" is not a sex the 837P can carry (F, Female, M, Male, '
+                        "Unknown, U or X)")
+    address = _parse_address(v, fail)
     if errors:
         return None, errors
     return CensusRow(
         line=line, mrn=v["MRN"], last_name=v["Last Name"], first_name=v["First Name"], dob=dob,
-        sex=v["Sex"] or None, payer=payer, member_id=v["Member ID"] or None, level_of_care=level,
+        sex=sex, payer=payer, member_id=v["Member ID"] or None, level_of_care=level,
         admit_date=admit, group=group, counselor=v["Primary Counselor"] or None,
         prior_level_of_care=v["Prior Level of Care"] or None,
-        prior_auth_number=v["Prior Auth #"] or None, auth=auth,
+        prior_auth_number=v["Prior Auth #"] or None, auth=auth, **address,
     ), []
+
+
+def _parse_address(v: dict[str, str], fail) -> dict:
+    """Address, City, State, ZIP go together (an 837P N3/N4 needs all four); Phone stands alone.
+    All blank: no address (the import keeps what the portal has)."""
+    out: dict = {}
+    filled = [col for col in ADDRESS_COLUMNS if v[col]]
+    if filled and len(filled) < len(ADDRESS_COLUMNS):
+        for col in ADDRESS_COLUMNS:
+            if not v[col]:
+                fail(col, f"missing; {', '.join(ADDRESS_COLUMNS)} go together "
+                          f"(this row has {', '.join(filled)})")
+    elif filled:
+        state = v["State"].upper()
+        if state not in US_STATES:
+            fail("State", f'"{v["State"]}" is not a US state code (two letters, such as IL)')
+        m = _ZIP.fullmatch(v["ZIP"].replace(" ", ""))
+        if not m:
+            fail("ZIP", f'"{v["ZIP"]}" is not a ZIP code (5 or 9 digits, such as 60614 or '
+                        "60614-2207)")
+        else:
+            out["zip"] = m.group(1) + (m.group(2) or "")
+        out.update(address_line1=v["Address"], city=v["City"], state=state)
+    if v["Phone"]:
+        digits = re.sub(r"[\s().+-]", "", v["Phone"])
+        if len(digits) == 11 and digits.startswith("1"):
+            digits = digits[1:]
+        if not digits.isdigit() or len(digits) != 10:
+            fail("Phone", f'"{v["Phone"]}" is not a phone number (10 digits)')
+        else:
+            out["phone"] = digits
+    if v["Diagnoses"]:
+        codes = []
+        for code in re.split(r"[;,\s]+", v["Diagnoses"].upper()):
+            m = _ICD10.fullmatch(code) if code else None
+            if code and m is None:
+                fail("Diagnoses", f'"{code}" is not an ICD-10-CM code (such as F10.20)')
+            elif m:
+                codes.append(m.group(1) + (f".{m.group(2)}" if m.group(2) else ""))
+        if codes:
+            out["diagnoses"] = ",".join(codes)
+    return out
 
 
 def _parse_auth(v: dict[str, str], fail, read_date) -> CensusAuth | None:
@@ -394,6 +495,7 @@ def _parse_auth(v: dict[str, str], fail, read_date) -> CensusAuth | None:
 
 
 __all__ = [
-    "AUTH_COLUMNS", "COLUMNS", "CensusAuth", "CensusRow", "ParseResult", "REQUIRED", "RowError",
+    "ADDRESS_COLUMNS", "AUTH_COLUMNS", "COLUMNS", "MAX_ROWS", "OPTIONAL_COLUMNS", "SEX_CODES", "CensusAuth",
+    "CensusRow", "ParseResult", "REQUIRED", "RowError",
     "RowNote", "clean_text", "normalize_name", "parse_census", "parse_date",
 ]

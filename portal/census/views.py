@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, session
+from flask_login import user_logged_out
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired, FileSize
 from wtforms import HiddenField
@@ -27,8 +28,13 @@ bp = Blueprint("census", __name__, url_prefix="/admin/census")
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 SESSION_KEY = "census_upload_sha256"
-# A previewed file holds patient data; it is kept only until committed or this old.
-UPLOAD_TTL_SECONDS = 24 * 3600
+# A previewed file holds patient data; it is kept only until committed, signed out of, or
+# this old (purged by every census request, at most every PURGE_EVERY_SECONDS by any request,
+# and by `flask census purge-uploads` from cron).
+UPLOAD_TTL_SECONDS = 3600
+PURGE_EVERY_SECONDS = 300
+# A report lists at most this many problems (a wrong file could have tens of thousands).
+MAX_LISTED_PROBLEMS = 200
 
 
 class UploadForm(FlaskForm):
@@ -51,14 +57,39 @@ def _upload_dir() -> Path:
     return path
 
 
+def purge_stale_uploads(folder: Path, ttl: float = UPLOAD_TTL_SECONDS) -> int:
+    """Delete previews (and abandoned temp files) older than ``ttl`` seconds; returns how many."""
+    now, gone = time.time(), 0
+    for old in list(folder.glob("*.csv")) + list(folder.glob("*.tmp")):
+        try:
+            if now - old.stat().st_mtime > ttl:
+                old.unlink(missing_ok=True)
+                gone += 1
+        except FileNotFoundError:
+            pass  # another worker got there first
+    return gone
+
+
+_last_purge = 0.0
+
+
+@bp.before_app_request
+def _purge_on_a_timer() -> None:
+    global _last_purge
+    now = time.time()
+    if now - _last_purge < PURGE_EVERY_SECONDS:
+        return
+    _last_purge = now
+    folder = Path(current_app.instance_path) / "census_uploads"
+    if folder.is_dir():
+        purge_stale_uploads(folder)
+
+
 def _store(data: bytes) -> str:
-    """Keep ``data`` under its SHA-256 (returned); drop stale uploads while here."""
+    """Keep ``data`` under its SHA-256 (returned), readable by the portal's user only."""
     token = hashlib.sha256(data).hexdigest()
     folder = _upload_dir()
-    now = time.time()
-    for old in folder.glob("*.csv"):
-        if now - old.stat().st_mtime > UPLOAD_TTL_SECONDS:
-            old.unlink(missing_ok=True)
+    purge_stale_uploads(folder)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -66,9 +97,23 @@ def _store(data: bytes) -> str:
     return token
 
 
+def discard_preview() -> None:
+    """Delete the file this session previewed (its rows hold PHI), if any."""
+    token = session.pop(SESSION_KEY, None)
+    if isinstance(token, str) and len(token) == 64 and all(c in "0123456789abcdef" for c in token):
+        (_upload_dir() / f"{token}.csv").unlink(missing_ok=True)
+
+
+@user_logged_out.connect
+def _discard_at_sign_out(_app, **_extra) -> None:
+    # Sign-out and the idle lock both sign the user out: the preview goes with the session.
+    discard_preview()
+
+
 def _render(status: int = 200, **context):
     context.setdefault("form", UploadForm())
     context.setdefault("columns", COLUMNS)
+    context.setdefault("max_listed", MAX_LISTED_PROBLEMS)
     if is_partial_request():
         return render_template("census/_preview.html", **context), status
     return render_template("census/upload.html", **context), status

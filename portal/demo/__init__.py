@@ -1,4 +1,5 @@
-"""A fictional demo program: two cohorts, the shared census (clean rows), and four weeks of
+"""A fictional demo program, set up the way a clinic sets itself up (the example clinic file,
+then a census import), with two cohorts, the shared census (clean rows), and four weeks of
 roster history with the gaps a real clinic has (an unclosed roster, an unsigned attendee, a
 missing session time, no-shows, late arrivals), closed rosters archived in the audit chain."""
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,20 +15,17 @@ from sqlalchemy import select
 from portal.clock import local_today
 from portal.demo.signature_art import squiggle_png
 from portal.extensions import db
-from portal.models import Cohort, Payer, Program, User
+from portal.models import Cohort, Program, User
 from portal.passwords import hash_password
 
 CENSUS = Path(__file__).with_name("census_demo.csv")
 HISTORY_DAYS = 28
 
-PAYERS = (
-    ("sunrise_medicaid_mco", "Sunrise Medicaid MCO", "medicaid"),
-    ("blueriver_ppo", "BlueRiver PPO", "commercial"),
-    ("keystone_commercial_hmo", "Keystone Commercial HMO", "commercial"),
-    ("self_pay", "Self-pay", "self_pay"),
-)
+# The clinic file the demo applies: the same file and code path a real clinic uses.
+CLINIC_FILE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "clinic.yaml"
 
-# (role, name, email, credential, NPI, password). Fictional staff; demo passwords only.
+# (role, name, email, credential, NPI, password): the demo logins. Staff come from the clinic
+# file (which never holds passwords); only the demo gives them these known passwords.
 STAFF = (
     ("facilitator", "Dana Whitfield", "dana@lakeshore.example", "LCSW", "1487654323", "demo-dana"),
     ("facilitator", "Marcus Greene", "marcus@lakeshore.example", "LPC, LCADC", "1598765430", "demo-marcus"),
@@ -50,34 +48,20 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
     """Create the demo program unless one exists (idempotent). ``today`` is program-local."""
     if db.session.scalar(select(Program).limit(1)) is not None:
         return DemoSummary(created=False)
-    program = Program(name="Lakeshore Recovery IOP", time_zone="America/Chicago",
-                      billing_npi="1234567893", tax_id="361234567",
-                      address="410 N Harbor Dr, Chicago, IL 60601")
-    db.session.add(program)
-    for key, name, kind in PAYERS:
-        db.session.add(Payer(rule_key=key, name=name, kind=kind))
-    users = {}
-    for role, name, email, cred, npi, password in STAFF:
-        users[name] = User(role=role, name=name, email=email, credential=cred, npi=npi,
-                           password_hash=hash_password(password))
-        db.session.add(users[name])
-    db.session.flush()
-    # The demo auditor works for the Medicaid MCO and sees only its members.
-    users["Avery Quinn"].payer_scope_id = db.session.scalar(
-        select(Payer.id).where(Payer.rule_key == "sunrise_medicaid_mco"))
-    db.session.add_all([
-        Cohort(program=program, name="AM IOP", weekdays="1,2,3,4", start_local=time(9, 0),
-               duration_minutes=180, facilitator=users["Dana Whitfield"], capacity=12,
-               place_of_service="57"),
-        Cohort(program=program, name="PM IOP", weekdays="1,2,3,4", start_local=time(17, 30),
-               duration_minutes=180, facilitator=users["Marcus Greene"], capacity=12,
-               place_of_service="57"),
-    ])
-    weekend = Cohort(program=program, name="Weekend Relapse Prevention", weekdays="6,7",
-                     start_local=time(10, 0), duration_minutes=180,
-                     facilitator=users["Dana Whitfield"], capacity=12, place_of_service="57")
-    db.session.add(weekend)
+    from flask import current_app
+
+    from portal.rules.clinic_file import read_clinic_file
+    from portal.services.clinic_setup import apply_clinic, checks_for
+
+    rulebook = current_app.extensions["rulebook"]
+    spec = read_clinic_file(CLINIC_FILE.read_bytes(), str(CLINIC_FILE), checks_for(rulebook))
+    apply_clinic(spec, rulebook, actor="demo load (command line)")
+    program = db.session.scalar(select(Program).limit(1))
+    for _role, _name, email, _cred, _npi, password in STAFF:
+        user = db.session.scalar(select(User).where(User.email == email))
+        user.password_hash = hash_password(password)
     db.session.commit()
+    weekend = db.session.scalar(select(Cohort).where(Cohort.name == "Weekend Relapse Prevention"))
 
     from portal.census.importer import import_census
 
@@ -111,6 +95,9 @@ def _clinical_details(weekend: Cohort) -> None:
     patients = db.session.scalars(select(Patient).order_by(Patient.mrn)).all()
     for i, patient in enumerate(patients):
         patient.diagnoses = DIAGNOSES[i % len(DIAGNOSES)]
+        if not patient.address_line1:  # fictional subscriber address until the census carries one
+            patient.address_line1, patient.city = f"{100 + 7 * i} W Maple St", "Chicago"
+            patient.state, patient.zip = "IL", f"606{10 + i % 30:02d}"
     for patient in patients[:6]:
         db.session.add(Enrollment(patient=patient, cohort=weekend, start_date=patient.admit_date,
                                   primary_counselor="Dana Whitfield, LCSW"))

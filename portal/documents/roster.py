@@ -39,8 +39,16 @@ def minutes_attended(entry, session: GroupSession) -> int:
     return minutes_between(*window) if window else 0
 
 
+METHOD_LABEL = {
+    "drawn": "Signature drawn on the tablet",
+    "typed_name_password": ("Signed electronically by typed name and re-entry of the "
+                            "facilitator's own portal password (no drawn signature)"),
+}
+
+
 def roster_record(session: GroupSession, facilitator: User, *, attestation_name: str,
-                  facilitator_signature_sha256: str, closed_at: datetime) -> dict:
+                  facilitator_signature_sha256: str | None, closed_at: datetime,
+                  method: str = "drawn") -> dict:
     """The roster's structured record: JSON-ready, ids/times as strings, times in UTC (ISO 8601,
     "Z") plus local display strings. This dict is what the archive entry's record hash covers."""
     program = session.cohort.program
@@ -60,7 +68,8 @@ def roster_record(session: GroupSession, facilitator: User, *, attestation_name:
         "facilitator_npi": facilitator.npi or "",
     }
     lines = []
-    for e in sorted(session.entries, key=lambda e: (e.patient.legal_last, e.patient.legal_first,
+    for e in sorted(session.entries, key=lambda e: (e.patient.legal_last.casefold(),
+                                                    e.patient.legal_first.casefold(),
                                                     e.patient.mrn)):
         p = e.patient
         window = attended_window(e, session) or (None, None)
@@ -88,13 +97,15 @@ def roster_record(session: GroupSession, facilitator: User, *, attestation_name:
         "actual_local": [fmt_local(session.actual_start, tz), fmt_local(session.actual_end, tz)],
         "actual_minutes": str(minutes_between(session.actual_start, session.actual_end))
         if session.actual_start and session.actual_end else None,
+        "break_minutes": str(session.break_minutes or 0),
         "modality": session.modality, "modality_label": MODALITY_LABEL[session.modality],
         "place_of_service": session.place_of_service,
         "topic": session.topic or "",
         "facilitator": {"id": str(facilitator.id), "name": facilitator.name,
                         "credential": facilitator.credential or "", "npi": facilitator.npi or ""},
         "attestation": {"text": ATTESTATION_TEXT, "typed_name": attestation_name,
-                        "signature_sha256": facilitator_signature_sha256},
+                        "signature_sha256": facilitator_signature_sha256,
+                        "method": method, "method_label": METHOD_LABEL[method]},
         "closed_at": closed_at.isoformat().replace("+00:00", "Z"),
         "closed_at_local": fmt_local(closed_at, tz, "%b %-d, %Y %-I:%M %p %Z"),
         "lines": lines,

@@ -27,4 +27,10 @@ def index():
 @bp.route("/healthz")
 @public
 def healthz():
-    return {"ok": True}
+    """For the load balancer and monitoring: can this worker do its job? The database answers
+    and the archive and checkpoint folders take a new file. 200 or 503; no PHI, no paths."""
+    from portal.services.health import check_health
+
+    checks = check_health()
+    ok = all(v == "ok" for v in checks.values())
+    return {"ok": ok, **checks}, 200 if ok else 503

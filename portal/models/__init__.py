@@ -1,7 +1,9 @@
 """SQLAlchemy models, one module per aggregate. Import them here so Alembic sees every table."""
 from portal.models.access import AccessLogEntry
+from portal.models.admin import AdminLogEntry, SetPasswordLink
 from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import Authorization
+from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.no_shows import (AbsenceNotice, ClinicalReviewTask, FeeLedgerEntry, NoShowLetter,
                                     NoShowPolicy, OutreachAttempt, PolicyAcknowledgment)
@@ -9,8 +11,9 @@ from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
-    "AccessLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
-    "Authorization", "Closure", "Cohort", "Enrollment", "GroupSession", "Patient", "Payer", "Program", "User",
+    "AccessLogEntry", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient", "AttendanceEntry",
+    "Authorization", "ClaimExport", "ClaimExportLine", "Closure", "Cohort", "Enrollment", "GroupSession",
+    "Patient", "Payer", "Program", "SetPasswordLink", "User",
     "AbsenceNotice", "ClinicalReviewTask", "FeeLedgerEntry", "NoShowLetter", "NoShowPolicy",
     "OutreachAttempt", "PolicyAcknowledgment",
 ]

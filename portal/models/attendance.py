@@ -27,12 +27,17 @@ class GroupSession(db.Model):
     actual_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     actual_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     modality: Mapped[str] = mapped_column(String(20), default="in_person")
-    place_of_service: Mapped[str] = mapped_column(String(2), default="57")
+    # A location the session itself records (in person: e.g. "11" vs "57"; telehealth 10/02).
+    # None lets the payer's rule decide (its in-person POS).
+    place_of_service: Mapped[str | None] = mapped_column(String(2))
+    # Break time inside the session: not direct service time (12VAC30-130-5090).
+    break_minutes: Mapped[int] = mapped_column(Integer, default=0)
     # Telehealth only: where the patients were (home -> POS 10, other -> POS 02; CMS CR 12427).
     patient_location: Mapped[str | None] = mapped_column(String(10))
     topic: Mapped[str | None] = mapped_column(String(200))
     facilitator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed | cancelled
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))  # set by an admin's cancel
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attestation: Mapped[str | None] = mapped_column(Text)
     facilitator_signature_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
@@ -50,6 +55,10 @@ class GroupSession(db.Model):
     @property
     def is_closed(self) -> bool:
         return self.status == "closed"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "cancelled"
 
     @property
     def is_signing_day(self) -> bool:

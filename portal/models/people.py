@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Date, ForeignKey, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -28,6 +28,9 @@ class User(UserMixin, db.Model):
     # Who supervises this user's credential where a payer requires supervision.
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped at sign-out, password change and deactivation: sessions carrying an older value
+    # are refused (portal.services.sessions).
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

@@ -73,7 +73,8 @@ class Cohort(db.Model):
     facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     capacity: Mapped[int] = mapped_column(Integer, default=12)
     modality: Mapped[str] = mapped_column(String(20), default="in_person")
-    place_of_service: Mapped[str] = mapped_column(String(2), default="57")
+    # None: the payer's rule decides the in-person POS; set only to record another location.
+    place_of_service: Mapped[str | None] = mapped_column(String(2))
     # The dates the schedule applies (a cohort removed from the clinic file gets an end date).
     effective_from: Mapped[date | None] = mapped_column(Date)
     effective_to: Mapped[date | None] = mapped_column(Date)

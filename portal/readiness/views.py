@@ -16,8 +16,10 @@ from portal.access_scope import may_see_patient, sees_all_patients
 from portal.clock import local_today
 from portal.extensions import db
 from portal.fact_loader import load_facts
+from portal.input_dates import DateInputError, read_date
 from portal.models import Patient
 from portal.program import current_program
+from portal.services.witnesses import recent_alarms
 from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.readiness import patient_readiness
 
@@ -32,12 +34,11 @@ def _date_range() -> tuple[date, date]:
     """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` (program-local), default the last 30 days to today."""
     today = local_today(current_program().tz)
     try:
-        last = date.fromisoformat(request.args["to"]) if request.args.get("to") else today
-        first = (date.fromisoformat(request.args["from"]) if request.args.get("from")
+        last = read_date(request.args["to"], "end date") if request.args.get("to") else today
+        first = (read_date(request.args["from"], "start date") if request.args.get("from")
                  else last - timedelta(days=DEFAULT_DAYS - 1))
-    except ValueError:
-        abort(400, description="Dates must be real calendar dates written like 2026-11-30 "
-                               f"(got {request.args.get('from', '')!r} to {request.args.get('to', '')!r}).")
+    except DateInputError as exc:
+        abort(400, description=str(exc))
     if first > last:
         abort(400, description="The start date is after the end date.")
     if (last - first).days >= MAX_DAYS:
@@ -65,7 +66,8 @@ def program():
     rows = [(p, by_patient.get(p.id, Counter())) for p in patients]
     rows.sort(key=lambda r: (-r[1]["blocked"], r[0].legal_last))
     return render_template("readiness/program.html", rows=rows, first=first, last=last,
-                           totals=Counter(ln.status for ln in lines))
+                           totals=Counter(ln.status for ln in lines),
+                           witness_alarms=recent_alarms() if current_user.role == "admin" else ())
 
 
 @bp.route("/patients/<int:patient_id>")

@@ -20,6 +20,7 @@ from portal.program import current_program
 from portal.rosters import bp
 from portal.services import roster as svc
 from portal.services.errors import Invalid, ServiceError
+from portal.services.roster import RosterClosed
 from portal.services.schedule import ensure_sessions
 
 STAFF = ("facilitator", "clinician", "admin")
@@ -49,12 +50,30 @@ def _session_or_404(session_id: int):
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
     if current_user.role == "facilitator" and session.facilitator_id != current_user.id:
-        abort(403, description="This group is assigned to another facilitator.")
+        # Name who has it: a regular facilitator whose group is covered today must know by whom.
+        who = session.facilitator.name if session.facilitator else "someone else"
+        abort(403, description=f"This group is assigned to another facilitator: {who} has "
+                               f"{session.cohort.name} on {session.dos:%A, %B %-d}.")
     return session
 
 
 def _tz():
     return current_program().tz
+
+
+def _closed_elsewhere(session_id: int, reason: str = "tap", message: str = ""):
+    """The roster was closed (on another tablet, or a moment ago on this one): send the tablet
+    to the closed, read-only view, which says what happened, instead of answering every tap
+    with an error the user cannot see. htmx follows ``HX-Redirect`` whatever the status."""
+    target = url_for(".roster", session_id=session_id, closed=reason)
+    if is_partial_request():
+        # The body says it too, for a client that does not follow the header.
+        resp = make_response(render_template("_flash.html", m=message or
+                                             "This roster is closed and can no longer change."),
+                             409)
+        resp.headers["HX-Redirect"] = target
+        return resp
+    return redirect(target, code=303)
 
 
 @bp.route("/today")
@@ -67,8 +86,11 @@ def today():
     if current_user.role == "facilitator":
         sessions = [s for s in sessions if s.facilitator_id == current_user.id]
         earlier = [s for s in earlier if s.facilitator_id == current_user.id]
+    recent = svc.recent_rosters(program, day, facilitator_id=current_user.id
+                                if current_user.role == "facilitator" else None)
     return render_template("rosters/today.html", sessions=sessions, earlier=earlier, day=day,
-                           tz=program.tz)
+                           tz=program.tz, recent=[s for s in recent if s.is_closed],
+                           recent_days=svc.RECENT_DAYS)
 
 
 @bp.route("/sessions/<int:session_id>")
@@ -76,12 +98,47 @@ def today():
 def roster(session_id: int):
     session = _session_or_404(session_id)
     return render_template("rosters/roster.html", session=session, tz=_tz(),
-                           problems=svc.closing_problems(session))
+                           problems=svc.closing_problems(session),
+                           closed_notice=request.args.get("closed") if session.is_closed else None)
+
+
+@bp.route("/sessions/<int:session_id>/state")
+@allow(*STAFF)
+def state(session_id: int):
+    """Polled by an open roster page (every minute and when the tablet wakes): 204 while the
+    roster is open, else the tablet is sent to the closed view."""
+    session = _session_or_404(session_id)
+    if session.is_closed:
+        return _closed_elsewhere(session_id, "elsewhere")
+    return "", 204
 
 
 @bp.app_template_global()
 def unsigned_attendees(session):
     return svc.unsigned_attendees(session)
+
+
+@bp.app_template_global()
+def preclose_warnings(session):
+    return svc.preclose_warnings(session)
+
+
+@bp.app_template_global()
+def signing_opens(session):
+    """When signing opens, if that is still ahead (program-local clock time), else None."""
+    from datetime import timedelta
+
+    from portal.clock import now_utc
+
+    opens = session.scheduled_start - timedelta(minutes=svc.margins().sign_early)
+    if now_utc() < opens:
+        return opens.astimezone(session.cohort.program.tz).strftime("%-I:%M %p")
+    return None
+
+
+@bp.app_template_global()
+def roster_order(entries):
+    return svc.roster_order(entries)
 
 
 @bp.app_template_filter()
@@ -98,7 +155,7 @@ def sign_panel(session_id: int, entry_id: int):
     if entry is None:
         abort(404, description="That patient is not on this session's roster.")
     if session.is_closed:
-        abort(409, description="This roster is closed; it can no longer be signed.")
+        return _closed_elsewhere(session_id)
     if not session.is_signing_day:
         abort(409, description="Patients sign only on the date of service "
                                f"({session.dos:%A, %B %-d}).")
@@ -117,6 +174,8 @@ def sign(session_id: int, entry_id: int):
                                     strokes=request.form.get("strokes"),
                                     user_agent=request.headers.get("User-Agent"),
                                     max_png_bytes=current_app.config["MAX_SIGNATURE_BYTES"])
+    except RosterClosed as exc:
+        return _closed_elsewhere(session_id, message=exc.message)
     except ServiceError as exc:
         entry = next((e for e in session.entries if e.id == entry_id), None)
         if entry is not None and exc.status in (409, 422):
@@ -137,6 +196,8 @@ def mark(session_id: int, entry_id: int):
         entry = svc.mark_attendance(session_id, entry_id, status=request.form.get("status", ""),
                                     arrival=request.form.get("arrival"),
                                     departure=request.form.get("departure"))
+    except RosterClosed as exc:
+        return _closed_elsewhere(session_id, message=exc.message)
     except ServiceError as exc:
         if exc.status == 422:
             entry = next((e for e in session.entries if e.id == entry_id), None)
@@ -169,7 +230,10 @@ def times(session_id: int):
         session = svc.set_session_times(session_id, start=request.form.get("start"),
                                         end=request.form.get("end"),
                                         modality=request.form.get("modality"),
-                                        patient_location=request.form.get("patient_location"))
+                                        patient_location=request.form.get("patient_location"),
+                                        break_minutes=request.form.get("break_minutes"))
+    except RosterClosed as exc:
+        return _closed_elsewhere(session_id, message=exc.message)
     except ServiceError as exc:
         if exc.status == 422:
             session = svc.get_session(session_id)
@@ -184,13 +248,17 @@ def times(session_id: int):
 @allow(*STAFF)
 def close(session_id: int):
     session = _session_or_404(session_id)
+    by_password = request.form.get("sign_method") == "password"
     try:
-        png = _decode_png("signature_png")
+        png = b"" if by_password else _decode_png("signature_png")
         svc.close_roster(session_id, facilitator=current_user._get_current_object(),
                          typed_name=request.form.get("typed_name", ""),
                          attested=request.form.get("attest") == "yes", signature_png=png,
                          acknowledge_unsigned=request.form.get("ack_unsigned") == "yes",
-                         max_png_bytes=current_app.config["MAX_SIGNATURE_BYTES"])
+                         max_png_bytes=current_app.config["MAX_SIGNATURE_BYTES"],
+                         password=request.form.get("password", "") if by_password else None)
+    except RosterClosed as exc:
+        return _closed_elsewhere(session_id, message=exc.message)
     except ServiceError as exc:
         if exc.status == 422:
             session = svc.get_session(session_id)

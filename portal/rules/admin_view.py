@@ -49,7 +49,13 @@ def version_params(v: RuleVersion) -> tuple[tuple[str, str], ...]:
         ("Program modifiers", ", ".join(v.program_modifiers) or "none"),
         ("Group modifier", v.group_modifier or "none"),
         ("In-person place of service", v.in_person_pos),
-        ("Group size limit", str(v.group_size_limit) if v.group_size_limit else "no limit"),
+        ("Group size", f"at least {v.group_size_min} (under it: "
+                       f"{'blocked' if v.group_under_min == 'block' else 'billed as individual, no group modifier'})"
+                       f", at most {v.group_size_limit if v.group_size_limit else 'no limit'}"),
+        ("Rendering provider (837P)", {"facilitator": "the session's facilitator",
+                                       "supervisor": "the facilitator's supervisor",
+                                       "none": "none (agency-only billing)"}[v.rendering_provider]),
+        ("Taxonomy (PRV*BI)", "required" if v.send_taxonomy else "not sent"),
         ("Prior authorization", "required" if v.authorization_required else "not required"),
         ("Exclusive levels same day", ", ".join(sorted(v.exclusive_levels)) or "none"),
     ]
@@ -61,10 +67,10 @@ def version_params(v: RuleVersion) -> tuple[tuple[str, str], ...]:
                 ("H0015 rendering credentials", _creds(h.rendering_credentials))]
     if v.h2019:
         h = v.h2019
-        out += [("H2019 rate", f"{_usd(h.rate_cents)} per {h.unit_minutes}-min unit"),
-                ("H2019 rounding", h.rounding.replace("_", " ")
+        out += [(f"{h.code} rate", f"{_usd(h.rate_cents)} per {h.unit_minutes}-min unit"),
+                (f"{h.code} rounding", h.rounding.replace("_", " ")
                  + (f", cap {h.daily_unit_cap} units/day" if h.daily_unit_cap else "")),
-                ("H2019 rendering credentials", _creds(h.rendering_credentials))]
+                (f"{h.code} rendering credentials", _creds(h.rendering_credentials))]
     t, w, s = v.telehealth, v.weekly, v.supervision
     out += [
         ("Telehealth", f"video {'allowed' if t.video_allowed else 'not allowed'}"
@@ -76,7 +82,10 @@ def version_params(v: RuleVersion) -> tuple[tuple[str, str], ...]:
                              f"{w.adolescent_floor_minutes} min, cap "
                              f"{w.cap_minutes if w.cap_minutes is not None else 'none'} min, "
                              f"at least {w.min_service_days} days; "
-                             f"{'blocks the claim' if w.blocking else 'warning only'}"),
+                             + ((f"blocks the claim after {w.allowed_under_floor_weeks} "
+                                 "consecutive under-floor (step-down) weeks"
+                                 if w.allowed_under_floor_weeks else "blocks the claim")
+                                if w.blocking else "warning only")),
         ("Supervised credentials", _creds(s.supervised_credentials)),
         ("Supervisor credentials", _creds(s.supervisor_credentials)),
         ("Note signing deadline", f"{v.note_signing.days} {v.note_signing.day_kind} days"),

@@ -13,19 +13,25 @@ DOS order).
 
 Checks and their sources (DOMAIN.md §3 "What an auditor checks", §9 "Concrete checks"):
 - Cohort (scope ``cohort``, reported once per session by ``summarize_day``): roster not closed
-  (9 CCR 9854 roster per session [S17]); session start/stop times missing or impossible
+  (program policy: a signed roster per session); session start/stop times missing or impossible
   (DC 22-A6322, 77 IAC 2060.470, NH He-W 513.10 [S34][S35][S36]); attended headcount over the
-  payer's group size limit (§9.9: 9 CCR 10345 [S16], 25 TAC 448.901 [S15]); facilitator
+  payer's group size limit (§9.9: 25 TAC 448.901 [S15] or program policy) or under its minimum
+  (2: one attendee is individual service, blocked or billed without HQ per the payer file); facilitator
   credential not allowed for the code or supervised without a supervisor (§9.12: 405 IAC
   5-21.5-11 [S9], Louisiana LAC 50:XV-9303 [S10]).
 - Patient: roster signature missing (§9.21 [S17]); H0015 under the daily minimum (§9.1:
   HCPCS descriptor [S1], NC SAIOP [S8]); H2019 under 8 minutes (§9.6 [S19][S20]);
-  authorization missing / expired / units exhausted (§9.16 [S6][S13][S115]); IOP on a
-  PHP/residential date (§9.5: BCBS NC [S110]); diagnosis missing, or principal outside F10-F19
+  authorization missing / expired / units exhausted (§9.16 [S6][S13][S115]; units are consumed
+  only by lines that are otherwise billable, in DOS order); IOP on a PHP/residential date
+  (§9.5: BCBS NC [S110]); a value the 837P cannot carry (X12 character set and separators,
+  ``portal.rules.x12_fields``) or a missing subscriber address (2010BA, SBR02 = 18); diagnosis missing, or principal outside F10-F19
   as a warning (§9.24 [S112][S110]); telehealth modality vs modifier/POS (§9.34:
   CR 12427 [S28], NGS [S27], Novitas/First Coast [S29][S30]).
-- Week (warning unless ``weekly.blocking``): ISO-week floor/cap and service days (§9.2, §9.3:
-  SAMHSA TIP 47 [S4], 12VAC30-130-5090 [S5], NC CCP 8A-12 [S7], Aetna [S39]).
+- Minutes are direct service time: clock time minus the session's recorded breaks (Virginia
+  12VAC30-130-5090 [S5]: "three service hours per service day").
+- Week (warning unless ``weekly.blocking``; then under-floor weeks block after
+  ``allowed_under_floor_weeks`` consecutive step-down weeks): ISO-week floor/cap and service
+  days (§9.2, §9.3: SAMHSA TIP 47 [S4], 12VAC30-130-5090 [S5], NC CCP 8A-12 [S7], Aetna [S39]).
 """
 from __future__ import annotations
 
@@ -45,6 +51,7 @@ from portal.rules.facts import (
     STATUS_BLOCKED,
     STATUS_NO_SERVICE,
     STATUS_READY,
+    WHO_ADMIN,
     WHO_BILLING,
     WHO_CLINICIAN,
     WHO_FACILITATOR,
@@ -58,6 +65,7 @@ from portal.rules.facts import (
 )
 from portal.rules.payer_rules import NoRulesInForceError, RuleBook, RuleVersion, UnknownPayerError
 from portal.rules.units import elapsed_minutes, to_utc, units_for_minutes
+from portal.rules.x12_fields import address_missing, field_problems, problem
 
 #: A session longer than this is a data-entry error, not a group (§9.18 duration check).
 MAX_SESSION_MINUTES = 12 * 60
@@ -96,6 +104,11 @@ def _session_info(s: SessionFact) -> _SessionInfo:
             "roster_not_closed",
             f"{s.cohort_name} {s.dos.isoformat()}: roster is not closed and archived",
             WHO_FACILITATOR, SCOPE_COHORT, SEVERITY_BLOCK, sid))
+    if s.archive_differs is not None:
+        info.faults.append(Reason(
+            "record_differs_from_archive",
+            f"{s.cohort_name} {s.dos.isoformat()}: record differs from archive entry #{s.archive_differs}",
+            WHO_ADMIN, SCOPE_COHORT, SEVERITY_BLOCK, sid))
     if s.actual_start is None or s.actual_end is None:
         info.faults.append(Reason(
             "session_times_missing",
@@ -125,6 +138,11 @@ def _cohort_payer_faults(info: _SessionInfo, rules: RuleVersion, code: str) -> l
             f"{s.cohort_name} {s.dos.isoformat()}: {headcount} attended, payer limit is "
             f"{rules.group_size_limit}",
             WHO_CLINICIAN, SCOPE_COHORT, SEVERITY_BLOCK, sid))
+    if s.is_group and headcount < rules.group_size_min and rules.group_under_min == "block":
+        out.append(Reason(
+            "group_under_minimum",
+            f"{s.cohort_name} {s.dos.isoformat()}: {headcount} attended; a group needs at least "
+            f"{rules.group_size_min} for this payer", WHO_CLINICIAN, SCOPE_COHORT, SEVERITY_BLOCK, sid))
     code_rules = rules.code_rules(code)
     creds = split_credentials(s.facilitator_credential)
     if code_rules is not None and not (creds & code_rules.rendering_credentials):
@@ -143,7 +161,7 @@ def _cohort_payer_faults(info: _SessionInfo, rules: RuleVersion, code: str) -> l
                 f"({s.facilitator_credential}) needs a supervising clinician with an allowed "
                 f"credential and NPI",
                 WHO_CLINICIAN, SCOPE_COHORT, SEVERITY_BLOCK, sid))
-    if not s.facilitator_npi:
+    if not s.facilitator_npi and rules.rendering_provider == "facilitator":
         out.append(Reason(
             "rendering_npi_missing",
             f"{s.cohort_name} {s.dos.isoformat()}: facilitator {s.facilitator_name} has no NPI",
@@ -221,6 +239,7 @@ class _Draft:
     session_ids: tuple = ()
     modality: str = "in_person"
     rules: RuleVersion | None = None
+    payer_kind: str | None = None
 
     def freeze(self) -> ClaimLine:
         if not self.attended:
@@ -256,21 +275,21 @@ def _choose_code(d: _Draft, rules: RuleVersion) -> None:
                 "under_daily_minimum",
                 f"attended {d.minutes} min; H0015 needs {minimum} min on the date of service",
                 WHO_BILLING))
-        elif code == "H2019":
+        elif code == rules.per_15_code:
             r = rules.h2019
             units = units_for_minutes(d.minutes, r.rounding, r.unit_minutes)
             if units > 0:
                 if r.daily_unit_cap is not None and units > r.daily_unit_cap:
                     d.reasons.append(Reason(
                         "daily_unit_cap",
-                        f"{units} H2019 units from {d.minutes} min capped at {r.daily_unit_cap}/day",
+                        f"{units} {code} units from {d.minutes} min capped at {r.daily_unit_cap}/day",
                         WHO_BILLING, severity=SEVERITY_WARNING))
                     units = r.daily_unit_cap
                 d.code, d.units, d.charge_cents = code, units, units * r.rate_cents
                 break
             failures.append(Reason(
                 "under_unit_minimum",
-                f"attended {d.minutes} min; one H2019 unit needs {r.unit_minutes // 2 + 1} min",
+                f"attended {d.minutes} min; one {code} unit needs {r.unit_minutes // 2 + 1} min",
                 WHO_BILLING))
     if d.code:
         for f in failures:  # a fallback code was billed: keep the first code's miss visible
@@ -351,7 +370,9 @@ def _apply_coding(d: _Draft, rules: RuleVersion, primary: SessionFact, modalitie
 
 def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[AuthorizationFact],
                          used: dict) -> None:
-    """Attach the authorization covering the DOS and consume its units in DOS order (§9.16)."""
+    """Attach the authorization covering the DOS and consume its units in DOS order (§9.16),
+    only for a line with no other blocking reason: a blocked day is not billed, so it must not
+    use up the units a billable day needs."""
     matching = [a for a in auths if a.code is None or a.code == d.code]
     covering = [a for a in matching if a.start <= d.dos <= a.end]
     if covering:
@@ -360,7 +381,12 @@ def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[Authoriz
         chosen = next((a for a in covering if used.get(id(a), 0) + d.units <= a.units_authorized),
                       covering[0])
         d.authorization_number = chosen.number
-        if d.attended and d.units:
+        why = problem(chosen.number, "id") if d.payer_kind != "self_pay" else None
+        if why:
+            d.reasons.append(Reason(
+                "x12_invalid_value", f"authorization number: {why}; correct it at the source "
+                "(census or setup)", WHO_BILLING))
+        if d.attended and d.units and not any(r.severity == SEVERITY_BLOCK for r in d.reasons):
             used[id(chosen)] = used.get(id(chosen), 0) + d.units
             if used[id(chosen)] > chosen.units_authorized and rules.authorization_required:
                 d.reasons.append(Reason(
@@ -400,8 +426,10 @@ def derive_claim_lines(
 
     Lines with no attended group are ``no_service``; otherwise ``ready`` unless a reason of
     severity ``block`` applies. Minutes are the union of attended intervals over all groups
-    of the DOS in real (UTC) time. Authorization units count every attended day in DOS order,
-    blocked or not, because a blocked day may be fixed and billed later.
+    of the DOS in real (UTC) time, minus recorded breaks. Authorization units are consumed in
+    DOS order only by lines that are otherwise billable (no blocking reason but the
+    authorization's own), so a day blocked for another reason never makes a later billable
+    day "units exhausted"; fixing the blocked day re-derives the order.
 
     Raises ``ValueError`` when an attendance row names an unknown session or patient, and
     ``NaiveDatetimeError`` for a naive datetime.
@@ -432,21 +460,24 @@ def derive_claim_lines(
     drafts: list[_Draft] = []
     for pid, days in days_by_patient.items():
         patient = patients_by_id[pid]
-        used_units: dict[int, int] = {}
-        auths = auths_by_patient.get(pid, ())
         for dos in sorted(days):
-            d = _derive_day(patient, dos, rows_by_patient_day[(pid, dos)], infos, rulebook,
-                            cohort_cache)
-            if d.rules is not None and d.code:
-                _apply_authorization(d, d.rules, auths, used_units)
-            drafts.append(d)
+            drafts.append(_derive_day(program, patient, dos, rows_by_patient_day[(pid, dos)],
+                                      infos, rulebook, cohort_cache))
 
     _apply_weekly(drafts, rulebook)
+    # drafts are grouped by patient and in DOS order within each patient (built that way above)
+    used_units: dict[int, int] = {}
+    for d in drafts:
+        if d.rules is not None and d.attended:
+            _apply_x12_fields(d)
+        if d.rules is not None and d.code:
+            _apply_authorization(d, d.rules, auths_by_patient.get(d.patient.patient_id, ()),
+                                 used_units)
     drafts.sort(key=lambda d: (d.dos, str(d.patient.patient_id)))
     return [d.freeze() for d in drafts]
 
 
-def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
+def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: list[AttendanceFact],
                 infos: dict, rulebook: RuleBook, cohort_cache: dict) -> _Draft:
     d = _Draft(patient, dos)
     attended_rows = [a for a in rows if a.status in ATTENDED_STATUSES]
@@ -457,13 +488,21 @@ def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
 
     per_session_minutes: dict[Hashable, int] = {}
     intervals = []
+    break_minutes = 0
     for a in attended_rows:
         info = infos[a.session_id]
         iv = _attended_interval(a, info, d.reasons)
         if iv is not None:
             intervals.append(iv)
-            per_session_minutes[a.session_id] = per_session_minutes.get(a.session_id, 0) + int(
-                (iv[1] - iv[0]).total_seconds() // 60)
+            here = int((iv[1] - iv[0]).total_seconds() // 60)
+            breaks = _breaks_within(info, here)
+            break_minutes += breaks
+            per_session_minutes[a.session_id] = per_session_minutes.get(a.session_id, 0) + here - breaks
+        if a.archive_differs is not None:
+            d.reasons.append(Reason(
+                "record_differs_from_archive",
+                f"{info.session.cohort_name} {dos.isoformat()}: record differs from archive entry "
+                f"#{a.archive_differs}", WHO_ADMIN, SCOPE_PATIENT, SEVERITY_BLOCK, a.session_id))
         if not a.signed:
             s = info.session
             d.reasons.append(Reason(
@@ -471,6 +510,7 @@ def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
                 f"{s.cohort_name} {dos.isoformat()}: patient attended but did not sign the roster",
                 WHO_FACILITATOR, SCOPE_PATIENT, SEVERITY_BLOCK, s.session_id))
     d.minutes, overlapped = _union_minutes(intervals)
+    d.minutes = max(0, d.minutes - break_minutes)
     if overlapped:
         d.reasons.append(Reason(
             "overlapping_groups", "attended groups overlap in time; overlap counted once",
@@ -499,10 +539,19 @@ def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
         _add_cohort_faults(d, infos, None, "", cohort_cache)
         return d
     d.rules = rules
+    d.payer_kind = rulebook.payer(patient.payer_key).kind
 
     _choose_code(d, rules)
     _apply_coding(d, rules, primary, {infos[sid].session.modality for sid in d.session_ids})
     _add_cohort_faults(d, infos, rules, patient.payer_key, cohort_cache)
+    headcount = max(primary_info.attended_count, primary.headcount_present or 0)
+    if primary.is_group and headcount < rules.group_size_min and rules.group_under_min == "individual":
+        d.modifiers = tuple(m for m in d.modifiers if m != rules.group_modifier)
+        d.reasons.append(Reason(
+            "group_under_minimum",
+            f"{primary.cohort_name}: {headcount} attended, under this payer's group minimum of "
+            f"{rules.group_size_min}; billed as individual service (no group modifier)",
+            WHO_BILLING, SCOPE_PATIENT, SEVERITY_WARNING, primary.session_id))
 
     creds = split_credentials(primary.facilitator_credential)
     code_rules = rules.code_rules(d.code)
@@ -510,6 +559,7 @@ def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
             and creds & rules.supervision.supervised_credentials:
         d.supervising_npi = primary.supervising_npi
         d.supervising_name = primary.supervising_name
+    _apply_rendering(d, rules, primary, program)
 
     if not patient.diagnoses:
         d.reasons.append(Reason("diagnosis_missing", "no ICD-10 diagnosis on file for the claim",
@@ -520,6 +570,14 @@ def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
             "principal_not_sud", f"principal diagnosis {patient.diagnoses[0]} is outside F10-F19",
             WHO_CLINICIAN, severity=SEVERITY_WARNING))
 
+    payer = rulebook.payers.get(patient.payer_key)
+    if payer is not None and payer.kind != "self_pay" and not (
+            patient.address_line and patient.city and patient.state and patient.postal_code):
+        # 837P 2010BA N3/N4 are required when the subscriber is the patient (always, in IOP);
+        # the address comes from the census (Address, City, State, ZIP).
+        d.reasons.append(Reason("subscriber_address_missing", "subscriber address missing "
+                                "(census Address, City, State, ZIP)", WHO_BILLING))
+
     for level in sorted(rules.exclusive_levels):
         if dos in patient.other_level_days.get(level, ()):
             d.reasons.append(Reason(
@@ -527,6 +585,60 @@ def _derive_day(patient: PatientFact, dos: date, rows: list[AttendanceFact],
                 f"patient is recorded in {level} on {dos.isoformat()}; IOP may not be billed the same date",
                 WHO_BILLING))
     return d
+
+
+def _breaks_within(info: _SessionInfo, attended_minutes: int) -> int:
+    """Break minutes inside the part of the session the patient attended: all of them for the
+    whole session, a proportional share (rounded up, so service time is never overstated) for
+    part of it."""
+    s = info.session
+    if not s.break_minutes or info.start_utc is None:
+        return 0
+    session_minutes = int((info.end_utc - info.start_utc).total_seconds() // 60)
+    if attended_minutes >= session_minutes:
+        return min(s.break_minutes, attended_minutes)
+    return min(attended_minutes, -(-s.break_minutes * attended_minutes // max(session_minutes, 1)))
+
+
+def _apply_rendering(d: _Draft, rules: RuleVersion, primary: SessionFact,
+                     program: ProgramFact) -> None:
+    """Rendering provider per the payer file: the facilitator (default), the facilitator's
+    supervisor, or none (agency-only billing: the billing provider is the rendering provider,
+    so the 837P omits loop 2310B)."""
+    if rules.rendering_provider == "none":
+        d.rendering_npi, d.rendering_name, d.rendering_credential = None, "", ""
+        d.supervising_npi, d.supervising_name = None, ""
+    elif rules.rendering_provider == "supervisor":
+        if not primary.supervising_npi:
+            d.reasons.append(Reason(
+                "rendering_supervisor_missing",
+                f"{primary.cohort_name}: this payer bills the supervisor as rendering provider; "
+                f"{primary.facilitator_name} has no supervisor with an NPI on file",
+                WHO_BILLING, SCOPE_COHORT, SEVERITY_BLOCK, primary.session_id))
+        d.rendering_npi, d.rendering_name = primary.supervising_npi, primary.supervising_name
+        d.rendering_credential = primary.supervising_credential or ""
+        d.supervising_npi, d.supervising_name = None, ""
+    if rules.send_taxonomy and not program.taxonomy:
+        d.reasons.append(Reason(
+            "taxonomy_missing", "this payer requires the program's taxonomy code (PRV*BI); "
+            "add it in the program setup", WHO_BILLING))
+
+
+def _apply_x12_fields(d: _Draft) -> None:
+    """Values an 837P cannot carry, and the subscriber address it requires (2010BA N3/N4 when
+    the patient is the subscriber, SBR02 = 18). Self-pay days are never sent, so not checked."""
+    if d.payer_kind == "self_pay":
+        return
+    for label, why in field_problems(d.patient, None):
+        d.reasons.append(Reason(
+            "x12_invalid_value", f"{label}: {why}; correct it at the source (census or setup)",
+            WHO_BILLING))
+    missing = address_missing(d.patient)
+    if missing:
+        d.reasons.append(Reason(
+            "subscriber_address_missing",
+            f"subscriber address missing ({', '.join(missing)}): the 837P requires the "
+            "patient's address when the patient is the subscriber", WHO_BILLING))
 
 
 def _add_cohort_faults(d: _Draft, infos: dict, rules: RuleVersion | None, payer_key: str,
@@ -564,24 +676,66 @@ class WeekSummary:
     reasons: tuple[Reason, ...]
 
 
+def _is_under(minutes: int, days: int, rules: RuleVersion, adolescent: bool) -> bool:
+    wk = rules.weekly
+    floor = wk.adolescent_floor_minutes if adolescent else wk.adult_floor_minutes
+    return minutes < floor or days < wk.min_service_days
+
+
 def _week_reasons(minutes: int, days: int, rules: RuleVersion, adolescent: bool,
-                  label: str) -> list[Reason]:
+                  label: str, under_run: int = 1) -> list[Reason]:
+    """``under_run``: this week's place in a run of consecutive under-floor weeks (1 = the
+    first). With ``weekly.blocking``, the first ``allowed_under_floor_weeks`` of a run are
+    step-down weeks (warnings); later ones block. A cap overrun blocks at once."""
     wk = rules.weekly
     severity = SEVERITY_BLOCK if wk.blocking else SEVERITY_WARNING
+    under_severity = severity
+    note = ""
+    if wk.blocking and under_run <= wk.allowed_under_floor_weeks:
+        under_severity = SEVERITY_WARNING
+        note = (f" (step-down week {under_run} of {wk.allowed_under_floor_weeks} this payer "
+                "allows in a row)")
+    elif wk.blocking and wk.allowed_under_floor_weeks:
+        note = (f" ({under_run} under-floor weeks in a row; this payer allows "
+                f"{wk.allowed_under_floor_weeks})")
     floor = wk.adolescent_floor_minutes if adolescent else wk.adult_floor_minutes
     out = []
     if minutes < floor:
         out.append(Reason("week_under_floor",
-                          f"ISO week {label}: {minutes} min attended, floor is {floor} min",
-                          WHO_CLINICIAN, SCOPE_PATIENT, severity))
+                          f"ISO week {label}: {minutes} min attended, floor is {floor} min{note}",
+                          WHO_CLINICIAN, SCOPE_PATIENT, under_severity))
     if wk.cap_minutes is not None and minutes > wk.cap_minutes:
         out.append(Reason("week_over_cap",
                           f"ISO week {label}: {minutes} min attended, cap is {wk.cap_minutes} min",
                           WHO_CLINICIAN, SCOPE_PATIENT, severity))
     if days < wk.min_service_days:
         out.append(Reason("week_too_few_days",
-                          f"ISO week {label}: {days} service days, needs {wk.min_service_days}",
-                          WHO_CLINICIAN, SCOPE_PATIENT, severity))
+                          f"ISO week {label}: {days} service days, needs {wk.min_service_days}{note}",
+                          WHO_CLINICIAN, SCOPE_PATIENT, under_severity))
+    return out
+
+
+def _under_runs(weeks: dict, rules_of, minutes_of, days_of, adolescent_of) -> dict[tuple, int]:
+    """For each (patient, iso_year, iso_week) key: its place in the run of consecutive
+    under-floor ISO weeks it belongs to (0 when the week is not under the floor). A week with
+    no attendance ends a run (no service at all is not a step-down week)."""
+    out: dict[tuple, int] = {}
+    by_patient: dict[Hashable, list[tuple]] = defaultdict(list)
+    for key in weeks:
+        by_patient[key[0]].append(key)
+    for pid, keys in by_patient.items():
+        run, prev = 0, None
+        for key in sorted(keys, key=lambda k: (k[1], k[2])):
+            items = weeks[key]
+            rules = rules_of(items)
+            monday = date.fromisocalendar(key[1], key[2], 1)
+            if rules is None or not _is_under(minutes_of(items), days_of(items), rules,
+                                              adolescent_of(items)):
+                run = 0
+            else:
+                run = run + 1 if prev is not None and (monday - prev).days == 7 and run else 1
+            out[key] = run
+            prev = monday
     return out
 
 
@@ -596,14 +750,22 @@ def _group_weeks(items, patient_of, dos_of):
 def _apply_weekly(drafts: list[_Draft], rulebook: RuleBook) -> None:
     weeks = _group_weeks((d for d in drafts if d.attended), lambda d: d.patient.patient_id,
                          lambda d: d.dos)
+    def minutes_of(items):
+        return sum(d.minutes for d in items)
+
+    def days_of(items):
+        return sum(1 for d in items if d.minutes > 0)
+
+    runs = _under_runs(weeks, lambda items: max(items, key=lambda d: d.dos).rules, minutes_of,
+                       days_of, lambda items: items[0].patient.age_group == "adolescent")
     for (pid, y, w), items in weeks.items():
         last = max(items, key=lambda d: d.dos)
         if last.rules is None:
             continue
-        minutes = sum(d.minutes for d in items)
-        days = sum(1 for d in items if d.minutes > 0)
+        minutes = minutes_of(items)
+        days = days_of(items)
         reasons = _week_reasons(minutes, days, last.rules, last.patient.age_group == "adolescent",
-                                f"{y}-W{w:02d}")
+                                f"{y}-W{w:02d}", runs[(pid, y, w)] or 1)
         for d in items:
             d.reasons.extend(reasons)
 
@@ -615,15 +777,27 @@ def weekly_summary(lines: Iterable[ClaimLine], patients: Iterable[PatientFact],
     age = {p.patient_id: p.age_group for p in patients}
     attended = [ln for ln in lines if ln.status != STATUS_NO_SERVICE]
     weeks = _group_weeks(attended, lambda ln: ln.patient_id, lambda ln: ln.dos)
+
+    def rules_of(items):
+        last = max(items, key=lambda ln: ln.dos)
+        try:
+            return rulebook.rules_for(last.payer_key, last.dos) if last.payer_key else None
+        except LookupError:
+            return None
+
+    def minutes_of(items):
+        return sum(ln.minutes_attended for ln in items)
+
+    def days_of(items):
+        return sum(1 for ln in items if ln.minutes_attended > 0)
+
+    runs = _under_runs(weeks, rules_of, minutes_of, days_of,
+                       lambda items: age.get(items[0].patient_id) == "adolescent")
     out = []
     for (pid, y, w), items in weeks.items():
-        last = max(items, key=lambda ln: ln.dos)
-        minutes = sum(ln.minutes_attended for ln in items)
-        days = sum(1 for ln in items if ln.minutes_attended > 0)
-        try:
-            rules = rulebook.rules_for(last.payer_key, last.dos) if last.payer_key else None
-        except LookupError:
-            rules = None
+        minutes = minutes_of(items)
+        days = days_of(items)
+        rules = rules_of(items)
         if rules is None:
             out.append(WeekSummary(pid, y, w, minutes, days, None, None, None, ()))
             continue
@@ -633,7 +807,8 @@ def weekly_summary(lines: Iterable[ClaimLine], patients: Iterable[PatientFact],
             pid, y, w, minutes, days,
             wk.adolescent_floor_minutes if adolescent else wk.adult_floor_minutes,
             wk.cap_minutes, wk.min_service_days,
-            tuple(_week_reasons(minutes, days, rules, adolescent, f"{y}-W{w:02d}"))))
+            tuple(_week_reasons(minutes, days, rules, adolescent, f"{y}-W{w:02d}",
+                                runs[(pid, y, w)] or 1))))
     out.sort(key=lambda s: (str(s.patient_id), s.iso_year, s.iso_week))
     return out
 

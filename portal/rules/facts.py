@@ -29,6 +29,8 @@ AGE_GROUPS = frozenset({"adult", "adolescent"})
 WHO_FACILITATOR = "facilitator"
 WHO_CLINICIAN = "clinician"
 WHO_BILLING = "billing"
+#: A closed roster's rows differ from its archived roster: only an administrator can find out why.
+WHO_ADMIN = "admin"
 
 SCOPE_PATIENT = "patient"
 SCOPE_COHORT = "cohort"
@@ -55,7 +57,10 @@ class ProgramFact:
     city: str = ""
     state: str = ""
     postal_code: str = ""
-    taxonomy: str = ""  # provider taxonomy code for 2000A PRV*BI, optional
+    taxonomy: str = ""  # provider taxonomy code for 2000A PRV*BI (sent where the payer requires)
+    address_line2: str = ""
+    contact_name: str = ""  # 1000A PER: the program's billing contact (setup)
+    contact_phone: str = ""  # 10 digits
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,9 @@ class SessionFact:
 
     ``actual_start``/``actual_end`` are what the facilitator recorded; their absence is a
     cohort fault (start/stop time required: DC 22-A6322, 77 IAC 2060.470, NH He-W 513.10
-    [S34][S35][S36]). ``pos_override`` replaces the payer's in-person POS (e.g. "11" vs "57").
+    [S34][S35][S36]). ``pos_override`` is a location the session itself records; it replaces
+    the payer's in-person POS ("11" vs "57"); None lets the payer's rule decide.
+    ``break_minutes`` is break time inside the session: not direct service time.
     ``archive_seq`` is the audit chain sequence number of the closed roster, or None.
     """
 
@@ -89,6 +96,10 @@ class SessionFact:
     archive_seq: int | None = None
     headcount_present: int | None = None  # facilitator's count; None = count attendance rows
     is_group: bool = True
+    # Seq of the chain entry this closed roster's session row differs from (None = it matches
+    # or is not archived); set by portal.archive_binding, every line of the session is blocked.
+    archive_differs: int | None = None
+    break_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,8 @@ class AttendanceFact:
     arrival: datetime | None = None
     departure: datetime | None = None
     signed: bool = False
+    # Seq of the chain entry this row differs from (portal.archive_binding); the line is blocked.
+    archive_differs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ class PatientFact:
     city: str = ""
     state: str = ""
     postal_code: str = ""
+    address_line2: str = ""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,17 @@ import yaml
 PAYERS_DIR = Path(__file__).resolve().parent / "payers"
 
 PAYER_KINDS = frozenset({"medicaid", "commercial", "medicare", "self_pay"})
-SUPPORTED_CODES = ("H0015", "H2019")
+#: H0015 per diem; the per-15-minute SUD counseling code is payer data (the ``h2019`` section's
+#: ``code``): H2019, H0004 (individual) or H0005 (group) (DOMAIN.md §1.3).
+PER_DIEM_CODE = "H0015"
+PER_15_CODES = ("H2019", "H0004", "H0005")
+SUPPORTED_CODES = (PER_DIEM_CODE,) + PER_15_CODES
+#: Who renders on the 837P (loop 2310B/2420A): the session's facilitator, the facilitator's
+#: supervisor, or nobody (agency-only billing: the billing provider renders, 2310B omitted).
+RENDERING_PROVIDERS = frozenset({"facilitator", "supervisor", "none"})
+#: A session with fewer attendees than ``group_size_min``: block the lines, or bill them as
+#: individual service (no group modifier).
+UNDER_MIN_GROUP = frozenset({"block", "individual"})
 ROUNDING_RULES = frozenset({"cpt_midpoint", "whole_units"})
 DAY_KINDS = frozenset({"business", "calendar"})
 #: X12 SBR09 claim filing indicator defaults by payer kind.
@@ -70,6 +80,7 @@ class H2019Rules:
     rounding: str
     daily_unit_cap: int | None
     rendering_credentials: frozenset[str]
+    code: str = "H2019"  # the payer's per-15-minute code: H2019, H0004 or H0005
 
 
 @dataclass(frozen=True)
@@ -92,13 +103,17 @@ class WeeklyRules:
     """ISO-week intensity: adult floor 540 min (9 h), adolescent 360 min (6 h), cap 1140 min
     (19 h) (SAMHSA TIP 47 [S4], 12VAC30-130-5090 [S5], NC CCP 8A-12 [S7], Aetna [S39]);
     ``min_service_days`` 3 (HCPCS H0015 descriptor [S1], NC SAIOP [S8]). ``blocking`` false
-    makes these warnings, because a partial week or an Aetna step-down week [S39] is legal."""
+    makes these warnings, because a partial week or an Aetna step-down week [S39] is legal.
+    With ``blocking`` true, ``allowed_under_floor_weeks`` consecutive under-floor weeks (floor
+    or service days missed) stay warnings (step-down weeks, Aetna 1-2 [S39]); the next
+    consecutive one blocks. A cap overrun blocks at once."""
 
     adult_floor_minutes: int
     adolescent_floor_minutes: int
     cap_minutes: int | None
     min_service_days: int
     blocking: bool
+    allowed_under_floor_weeks: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,7 +130,8 @@ class SupervisionRules:
 @dataclass(frozen=True)
 class NoteSigningRules:
     """Progress-note deadline after the DOS: 3 business days (CA BHIN 22-019 [S37]),
-    14 calendar days (9 CCR 10345 [S16])."""
+    14 calendar days (program policy; cf. the 14-day documentation rule of California
+    narcotic treatment programs, 9 CCR 10345 [S16], which is not an IOP rule)."""
 
     days: int
     day_kind: str  # business | calendar
@@ -131,8 +147,11 @@ class RuleVersion:
     program [S26]); ``group_modifier`` (HQ [S26], required on group lines by e.g. CareOregon
     from 2026-01-01 [S23]) follows on group sessions; telehealth modifiers come last.
     ``in_person_pos``: 57 (non-residential SUD facility) or 11 (office) [S32][S33].
-    ``group_size_limit``: attended headcount cap per session (9 CCR 10345: 12 [S16];
-    25 TAC 448.901: 16 [S15]). ``exclusive_levels``: level kinds that may not share a DOS
+    ``group_size_limit``: attended headcount cap per session (25 TAC 448.901: 16 [S15]; or
+    program policy). ``group_size_min`` (2: one attendee is not a group) and
+    ``group_under_min`` (block, or bill as individual service without the group modifier).
+    ``rendering_provider``: facilitator | supervisor | none. ``send_taxonomy``: the payer
+    requires PRV*BI (billing provider taxonomy) in 837P loop 2000A. ``exclusive_levels``: level kinds that may not share a DOS
     with IOP (BCBS NC: PHP, IOP and RTC mutually exclusive [S110]).
     """
 
@@ -150,9 +169,25 @@ class RuleVersion:
     note_signing: NoteSigningRules
     h0015: H0015Rules | None
     h2019: H2019Rules | None
+    group_size_min: int = 2
+    group_under_min: str = "block"
+    rendering_provider: str = "facilitator"
+    send_taxonomy: bool = False
 
     def code_rules(self, code: str) -> H0015Rules | H2019Rules | None:
-        return {"H0015": self.h0015, "H2019": self.h2019}.get(code)
+        if code == PER_DIEM_CODE:
+            return self.h0015
+        if self.h2019 is not None and code == self.h2019.code:
+            return self.h2019
+        return None
+
+    @property
+    def per_15_code(self) -> str | None:
+        return self.h2019.code if self.h2019 is not None else None
+
+    def default_code(self) -> str:
+        """The code an authorization covers when the census does not name one."""
+        return self.bill_codes[0]
 
 
 @dataclass(frozen=True)
@@ -357,6 +392,7 @@ def _parse_h2019(n: _Node) -> H2019Rules:
         rounding=n.str_("rounding", "cpt_midpoint", choices=ROUNDING_RULES),
         daily_unit_cap=n.int_("daily_unit_cap", None, minimum=1, nullable=True),
         rendering_credentials=_credentials(n, "rendering_credentials"),
+        code=n.str_("code", "H2019", choices=PER_15_CODES),
     )
     n.done()
     return r
@@ -380,6 +416,7 @@ def _parse_version(n: _Node) -> RuleVersion:
         cap_minutes=wk.int_("cap_minutes", 1140, nullable=True),
         min_service_days=wk.int_("min_service_days", 3),
         blocking=wk.bool_("blocking", False),
+        allowed_under_floor_weeks=wk.int_("allowed_under_floor_weeks", 0),
     )
     wk.done()
     sup = n.child("supervision", {})
@@ -401,8 +438,10 @@ def _parse_version(n: _Node) -> RuleVersion:
     for i, code in enumerate(bill_codes):
         if code not in SUPPORTED_CODES:
             n.fail(f"bill_codes[{i}]", f"expected one of {list(SUPPORTED_CODES)}", code)
-        if (code == "H0015" and h0015 is None) or (code == "H2019" and h2019 is None):
-            n.fail(f"bill_codes[{i}]", f"code needs a '{code.lower()}' section", code)
+        if code == PER_DIEM_CODE and h0015 is None:
+            n.fail(f"bill_codes[{i}]", "code needs a 'h0015' section", code)
+        if code in PER_15_CODES and (h2019 is None or h2019.code != code):
+            n.fail(f"bill_codes[{i}]", f"code needs an 'h2019' section with code: {code}", code)
     v = RuleVersion(
         effective_from=n.date_("effective_from"),
         bill_codes=bill_codes,
@@ -418,7 +457,14 @@ def _parse_version(n: _Node) -> RuleVersion:
         note_signing=note_signing,
         h0015=h0015,
         h2019=h2019,
+        group_size_min=n.int_("group_size_min", 2, minimum=1),
+        group_under_min=n.str_("group_under_min", "block", choices=UNDER_MIN_GROUP),
+        rendering_provider=n.str_("rendering_provider", "facilitator", choices=RENDERING_PROVIDERS),
+        send_taxonomy=n.bool_("send_taxonomy", False),
     )
+    if v.group_size_limit is not None and v.group_size_limit < v.group_size_min:
+        n.fail("group_size_limit", f"expected at least group_size_min ({v.group_size_min})",
+               v.group_size_limit)
     n.done()
     return v
 
@@ -493,8 +539,7 @@ def load_all(directory: str | Path | None = None) -> RuleBook:
 
 def note_signing_deadline(dos: date, rules: RuleVersion) -> date:
     """Last date a progress note for ``dos`` may be signed: ``days`` business days (Mon-Fri,
-    no holiday calendar) or calendar days after the DOS (CA BHIN 22-019 [S37]; 9 CCR 10345
-    [S16])."""
+    no holiday calendar) or calendar days after the DOS (CA BHIN 22-019 [S37]; or program policy)."""
     days = rules.note_signing.days
     if rules.note_signing.day_kind == "calendar":
         return dos + timedelta(days=days)

@@ -18,13 +18,23 @@ Claim shape (DOMAIN.md §8.1 "CMS-1500 / 837P"):
 - 2400 LX / SV1 ``HC:H0015:HF:HQ`` / charge / UN units / POS / diagnosis pointer; DTP*472.
 - H0015 carries 1 unit per DOS (BCBS NC, Nebraska Blue [S110][S111]).
 
-Subscriber address (2010BA N3/N4) is emitted when ``PatientFact.address_line`` is set; the
-implementation guide requires it when the subscriber is the patient, so fill it before sending.
+- 2010AA N4 carries the 9-digit ZIP (5010 requires ZIP+4 for the billing provider).
+- PRV*BI (billing provider taxonomy) is sent where the payer's rules say ``send_taxonomy``.
+- 2010BA N3/N4 (subscriber address) is always sent: SBR02 is 18 (the patient is the
+  subscriber), where the guide requires it; DMG03 is F, M or U (``x12_fields.dmg_sex``).
+- SV105 (line POS) only when it differs from the claim's CLM05-1.
+- 1000A PER is the program's billing contact from setup.
+- Claim frequency (CLM05-3): 1 original, 7 replacement, 8 void; 7 and 8 carry REF*F8 with the
+  original claim's reference.
+
+Every element is checked against the X12 character set and our separators
+(``portal.rules.x12_fields``): identifiers are sent as recorded or the build fails with
+``ValueError`` naming the field (claim-line derivation blocks such lines first, so a ready
+line never gets here with one); names and addresses are transliterated to ASCII.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,8 +42,11 @@ from typing import Iterable, Sequence
 
 from portal.rules.facts import STATUS_READY, ClaimLine, PatientFact, ProgramFact
 from portal.rules.payer_rules import Payer
+from portal.rules.x12_fields import ALLOWED, address_missing, dmg_sex, problem, transliterate
 
 MAX_LINES_PER_CLAIM = 50
+FREQUENCY_ORIGINAL, FREQUENCY_REPLACEMENT, FREQUENCY_VOID = "1", "7", "8"
+FREQUENCIES = (FREQUENCY_ORIGINAL, FREQUENCY_REPLACEMENT, FREQUENCY_VOID)
 MAX_DIAGNOSES = 12
 IMPLEMENTATION = "005010X222A1"
 
@@ -68,10 +81,18 @@ class ControlNumbers:
 
 
 def _text(value: str, limit: int = 60) -> str:
-    """ASCII upper-case text with X12 delimiters removed ("García-López" -> "GARCIA-LOPEZ")."""
-    ascii_ = unicodedata.normalize("NFKD", value or "").encode("ascii", "ignore").decode()
-    ascii_ = re.sub(r"[*~:^]", " ", ascii_).upper()
+    """ASCII upper-case text with X12 delimiters and characters outside the X12 character
+    set removed ("García-López" -> "GARCIA-LOPEZ")."""
+    ascii_ = "".join(c if c in ALLOWED else " " for c in transliterate(value))
     return re.sub(r"\s+", " ", ascii_).strip()[:limit]
+
+
+def _id(value: str | None, field: str) -> str:
+    """An identifier exactly as recorded; ``ValueError`` naming ``field`` if it can't be sent."""
+    why = problem(value, "id")
+    if why:
+        raise ValueError(f"{field}: {why}")
+    return (value or "").strip()
 
 
 def _amount(cents: int) -> str:
@@ -82,7 +103,7 @@ def _amount(cents: int) -> str:
 
 
 def _auth(number: str) -> str:
-    return re.sub(r"[\s-]+", "", number)
+    return _id(re.sub(r"[\s-]+", "", number), "authorization number")
 
 
 def _dx(code: str) -> str:
@@ -133,13 +154,19 @@ def build_837p(
     receiver: Receiver,
     control: ControlNumbers,
     now: datetime,
+    *,
+    frequency: str = FREQUENCY_ORIGINAL,
+    original_claims: dict | None = None,
 ) -> str:
     """The 837P interchange text for ``lines`` (all ``ready``, all of ``payer``).
 
     ``now`` stamps ISA09/10, GS04/05 and BHT04/05 (pass clinic-local time).
+    ``frequency`` 7 (replacement) or 8 (void) needs ``original_claims``: (patient_id, dos) ->
+    the original claim's reference, sent in REF*F8.
     Raises ``ValueError`` when there are no lines, a line is not ready or belongs to another
-    payer, the payer is self-pay, a patient is unknown or has no diagnosis, or a control
-    number is out of range.
+    payer, the payer is self-pay, a patient is unknown or has no diagnosis or address, a
+    value can't be sent in X12, the program lacks a 9-digit ZIP, a contact phone or a
+    required taxonomy, or a control number is out of range.
     """
     lines = list(lines)
     if not lines:
@@ -156,6 +183,14 @@ def build_837p(
         raise ValueError(f"control numbers out of range: {control}")
     if control.usage not in ("T", "P"):
         raise ValueError(f"ISA15 usage must be T or P, got {control.usage!r}")
+    if frequency not in FREQUENCIES:
+        raise ValueError(f"claim frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}")
+    original_claims = original_claims or {}
+    if frequency != FREQUENCY_ORIGINAL:
+        missing = [ln for ln in lines if (ln.patient_id, ln.dos) not in original_claims]
+        if missing:
+            raise ValueError(f"a replacement or void needs the original claim of every line; "
+                             f"none for {missing[0].patient_id} {missing[0].dos}")
     by_id = {p.patient_id: p for p in patients}
     for ln in lines:
         p = by_id.get(ln.patient_id)
@@ -163,6 +198,24 @@ def build_837p(
             raise ValueError(f"unknown patient {ln.patient_id!r}")
         if not p.diagnoses:
             raise ValueError(f"patient {p.mrn} has no diagnosis for HI")
+        if address_missing(p):
+            raise ValueError(f"patient {p.mrn}: subscriber address missing "
+                             f"({', '.join(address_missing(p))})")
+    zip9 = re.sub(r"[^0-9]", "", program.postal_code or "")
+    if len(zip9) != 9:
+        raise ValueError("the program's service ZIP must have 9 digits (ZIP+4) for loop 2010AA; "
+                         "set it in the program setup")
+    if not (program.address_line and program.city and re.fullmatch(r"[A-Z]{2}", program.state or "")):
+        raise ValueError("the program's service address (street, city, state) is incomplete")
+    phone = re.sub(r"[^0-9]", "", submitter.contact_phone or "")
+    if len(phone) != 10 or phone == "0000000000" or not _text(submitter.contact_name):
+        raise ValueError("the program's billing contact (name and 10-digit phone) is not set up")
+    send_prv = any(payer.version_for(ln.dos).send_taxonomy for ln in lines)
+    if send_prv and not re.fullmatch(r"[0-9A-Z]{9}X", program.taxonomy or ""):
+        raise ValueError(f"{payer.name} requires the program's taxonomy code (PRV*BI); "
+                         "set a 10-character taxonomy in the program setup")
+    submitter_id = _id(submitter.id, "submitter id")
+    receiver_id = _id(receiver.id, "receiver id")
 
     isa13 = f"{control.interchange:09d}"
     st02 = f"{control.transaction:04d}"
@@ -172,16 +225,16 @@ def build_837p(
     add(f"ST*837*{st02}*{IMPLEMENTATION}")
     add(f"BHT*0019*00*{isa13}{st02}*{now:%Y%m%d}*{now:%H%M}*CH")
     # 1000A submitter, 1000B receiver
-    add(f"NM1*41*2*{_text(submitter.name)}*****46*{submitter.id}")
-    add(f"PER*IC*{_text(submitter.contact_name)}*TE*{re.sub(r'[^0-9]', '', submitter.contact_phone)}")
-    add(f"NM1*40*2*{_text(receiver.name)}*****46*{receiver.id}")
+    add(f"NM1*41*2*{_text(submitter.name)}*****46*{submitter_id}")
+    add(f"PER*IC*{_text(submitter.contact_name)}*TE*{phone}")
+    add(f"NM1*40*2*{_text(receiver.name)}*****46*{receiver_id}")
     # 2000A billing provider
     add("HL*1**20*1")
-    if program.taxonomy:
+    if send_prv:
         add(f"PRV*BI*PXC*{program.taxonomy}")
-    add(f"NM1*85*2*{_text(program.name)}*****XX*{program.billing_npi}")
-    add(f"N3*{_text(program.address_line, 55)}")
-    add(f"N4*{_text(program.city, 30)}*{program.state}*{program.postal_code}")
+    add(f"NM1*85*2*{_text(program.name)}*****XX*{_id(program.billing_npi, 'billing NPI')}")
+    add("*".join(filter(None, ("N3", _text(program.address_line, 55), _text(program.address_line2, 55)))))
+    add(f"N4*{_text(program.city, 30)}*{program.state}*{zip9}")
     add(f"REF*EI*{re.sub(r'[^0-9]', '', program.tax_id)}")
 
     hl = 1
@@ -199,35 +252,56 @@ def build_837p(
         # 2000B subscriber = patient (SBR02 18 "self"), so no 2000C loop
         add(f"HL*{hl}*1*22*0")
         add(f"SBR*P*18*******{payer.claim_filing_indicator}")
-        add(f"NM1*IL*1*{_text(last, 60)}*{_text(first, 35)}****MI*{_text(p.member_id or '', 80)}")
-        if p.address_line:
-            add(f"N3*{_text(p.address_line, 55)}")
-            add(f"N4*{_text(p.city, 30)}*{p.state}*{p.postal_code}")
+        add(f"NM1*IL*1*{_text(last, 60)}*{_text(first, 35)}****MI*{_id(p.member_id, 'member ID')}")
+        add("*".join(filter(None, ("N3", _text(p.address_line, 55), _text(p.address_line2, 55)))))
+        add(f"N4*{_text(p.city, 30)}*{p.state.strip().upper()}*{_id(p.postal_code, 'ZIP')}")
         if p.dob is not None:
-            add(f"DMG*D8*{p.dob:%Y%m%d}*{(p.sex or 'U')[:1].upper()}")
-        add(f"NM1*PR*2*{_text(payer.name)}*****PI*{payer.payer_id}")
+            add(f"DMG*D8*{p.dob:%Y%m%d}*{dmg_sex(p.sex)}")
+        add(f"NM1*PR*2*{_text(payer.name)}*****PI*{_id(payer.payer_id, 'payer id')}")
         for k, (auth, items) in enumerate(claims_by_patient[pid], start=1):
-            _claim(add, p, auth, items, k, program)
+            _claim(add, p, auth, items, k, program, frequency,
+                   original_claims.get((pid, items[0].dos)))
 
     add(f"SE*{len(seg) + 1}*{st02}")
     envelope_head = [
         "ISA*00*          *00*          *ZZ*{:<15}*ZZ*{:<15}*{:%y%m%d}*{:%H%M}*^*00501*{}*0*{}*:".format(
-            submitter.id[:15], receiver.id[:15], now, now, isa13, control.usage),
-        f"GS*HC*{submitter.id}*{receiver.id}*{now:%Y%m%d}*{now:%H%M}*{control.group}*X*{IMPLEMENTATION}",
+            submitter_id[:15], receiver_id[:15], now, now, isa13, control.usage),
+        f"GS*HC*{submitter_id}*{receiver_id}*{now:%Y%m%d}*{now:%H%M}*{control.group}*X*{IMPLEMENTATION}",
     ]
     envelope_tail = [f"GE*1*{control.group}", f"IEA*1*{isa13}"]
     return "".join(s + "~\n" for s in envelope_head + seg + envelope_tail)
 
 
+def claim_id(mrn: str, first_dos, k: int) -> str:
+    """CLM01, the patient control number: MRN, first DOS and the claim's place for the
+    patient in this file (unique within a file; the export history keeps it per line)."""
+    return f"{mrn}-{first_dos:%Y%m%d}-{k}"[:38]
+
+
+def claim_ids(lines: Iterable[ClaimLine], patients: Iterable[PatientFact]) -> dict:
+    """(patient_id, dos) -> the CLM01 ``build_837p`` gives that line's claim."""
+    by_id = {p.patient_id: p for p in patients}
+    out, seen = {}, defaultdict(int)
+    for pid, _auth_no, items in _claims(list(lines)):
+        seen[pid] += 1
+        ref = claim_id(by_id[pid].mrn, items[0].dos, seen[pid])
+        for ln in items:
+            out[(pid, ln.dos)] = ref
+    return out
+
+
 def _claim(add, p: PatientFact, auth: str | None, items: list[ClaimLine], k: int,
-           program: ProgramFact) -> None:
+           program: ProgramFact, frequency: str = FREQUENCY_ORIGINAL,
+           original: str | None = None) -> None:
     total = sum(ln.charge_cents for ln in items)
     pos = items[0].pos
-    pcn = f"{p.mrn}-{items[0].dos:%Y%m%d}-{k}"[:38]
-    add(f"CLM*{_text(pcn, 38)}*{_amount(total)}***{pos}:B:1*Y*A*Y*Y")
+    pcn = claim_id(_id(p.mrn, "MRN"), items[0].dos, k)
+    add(f"CLM*{pcn}*{_amount(total)}***{pos}:B:{frequency}*Y*A*Y*Y")
     if auth:
         add(f"REF*G1*{_auth(auth)}")
-    dxs = [_dx(c) for c in p.diagnoses][:MAX_DIAGNOSES]
+    if frequency != FREQUENCY_ORIGINAL:  # 2300 REF order: G1 prior authorization, then F8
+        add(f"REF*F8*{_id(original, 'original claim reference')}")
+    dxs = [_id(_dx(c), "diagnosis") for c in p.diagnoses][:MAX_DIAGNOSES]
     add("HI*" + "*".join(("ABK:" if i == 0 else "ABF:") + c for i, c in enumerate(dxs)))
     pointers = ":".join(str(i) for i in range(1, min(len(dxs), 4) + 1))
 
@@ -248,7 +322,8 @@ def _claim(add, p: PatientFact, auth: str | None, items: list[ClaimLine], k: int
     for i, ln in enumerate(items, start=1):
         add(f"LX*{i}")
         proc = ":".join(("HC", ln.code) + ln.modifiers)
-        add(f"SV1*{proc}*{_amount(ln.charge_cents)}*UN*{ln.units}*{ln.pos}**{pointers}")
+        # SV105 only when the line's POS differs from the claim's (CLM05-1)
+        add(f"SV1*{proc}*{_amount(ln.charge_cents)}*UN*{ln.units}*{ln.pos if ln.pos != pos else ''}**{pointers}")
         add(f"DTP*472*D8*{ln.dos:%Y%m%d}")
         if claim_rendering is None and len(rendering) > 1 and ln.rendering_npi \
                 and ln.rendering_npi != program.billing_npi:

@@ -6,6 +6,7 @@ chain entry, then index it for the portal. The caller commits once for all of it
 """
 from __future__ import annotations
 
+import errno
 import json
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from audit_archive.filestore import FileStore
 from audit_archive.ledger import append
 from portal.extensions import db
 from portal.models import ArchivedDocument, ArchivedDocumentPatient
+from portal.services.errors import Unavailable
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,12 @@ class PatientLine:
 
 def archive_store() -> FileStore:
     return FileStore(current_app.config["PORTAL_ARCHIVE_DIR"])
+
+
+def _why(exc: OSError) -> str:
+    return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only",
+            errno.EACCES: "not writable", errno.EPERM: "not writable"}.get(
+        exc.errno or 0, "unavailable")
 
 
 def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[str, str],
@@ -47,20 +55,34 @@ def archive_document(*, kind: str, title: str, dos: date | None, subject: dict[s
     for pl in patient_lines:
         salt = secrets.token_bytes(canonical.SALT_SIZE)
         salted.append((pl, salt, canonical.commit_line(pl.line, salt)))
-    result = append(
-        db.session.connection(), archive_store(), kind=kind, subject=subject, actor=actor,
-        record=record, pdf_bytes=pdf, occurred_at=occurred_at,
-        line_commitments=[c for _, _, c in salted],
-        verify_base_url=current_app.config["PORTAL_BASE_URL"],
-        origin=current_app.config["PORTAL_ARCHIVE_ORIGIN"],
-        label=record.get("program", {}).get("name") if isinstance(record.get("program"), dict) else None,
-    )
+    try:
+        store = archive_store()
+        result = append(
+            db.session.connection(), store, kind=kind, subject=subject, actor=actor,
+            record=record, pdf_bytes=pdf, occurred_at=occurred_at,
+            line_commitments=[c for _, _, c in salted],
+            verify_base_url=current_app.config["PORTAL_BASE_URL"],
+            origin=current_app.config["PORTAL_ARCHIVE_ORIGIN"],
+            label=(record.get("program", {}).get("name")
+                   if isinstance(record.get("program"), dict) else None),
+        )
+    except OSError as exc:
+        # Disk full, read-only or missing archive folder. The caller rolls back, so the record
+        # stays as it was (a roster stays open); at most an unreferenced temp file remains.
+        current_app.logger.error("archive folder unusable while archiving a %s: %s", kind,
+                                 exc.strerror or type(exc).__name__)
+        raise Unavailable(
+            "The archive could not store this document (its disk is "
+            f"{_why(exc)}). Nothing was saved and the record is unchanged; tell your "
+            "administrator, then try again.") from exc
     doc = ArchivedDocument(entry_seq=result.seq, kind=kind, title=title, dos=dos,
                            doc_sha256=result.doc_sha256)
     db.session.add(doc)
     for pl, salt, _ in salted:
         db.session.add(ArchivedDocumentPatient(
             document=doc, patient_id=pl.patient_id,
-            line_json=json.dumps(pl.line, sort_keys=True, ensure_ascii=False), line_salt=salt.hex()))
+            # The canonical (RFC 8785) bytes the commitment covers, so readers can hash the
+            # stored text as it is (portal/archive_binding.py reads every line of a page).
+            line_json=canonical.line_bytes(pl.line).decode("utf-8"), line_salt=salt.hex()))
     db.session.flush()
     return doc

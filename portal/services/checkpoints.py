@@ -143,16 +143,61 @@ def checkpoint_now() -> SignedCheckpoint:
     extension of the last signed checkpoint (nothing is signed then), and
     ``SigningKeyMissing`` when the key file is gone but checkpoints exist (no key is created),
     ``SigningKeyDamaged`` when it cannot be used (it is left as it is)."""
+    from portal.services import witnesses as wit
+
     db.session.rollback()  # start clean: the checkpoint must be its own transaction
+    try:
+        configured, _quorum = wit.configured()
+    except wit.WitnessConfigError as exc:
+        raise CheckpointError(str(exc)) from None
+    outcomes: list = []
+
+    def submit_to_witnesses(note, ck, tree):
+        # Before anything is stored: a head a witness refuses is never kept.
+        outcomes[:] = wit.submit_all(configured, note, ck, tree, db.session.connection())
+        refused = wit.refusal_error(outcomes)
+        if refused:
+            raise refused
+
     try:
         signer()  # a missing or damaged key is reported as such, before anything is signed
         signed = make_checkpoint(db.session.connection(), signing_key_path(), origin(),
-                                 checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
+                                 checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"],
+                                 before_store=submit_to_witnesses if configured else None)
+        if signed.created and outcomes:
+            from audit_archive.note import open_checkpoint
+
+            wit.store_outcomes(db.session.connection(), signed.id, signed.note,
+                               open_checkpoint(signed.note, None), outcomes)
         db.session.commit()
+    except wit.WitnessRefused:
+        db.session.rollback()
+        wit.record_refusals(None, outcomes)
+        raise
     except Exception:
         db.session.rollback()
         raise
+    if configured and not signed.created:
+        # The head did not move: send it again to the witnesses that have not cosigned it yet
+        # (one was down), and raise if one now refuses.
+        refused = wit.refusal_error(wit.resend_pending(configured))
+        if refused:
+            raise refused
     return signed
+
+
+def _resend_to_witnesses() -> None:
+    """Cosignatures catch up: the newest checkpoint goes again to witnesses that were down.
+    Failures are logged, never raised (the caller's document is already committed)."""
+    from portal.services import witnesses as wit
+
+    try:
+        configured, _q = wit.configured()
+        if configured:
+            wit.resend_pending(configured)
+    except Exception as exc:  # noqa: BLE001 - never fail the roster close for a witness
+        db.session.rollback()
+        current_app.logger.error("resending the checkpoint to witnesses failed: %s", exc)
 
 
 def checkpoint_if_due() -> SignedCheckpoint | None:
@@ -162,6 +207,7 @@ def checkpoint_if_due() -> SignedCheckpoint | None:
     A missing or damaged signing key, or a head that cannot be signed (a damaged checkpoints
     table, a ledger behind its last checkpoint), is logged, not raised: the document is already
     committed, and ``flask audit checkpoint`` / ``flask audit verify`` report the fault loudly."""
+    _resend_to_witnesses()
     last = db.session.execute(select(audit_checkpoints.c.tree_size, audit_checkpoints.c.created_at)
                               .order_by(audit_checkpoints.c.tree_size.desc()).limit(1)).first()
     size = db.session.scalar(select(func.count()).select_from(audit_entries)) or 0
@@ -181,3 +227,31 @@ def checkpoint_if_due() -> SignedCheckpoint | None:
     except (SigningKeyMissing, CheckpointError) as exc:
         current_app.logger.error("daily checkpoint not signed: %s", exc)
         return None
+
+
+def late_archive_limit() -> timedelta:
+    """``PORTAL_LATE_ARCHIVE_DAYS`` (default 7) as a timedelta; ValueError naming the setting
+    when it is not a positive number."""
+    raw = str(current_app.config.get("PORTAL_LATE_ARCHIVE_DAYS", "7")).strip()
+    try:
+        days = float(raw)
+    except ValueError:
+        days = -1.0
+    if not days > 0 or days != days or days > 36500:
+        raise ValueError(f"PORTAL_LATE_ARCHIVE_DAYS must be a positive number of days, got {raw!r}")
+    return timedelta(days=days)
+
+
+def newest_checkpoint_time(conn, size: int | None) -> str | None:
+    """When the checkpoint of ``size`` was stored ("2026-12-02 14:05 UTC"), None if no row."""
+    if size is None:
+        return None
+    at = conn.execute(select(func.min(audit_checkpoints.c.created_at))
+                      .where(audit_checkpoints.c.tree_size == size)).scalar()
+    if at is None:
+        return None
+    if isinstance(at, str):  # SQLite without type affinity returns text for a server default
+        return at[:16] + " UTC"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -26,3 +26,9 @@ class Conflict(ServiceError):
 class NotFound(ServiceError):
     """An id does not name a record in this context (HTTP 404)."""
     status = 404
+
+
+class Unavailable(ServiceError):
+    """A resource the action needs is failing (the archive disk is full or read-only): nothing
+    was saved, and trying again after the administrator fixes it will work (HTTP 503)."""
+    status = 503

@@ -15,14 +15,17 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from audit_archive.schema import audit_checkpoints
+
 from audit_archive.export import export
 from portal.extensions import db
 from audit_archive.export import ExportError as ArchiveExportError
 from portal.models import AccessLogEntry, ArchivedDocument, ArchivedDocumentPatient, Patient
-from portal.services.archive_index import IndexMismatch, read_entries
+from portal.services.archive_index import VERIFY_HINT, IndexMismatch, read_entries, verified_line
 from portal.services.archiving import archive_store
 from portal.part2 import REDISCLOSURE_NOTICE
 from portal.services.checkpoints import checkpoint_now, public_key
+from portal.services.witnesses import cosigned_note
 
 
 class ExportError(ArchiveExportError):
@@ -39,6 +42,70 @@ class ExportResult:
     public_key: str
 
 
+def _checkpoint_id(signed) -> int:
+    if signed.id is not None:
+        return signed.id
+    return db.session.scalar(select(func.max(audit_checkpoints.c.id))
+                             .where(audit_checkpoints.c.tree_size == signed.size)) or 0
+
+
+def _names_mrn(line_json: str | None, mrn: str) -> bool:
+    try:
+        line = json.loads(line_json or "null")
+    except ValueError:
+        return False
+    return isinstance(line, dict) and line.get("mrn") == mrn
+
+
+def _chosen_from_chain(patient: Patient, mrn: str, first: date, last: date):
+    """Which entries, whole documents and lines go into ``mrn``'s export, chosen from the lines
+    committed in the chain entries (the MRN inside each proven line), never from which patient
+    the editable index files a line under. Every index line of every document in the range is
+    proven against its entry's commitments; a line filed under this patient that is not proven,
+    or proven but another patient's, and a proven line of this patient filed under someone else,
+    mean the index disagrees with the chain: ``ExportError`` naming the entry, nothing written.
+    Returns ``(seqs, whole seqs, {seq: [(line, salt)]})``."""
+    docs = db.session.execute(
+        select(ArchivedDocument.id, ArchivedDocument.entry_seq)
+        .where(ArchivedDocument.dos >= first, ArchivedDocument.dos <= last)
+        .order_by(ArchivedDocument.entry_seq)).all()
+    seq_of = {d.id: d.entry_seq for d in docs}
+    index_lines = db.session.execute(
+        select(ArchivedDocumentPatient.document_id, ArchivedDocumentPatient.patient_id,
+               ArchivedDocumentPatient.line_json, ArchivedDocumentPatient.line_salt)
+        .where(ArchivedDocumentPatient.document_id.in_(list(seq_of)))).all() if docs else []
+    try:
+        entries = read_entries(db.session.connection(), sorted({seq_of[r.document_id] for r in index_lines}))
+    except IndexMismatch as exc:
+        raise ExportError(str(exc)) from None
+    disclosures: dict[int, list] = {}
+    for r in index_lines:
+        seq = seq_of[r.document_id]
+        try:
+            proven = verified_line(line_json=r.line_json, line_salt=r.line_salt,
+                                   patient_id=r.patient_id, entry=entries[seq])
+        except IndexMismatch as exc:
+            if r.patient_id == patient.id or _names_mrn(r.line_json, mrn):
+                raise ExportError(f"Refusing to export MRN {mrn}: {exc}") from None
+            continue  # another patient's unprovable line can disclose nothing of this patient
+        ours = proven.line.get("mrn") == mrn
+        if ours != (r.patient_id == patient.id):
+            raise ExportError(
+                f"Refusing to export MRN {mrn}: chain entry #{seq} commits a line of MRN "
+                f"{proven.line.get('mrn')!r} that the archive index files under another patient; "
+                f"the index disagrees with the chain. {VERIFY_HINT}")
+        dos = proven.line.get("dos")  # the committed line's date of service, where it has one
+        if ours and (dos is None or first.isoformat() <= dos <= last.isoformat()):
+            disclosures.setdefault(seq, []).append((proven.line, proven.salt))
+    if not disclosures:
+        raise ExportError(f"Patient {mrn} has no archived documents from {first} to {last}.")
+    seqs = sorted(disclosures)
+    # Whole only if the chain entry commits to exactly this patient's one line: deleting the
+    # other patients' index rows must not release a group roster.
+    whole = {seq for seq in seqs if len(entries[seq]["line_commitments"]) == 1}
+    return seqs, whole, disclosures
+
+
 def export_patient(mrn: str, first: date, last: date, out: Path, *, recipient: str,
                    user_id: int | None = None) -> ExportResult:
     """Export the documents concerning patient ``mrn`` with a DOS in ``[first, last]``
@@ -49,38 +116,16 @@ def export_patient(mrn: str, first: date, last: date, out: Path, *, recipient: s
     patient = db.session.scalar(select(Patient).where(Patient.mrn == mrn.strip()))
     if patient is None:
         raise ExportError(f"No patient has MRN {mrn!r}.")
-    links = db.session.execute(
-        select(ArchivedDocument.entry_seq, ArchivedDocument.id, ArchivedDocumentPatient.line_json,
-               ArchivedDocumentPatient.line_salt)
-        .join(ArchivedDocumentPatient)
-        .where(ArchivedDocumentPatient.patient_id == patient.id,
-               ArchivedDocument.dos >= first, ArchivedDocument.dos <= last)
-        .order_by(ArchivedDocument.entry_seq)).all()
-    if not links:
-        raise ExportError(f"Patient {mrn} has no archived documents from {first} to {last}.")
-    doc_ids = [row.id for row in links]
-    patient_counts = dict(db.session.execute(
-        select(ArchivedDocumentPatient.document_id, func.count())
-        .where(ArchivedDocumentPatient.document_id.in_(doc_ids))
-        .group_by(ArchivedDocumentPatient.document_id)).all())
-    seqs = [row.entry_seq for row in links]
-    # Whole only if the chain entry, not just the editable index, commits to one patient line:
-    # deleting the other patients' index rows must not release a group roster.
-    try:
-        entries = read_entries(db.session.connection(), seqs)
-    except IndexMismatch as exc:
-        raise ExportError(str(exc)) from None
-    whole = {row.entry_seq for row in links
-             if patient_counts[row.id] == 1 and len(entries[row.entry_seq]["line_commitments"]) <= 1}
-    disclosures = {row.entry_seq: [(json.loads(row.line_json), bytes.fromhex(row.line_salt))]
-                   for row in links if row.line_json and row.line_salt}
+    seqs, whole, disclosures = _chosen_from_chain(patient, mrn.strip(), first, last)
     db.session.rollback()
     signed = checkpoint_now()
     key = public_key()
     notice = (f"{REDISCLOSURE_NOTICE}\n\nDisclosed: archived records of patient MRN {patient.mrn}, "
               f"dates of service {first} to {last}, to {recipient}, for payer audit.\n")
+    # The export carries the witnesses' cosignatures: an auditor checks them with --witness-key.
+    note = cosigned_note(_checkpoint_id(signed), signed.note)
     path = export(db.session.connection(), archive_store(), out, seqs, include_documents=whole,
-                  line_disclosures=disclosures, public_key_text=key, checkpoint=signed.note,
+                  line_disclosures=disclosures, public_key_text=key, checkpoint=note,
                   notice=notice)
     db.session.rollback()
     db.session.add(AccessLogEntry(

@@ -13,7 +13,9 @@ billers clicking at once produce exactly one entry, while a deliberate re-reconc
 gaps were fixed is still possible and points back at the earlier entry.
 
 Units and zones: money is integer cents; times are UTC instants, shown in the program's zone;
-the end-of-business deadline is 5:00 PM program-local on the date of service.
+the day's gaps are due a configurable time (``PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES``,
+default 60) after the day's last session is scheduled to end, and never before 5:00 PM
+program-local: an evening group's rosters are not overdue before the group has met.
 """
 from __future__ import annotations
 
@@ -35,13 +37,16 @@ from portal.models import ArchivedDocument, Program, User
 from portal.rules.claim_lines import DaySummary, derive_claim_lines, summarize_day
 from portal.rules.facts import (ATTENDED_STATUSES, STATUS_BLOCKED, STATUS_NO_SERVICE,
                                 STATUS_READY, ClaimLine, PatientFact, Reason, SessionFact)
+from portal.rules.addenda import addendum_reasons, session_state
 from portal.rules.payer_rules import RuleBook
 from portal.services.archiving import PatientLine, archive_document
 from portal.services.checkpoints import checkpoint_if_due
 from portal.services.errors import Conflict, Invalid
 
-#: End of business for the day's gaps: 5:00 PM program-local on the date of service.
+#: End of business for the day's gaps: never before 5:00 PM program-local on the date of service.
 DEADLINE_LOCAL = time(17, 0)
+#: ... and this long after the day's last session is scheduled to end (configurable).
+DUE_AFTER_LAST_SESSION_MINUTES = 60
 #: Days of trend shown on the board (the date itself and the 13 before it).
 TREND_DAYS = 14
 KIND = "reconciliation"
@@ -60,9 +65,38 @@ def usd(cents: int) -> str:
     return f"{sign}${cents // 100:,}.{cents % 100:02d}"
 
 
-def deadline_utc(day: date, tz) -> datetime:
-    """5:00 PM program-local on ``day``, as an aware UTC instant (DST-correct)."""
-    return local_to_utc(day, DEADLINE_LOCAL, tz)
+def deadline_utc(day: date, tz, last_end: datetime | None = None,
+                 after_minutes: int = DUE_AFTER_LAST_SESSION_MINUTES) -> datetime:
+    """When the day's gaps are due, as an aware UTC instant (DST-correct): ``after_minutes``
+    after ``last_end`` (the day's last scheduled session end), but never before 5:00 PM
+    program-local on ``day``."""
+    eod = local_to_utc(day, DEADLINE_LOCAL, tz)
+    if last_end is None:
+        return eod
+    return max(eod, last_end + timedelta(minutes=after_minutes))
+
+
+def _due_after_minutes() -> int:
+    from flask import current_app
+
+    return int(current_app.config.get("PORTAL_GAPS_DUE_AFTER_LAST_SESSION_MINUTES",
+                                      DUE_AFTER_LAST_SESSION_MINUTES))
+
+
+def day_deadline(program: Program, day: date) -> datetime:
+    """``deadline_utc`` for ``day`` from the sessions stored for it (one query)."""
+    from sqlalchemy import func
+
+    from portal.models import Cohort, GroupSession
+
+    last_end = db.session.scalar(
+        select(func.max(GroupSession.scheduled_end)).join(Cohort)
+        .where(Cohort.program_id == program.id, GroupSession.dos == day))
+    if last_end is not None and last_end.tzinfo is None:
+        from datetime import timezone
+
+        last_end = last_end.replace(tzinfo=timezone.utc)
+    return deadline_utc(day, program.tz, last_end, _due_after_minutes())
 
 
 # ----------------------------------------------------------------------------------------
@@ -80,6 +114,7 @@ class SessionRow:
     attended: int
     signed: int
     document_id: int | None
+    state: str | None = None  # "upcoming" / "in_session" (portal.rules.addenda.session_state)
 
 
 @dataclass(frozen=True)
@@ -88,7 +123,10 @@ class LineRow:
 
     ``attendance``: (cohort name, attendance status label, signed) per session the patient is
     on that day. ``who`` lists the roles that must act on blocking reasons, in a fixed order.
-    ``overdue``: blocked and the 5:00 PM local deadline has passed."""
+    ``overdue``: blocked by something fixable today and the day's deadline has passed.
+    ``addendum``: blocking reasons only an addendum to a closed roster can fix (no same-day
+    deadline). ``state``: "upcoming"/"in_session" when every group of the line has not ended
+    yet (its gaps are not gaps yet)."""
 
     line: ClaimLine
     patient: PatientFact
@@ -96,6 +134,26 @@ class LineRow:
     attendance: tuple[tuple[str, str, bool], ...]
     who: tuple[str, ...]
     overdue: bool
+    addendum: tuple[Reason, ...] = ()
+    state: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """What the board shows: the session state while the groups have not ended, else the
+        rules' status (ready / blocked / no_service)."""
+        if self.state and self.line.status != STATUS_READY:
+            return self.state
+        return self.line.status
+
+    @property
+    def only_addendum(self) -> bool:
+        """Every blocking reason needs an addendum: nothing here is billing's to fix today."""
+        return bool(self.addendum) and len(self.addendum) == len(self.line.blocking_reasons)
+
+    @property
+    def due_today(self) -> tuple[Reason, ...]:
+        """Blocking reasons that can still be fixed on the open record today."""
+        return tuple(r for r in self.line.blocking_reasons if r not in self.addendum)
 
     @property
     def blocking(self) -> tuple[Reason, ...]:
@@ -169,13 +227,18 @@ class DayBoard:
         return sessions, lines
 
 
-def _who(line: ClaimLine) -> tuple[str, ...]:
-    roles = {r.who_must_act for r in line.blocking_reasons}
+def _who(line: ClaimLine, addendum: tuple[Reason, ...] = ()) -> tuple[str, ...]:
+    """Roles that must act on the line's blocking reasons; a reason only an addendum can fix
+    belongs to the facilitator who closed the roster, whoever the rule names."""
+    roles = {r.who_must_act for r in line.blocking_reasons if r not in addendum}
+    if addendum:
+        roles.add("facilitator")
     return tuple(w for w in WHO_ORDER if w in roles) + tuple(sorted(roles - set(WHO_ORDER)))
 
 
 def board_from_facts(program: Program, day: date, facts: Facts, rulebook: RuleBook, *,
-                     now: datetime, document_ids: dict[int, int] | None = None) -> DayBoard:
+                     now: datetime, document_ids: dict[int, int] | None = None,
+                     due_after_minutes: int = DUE_AFTER_LAST_SESSION_MINUTES) -> DayBoard:
     """Build the board from already-loaded facts (pure apart from ``program.tz``).
 
     ``facts`` must cover ``[day - 13, day]`` (plus the loader's look-back); ``document_ids``
@@ -186,7 +249,10 @@ def board_from_facts(program: Program, day: date, facts: Facts, rulebook: RuleBo
     day_sessions = sorted((s for s in facts.sessions if s.dos == day),
                           key=lambda s: (s.scheduled_start or now, s.cohort_name))
     summary = summarize_day(lines, day_sessions)
-    deadline = deadline_utc(day, tz)
+    ends = [s.scheduled_end for s in day_sessions if s.scheduled_end is not None]
+    deadline = deadline_utc(day, tz, max(ends) if ends else None, due_after_minutes)
+    states = {s.session_id: session_state(s, now) for s in day_sessions}
+    closed_ids = {s.session_id for s in facts.sessions if s.roster_closed}
 
     rows_by_session: dict[Hashable, list] = defaultdict(list)
     for a in facts.attendance:
@@ -198,7 +264,8 @@ def board_from_facts(program: Program, day: date, facts: Facts, rulebook: RuleBo
         attended = [a for a in rows if a.status in ATTENDED_STATUSES]
         sessions.append(SessionRow(
             s, ssum, len(rows), len(attended), sum(1 for a in attended if a.signed),
-            (document_ids or {}).get(s.archive_seq) if s.archive_seq is not None else None))
+            (document_ids or {}).get(s.archive_seq) if s.archive_seq is not None else None,
+            states[s.session_id]))
 
     patients = {p.patient_id: p for p in facts.patients}
     per_patient: dict[Hashable, list] = defaultdict(list)
@@ -212,12 +279,20 @@ def board_from_facts(program: Program, day: date, facts: Facts, rulebook: RuleBo
             continue
         rows = sorted(per_patient.get(ln.patient_id, []),
                       key=lambda a: by_id[a.session_id].scheduled_start or now)
+        row_states = {states.get(a.session_id) for a in rows}
+        state = None  # the line's groups have all not ended yet: in session if one has begun
+        if row_states and None not in row_states:
+            state = "in_session" if "in_session" in row_states else "upcoming"
+        addendum = addendum_reasons(ln, closed_ids)
+        fixable_today = len(addendum) < len(ln.blocking_reasons)
         line_rows.append(LineRow(
             ln, patients[ln.patient_id],
             tuple(dict.fromkeys(by_id[a.session_id].cohort_name for a in rows)),
             tuple((by_id[a.session_id].cohort_name, ATTENDANCE_LABEL.get(a.status, a.status),
                    a.signed) for a in rows),
-            _who(ln), past and ln.status == STATUS_BLOCKED))
+            _who(ln, addendum), past and ln.status == STATUS_BLOCKED and fixable_today
+            and state is None,
+            addendum, state))
     order = {STATUS_BLOCKED: 0, STATUS_READY: 1, STATUS_NO_SERVICE: 2}
     line_rows.sort(key=lambda r: (order.get(r.line.status, 3), r.patient.last_name.casefold(),
                                   r.patient.first_name.casefold(), r.patient.mrn))
@@ -243,12 +318,14 @@ def build_day(program: Program, day: date, rulebook: RuleBook, *,
         document_ids = dict(db.session.execute(
             select(ArchivedDocument.entry_seq, ArchivedDocument.id)
             .where(ArchivedDocument.entry_seq.in_(seqs))).all())
-    board = board_from_facts(program, day, facts, rulebook, now=now, document_ids=document_ids)
-    board.reconciliations = reconciliations_of(program, day)
+    board = board_from_facts(program, day, facts, rulebook, now=now, document_ids=document_ids,
+                             due_after_minutes=_due_after_minutes())
+    board.reconciliations = reconciliations_of(program, day, deadline=board.deadline)
     return board
 
 
-def reconciliations_of(program: Program, day: date) -> list[Reconciliation]:
+def reconciliations_of(program: Program, day: date, *,
+                       deadline: datetime | None = None) -> list[Reconciliation]:
     """The day's reconciliation entries in chain order, with who and when from each entry.
 
     One portal installation serves one program (``portal.program``), so the day alone
@@ -275,7 +352,7 @@ def reconciliations_of(program: Program, day: date) -> list[Reconciliation]:
         parsed.append((doc_id, seq, uid, at, int(sup) if sup and str(sup).isdigit() else None))
     names = dict(db.session.execute(
         select(User.id, User.name).where(User.id.in_({p[2] for p in parsed if p[2]} or {-1}))).all())
-    deadline = deadline_utc(day, program.tz)
+    deadline = deadline or day_deadline(program, day)
     return [Reconciliation(doc_id, seq, names.get(uid, "unknown user"), uid, at,
                            bool(at and at > deadline), sup)
             for doc_id, seq, uid, at, sup in parsed]
@@ -428,5 +505,5 @@ def reconcile_day(program: Program, day: date, user: User, rulebook: RuleBook, *
 
 
 __all__ = ["DayBoard", "LineRow", "Reconciliation", "SessionRow", "TrendDay", "board_from_facts",
-           "build_day", "deadline_utc", "reconcile_day", "reconciliation_record",
+           "build_day", "day_deadline", "deadline_utc", "reconcile_day", "reconciliation_record",
            "reconciliations_of", "usd"]

@@ -8,7 +8,35 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.clock import local_to_utc
 from portal.extensions import db
-from portal.models import AttendanceEntry, Cohort, Enrollment, GroupSession, Program
+from portal.models import AttendanceEntry, Closure, Cohort, Enrollment, GroupSession, Program
+
+
+def meets_on(cohort: Cohort, day: date) -> bool:
+    """The cohort's schedule has a group on ``day``: its weekday, within its effective dates."""
+    return (day.isoweekday() in cohort.weekday_set
+            and (cohort.effective_from is None or cohort.effective_from <= day)
+            and (cohort.effective_to is None or day <= cohort.effective_to))
+
+
+def closure_on(program: Program, day: date) -> Closure | None:
+    """The program's closure (holiday) on ``day``: no session and no gap that day."""
+    return db.session.scalar(select(Closure).where(Closure.program_id == program.id,
+                                                   Closure.date == day))
+
+
+def cancel_for_closure(program: Program, day: date, reason: str) -> int:
+    """Sessions already made for a date that became a closure held no group: cancel the open,
+    unsigned ones so they are neither a roster to fill in nor a gap (a signed open roster means
+    the group met, so it stays). Does not commit; returns how many were cancelled."""
+    cancelled = 0
+    for session in db.session.scalars(select(GroupSession).join(Cohort).where(
+            Cohort.program_id == program.id, GroupSession.dos == day,
+            GroupSession.status == "open")):
+        if not any(e.signed_at for e in session.entries):
+            session.status = "cancelled"
+            session.cancel_reason = f"closed: {reason or 'closure'}"[:200]
+            cancelled += 1
+    return cancelled
 
 
 def ensure_sessions(program: Program, day: date) -> list[GroupSession]:
@@ -16,13 +44,13 @@ def ensure_sessions(program: Program, day: date) -> list[GroupSession]:
     creating missing ones with a roster row for each patient enrolled that day. Idempotent; safe
     under concurrent calls (the (cohort, date) unique key decides, the loser re-reads)."""
     tz = program.tz
-    cohorts = db.session.scalars(select(Cohort).where(Cohort.program_id == program.id)
-                                 .order_by(Cohort.start_local)).all()
+    cohorts = [] if closure_on(program, day) is not None else db.session.scalars(
+        select(Cohort).where(Cohort.program_id == program.id).order_by(Cohort.start_local)).all()
     existing = {s.cohort_id: s for s in db.session.scalars(
         select(GroupSession).where(GroupSession.dos == day))}
     created = False
     for cohort in cohorts:
-        if day.isoweekday() not in cohort.weekday_set or cohort.id in existing:
+        if not meets_on(cohort, day) or cohort.id in existing:
             continue
         start_local = datetime.combine(day, cohort.start_local, tzinfo=tz)
         # Aware-datetime arithmetic in Python is wall-clock arithmetic, so a 9:00-12:00 group

@@ -35,7 +35,19 @@ def ledger(engine, store, key_path):
     do_append(engine, store, 3, kind="note")
     with engine.begin() as conn:
         make_checkpoint(conn, key_path, ORIGIN)
-    return {"line_a": line_a, "salt_a": salt_a, "old": old, "pub": public_key_text(key_path, ORIGIN)}
+    return {"line_a": line_a, "salt_a": salt_a, "line_b": line_b, "salt_b": salt_b, "old": old, "pub": public_key_text(key_path, ORIGIN)}
+
+
+def test_verifier_fails_an_export_disclosing_two_patients_lines(engine, store, ledger, tmp_path):
+    """An export is one patient's: lines of two patients (each validly committed) mean the lines
+    were chosen from something other than the chain (issue 9, finding 5)."""
+    out = tmp_path / "mixed"
+    with engine.connect() as conn:
+        export(conn, store, out, [1], line_disclosures={1: [(ledger["line_a"], ledger["salt_a"]),
+                                                            (ledger["line_b"], ledger["salt_b"])]},
+               public_key_text=ledger["pub"])
+    rep = verify_export(out, key=ledger["pub"])
+    assert not rep.ok and "the disclosed lines name 2 different patients" in rep.text()
 
 
 @pytest.mark.parametrize("suffix", ["", ".zip"])

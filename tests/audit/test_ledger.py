@@ -115,14 +115,14 @@ def test_leaf_hashes_match_tree(engine, store):
 
 
 def test_stored_documents_are_read_only(engine, store):
-    """The store is write-once: every archived PDF is 0444 under its final name, no temp file is
+    """The store is write-once: every archived PDF is 0400 under its final name, no temp file is
     left, and storing the same bytes again (or an older 0644 copy) ends read-only too."""
     [res] = do_append(engine, store)
-    assert res.path.stat().st_mode & 0o777 == 0o444
+    assert res.path.stat().st_mode & 0o777 == 0o400
     assert store.stale_temp_files() == []
     res.path.chmod(0o644)  # as a store written before files were made read-only
     assert store.put(res.path.read_bytes()) == (res.path.parent.name + res.path.stem, res.path)
-    assert res.path.stat().st_mode & 0o777 == 0o444
+    assert res.path.stat().st_mode & 0o777 == 0o400
 
 
 def test_v1_log_continues_in_v2_and_verifies(engine, store, key_path, tmp_path):

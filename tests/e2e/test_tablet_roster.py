@@ -57,7 +57,7 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
     # live server handles the browser's requests.
     db.session.rollback()
     login(page, base, email)
-    page.click("text=AM IOP")
+    page.get_by_role("link", name="Open roster for AM IOP").click()
     page.wait_for_url(f"{base}/sessions/{session_id}")
     dpr = page.evaluate("window.devicePixelRatio")
 
@@ -84,12 +84,14 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
     assert abs(top / dpr - drawn[1]) < 6 and abs(bottom / dpr - drawn[3]) < 6
     db.session.rollback()
 
-    # A rotation while signing clears the pad: it can no longer be submitted as signed.
+    # A rotation while signing keeps the strokes (redrawn at the new size; see
+    # tests/e2e/test_tablet_day.py), so the pad can still be submitted.
     page.locator(f"#entry-{entries['100233']} button.btn-sign").click()
     page.wait_for_selector(".sign-overlay canvas.pad")
     sign_on_pad(page, ".sign-overlay canvas.pad")
     page.set_viewport_size({"width": 1180, "height": 820})
-    page.wait_for_function("document.querySelector('.sign-overlay [data-pad-submit]').disabled")
+    page.wait_for_timeout(200)
+    assert page.locator(".sign-overlay [data-pad-submit]").is_enabled()
     # Keyboard: focus is in the dialog; Escape leaves it and focus returns to the row's button.
     assert page.evaluate("document.activeElement.closest('.sign-overlay') !== null")
     for _ in range(6):  # Tab never leaves the dialog
@@ -106,8 +108,7 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
         row = page.locator(f"#entry-{entries[mrn]}")
         row.locator("select[name=status]").select_option(status)
         row.locator("button[type=submit]").click()
-        page.wait_for_function(
-            f"document.querySelector('#entry-{entries[mrn]}').classList.contains('status-{status}')")
+        page.wait_for_selector(f"#entry-{entries[mrn]}.status-{status}")
 
     page.click("#session-times button[type=submit]")
     page.wait_for_selector("#session-times .ok")

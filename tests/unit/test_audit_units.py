@@ -97,7 +97,7 @@ def test_filestore_write_once(tmp_path):
     d, p = fs.put(b"%PDF-1 hello")
     assert p == tmp_path / d[:2] / (d[2:] + ".pdf") and fs.get(d) == b"%PDF-1 hello"
     assert fs.put(b"%PDF-1 hello") == (d, p)            # identical: fine
-    assert p.stat().st_mode & 0o777 == 0o444            # write-once: stored read-only
+    assert p.stat().st_mode & 0o777 == 0o400            # write-once: stored read-only
     p.chmod(0o644)
     p.write_bytes(b"tampered")
     with pytest.raises(FileStoreError, match="refusing to overwrite"):

@@ -21,6 +21,8 @@ GOOD = {
     "Auth End": "12/01/2026", "Auth Units": "12",
 }
 
+UNKNOWN_PAYER_HINT = (": no payer has this spelling; add it to the payer's census names (admin page Payers, or census_names in the clinic file)")
+
 
 def _cell(value: str) -> str:
     return f'"{value}"' if "," in value or '"' in value else value
@@ -85,7 +87,7 @@ AUTH_TOGETHER = "Auth #, Auth Start, Auth End, Auth Units go together"
     ({"Admit Date": "11/2/26"}, "Admit Date", 'bad date "11/2/26": expected M/D/YYYY'),
     ({"DOB": "12/01/2026", "Admit Date": "11/02/2026"}, "DOB",
      "DOB 12/01/2026 is after Admit Date 11/02/2026"),
-    ({"Primary Payer": "Unknown Payer Inc"}, "Primary Payer", 'unknown payer "Unknown Payer Inc"'),
+    ({"Primary Payer": "Unknown Payer Inc"}, "Primary Payer", 'unknown payer "Unknown Payer Inc"' + UNKNOWN_PAYER_HINT),
     ({"Group": "Evening IOP"}, "Group", 'unknown group "Evening IOP"'),
     ({"MRN": ""}, "MRN", "missing (required)"),
     ({"MRN": "100 231"}, "MRN", '"100 231" is not an MRN (letters, digits and hyphens only)'),
@@ -276,7 +278,7 @@ FIXTURE_ERRORS = [
         'Group "PM IOP" vs "AM IOP"; '
         'Primary Counselor "Marcus Greene, LPC, LCADC" vs "Dana Whitfield, LCSW"; '
         'authorization (empty) vs "IOP-55103" 11/02/2026-12/01/2026 12 units')),
-    RowError(25, "Primary Payer", 'unknown payer "Unknown Payer Inc"'),
+    RowError(25, "Primary Payer", 'unknown payer "Unknown Payer Inc"' + UNKNOWN_PAYER_HINT),
 ]
 
 

@@ -488,3 +488,14 @@ def test_jcs_bytes_equals_rfc8785_on_hard_strings():
         d["n"] = rnd.randint(-2 ** 53 + 1, 2 ** 53 - 1)
         d["l"] = [True, None, False, {"\U0001F600": 1, "\ue000": 2}]
         assert E.jcs_bytes(d) == rfc8785.dumps(d), d
+
+
+def test_archive_binding_fast_canonical_form_equals_jcs():
+    """portal.archive_binding._canonical takes a shortcut for flat lines; it must be JCS."""
+    from audit_archive.entry import jcs_bytes
+    from portal.archive_binding import _canonical
+
+    for line in ({"patient_id": "7", "name": "José García-López", "status": "present", "n": 3, "x": None},
+                 {"b": "tab\there \"quoted\" \\ back", "a": "\u2028 line sep, emoji \U0001F600, ctrl \x01"},
+                 {"nested": {"z": 1, "a": [2]}, "k": "v"}):
+        assert _canonical(line) == jcs_bytes(line)

@@ -19,7 +19,8 @@ from portal.rules.readiness import patient_readiness
 
 CHI = ZoneInfo("America/Chicago")
 RB = load_all()
-PROGRAM = ProgramFact(billing_npi="1999999984", time_zone="America/Chicago", name="Lakeside Recovery IOP")
+PROGRAM = ProgramFact(billing_npi="1999999984", time_zone="America/Chicago", name="Lakeside Recovery IOP",
+                      taxonomy="261QR0405X")
 MON = date(2026, 11, 2)  # a Monday, Sunrise version 1 (no HQ)
 
 
@@ -34,6 +35,7 @@ def session(sid="s1", dos=MON, start=(9, 0), end=(12, 0), **kw) -> SessionFact:
         actual_start=at(dos, *start), actual_end=at(dos, *end),
         facilitator_id="u1", facilitator_name="Dana Whitfield", facilitator_credential="LCSW",
         facilitator_npi="1234567893", roster_closed=True, archive_seq=7,
+        headcount_present=6,  # the rest of the group (group-size minimum is 2)
     )
     base.update(kw)
     return SessionFact(**base)
@@ -45,7 +47,8 @@ def row(sid="s1", pid="p1", status="present", signed=True, **kw) -> AttendanceFa
 
 def patient(pid="p1", payer="sunrise_medicaid_mco", **kw) -> PatientFact:
     base = dict(patient_id=pid, mrn=f"MRN{pid}", display_name=f"Patient {pid}", payer_key=payer,
-                member_id=f"M{pid}", diagnoses=("F10.20",))
+                member_id=f"M{pid}", diagnoses=("F10.20",), address_line="12 Elm St",
+                city="Chicago", state="IL", postal_code="60614")
     base.update(kw)
     return PatientFact(**base)
 
@@ -415,3 +418,19 @@ def test_derivation_scales_linearly():
     small, big = best(make_synthetic(30, 28)), best(make_synthetic(120, 28))
     # 4x the rows: linear costs ~4x; quadratic would cost ~16x
     assert big < 9 * small, (small, big)
+
+
+@pytest.mark.parametrize("payer,address,expected", [
+    ("sunrise_medicaid_mco", {"address_line": "", "city": "", "state": "", "postal_code": ""}, True),
+    ("sunrise_medicaid_mco", {"postal_code": ""}, True),
+    ("sunrise_medicaid_mco", {}, False),
+    ("self_pay", {"address_line": "", "city": "", "state": "", "postal_code": ""}, False),
+])
+def test_subscriber_address_missing(payer, address, expected):
+    """837P 2010BA N3/N4: a patient without an address cannot be billed (issue 8); self-pay
+    sends no claim."""
+    line = one(derive([session()], [row()], patients=[patient(payer=payer, **address)]))
+    assert ("subscriber_address_missing" in codes(line)) == expected
+    if expected:
+        r = next(r for r in line.reasons if r.code == "subscriber_address_missing")
+        assert r.who_must_act == "billing" and "subscriber address missing" in r.message

@@ -115,7 +115,7 @@ _DELETE = object()
      "versions[0].h2019.rounding: expected one of ['cpt_midpoint', 'whole_units'], got 'nearest'"),
     ("versions.0.group_modifier", "hq", "versions[0].group_modifier: expected a value matching"),
     ("versions.0.in_person_pos", "5", "versions[0].in_person_pos: expected a value matching"),
-    ("versions.0.bill_codes", ["H9999"], "versions[0].bill_codes[0]: expected one of ['H0015', 'H2019']"),
+    ("versions.0.bill_codes", ["H9999"], "versions[0].bill_codes[0]: expected one of ['H0015', 'H2019', 'H0004', 'H0005']"),
     ("versions.0.telehealth.video_allowed", "yes",
      "versions[0].telehealth.video_allowed: expected true or false, got 'yes'"),
     ("versions.0.weekly.floor", 10, "versions[0].weekly.floor: unknown key"),

@@ -8,6 +8,8 @@ from datetime import date, datetime
 
 import pytest
 
+from tests.x12_check import assert_valid_837p
+
 from portal.rules.claim_csv import HEADERS, claim_csv_rows, dollars, write_claim_csv
 from portal.rules.facts import ClaimLine, PatientFact, ProgramFact, Reason
 from portal.rules.payer_rules import load_all
@@ -21,7 +23,8 @@ from portal.rules.x12_837p import (
 
 RB = load_all()
 PROGRAM = ProgramFact(billing_npi="1999999984", name="Lakeside Recovery IOP", tax_id="12-3456789",
-                      address_line="400 Lake St", city="Chicago", state="IL", postal_code="60601")
+                      address_line="400 Lake St", city="Chicago", state="IL", postal_code="606011234",
+                      taxonomy="261QR0405X")
 SUB = Submitter(id="LAKESIDE01", name="Lakeside Recovery IOP", contact_name="Billing Office",
                 contact_phone="(312) 555-0100")
 RCV = Receiver(id="CLEARHOUSE", name="Demo Clearinghouse")
@@ -44,12 +47,14 @@ PATIENTS = [
                 diagnoses=("F10.20", "F12.20"), dob=date(1988, 3, 14), sex="F",
                 address_line="12 Elm St", city="Chicago", state="IL", postal_code="60614"),
     PatientFact("p2", "100233", "José García-López", "sunrise_medicaid_mco", "SMC44120933",
-                diagnoses=("F11.20",), last_name="García-López", first_name="José"),
+                diagnoses=("F11.20",), last_name="García-López", first_name="José",
+                address_line="7 Oak Ave", city="Evanston", state="IL", postal_code="602011234"),
 ]
 
 
 def validate_837p(text: str) -> dict:
-    """Independent structural check; returns parsed facts, raises AssertionError."""
+    """Independent structural check plus pyx12; returns parsed facts, raises AssertionError."""
+    assert_valid_837p(text)
     assert text.endswith("~\n")
     segs = [s.strip("\n") for s in text.split("~") if s.strip()]
     els = [s.split("*") for s in segs]
@@ -107,8 +112,8 @@ def test_837p_envelope_and_claims():
     assert [c[2] for c in clms] == ["330", "165", "165"]
     assert [c["ref_g1"] for c in v["claims"]] == [["IOP55102"], [], ["IOP55103"]]
     assert clms[0][5] == "57:B:1"
-    assert "SV1*HC:H0015:HF*165*UN*1*57**1:2" in v["segments"]
-    assert "SV1*HC:H0015:HF:HQ*165*UN*1*57**1" in v["segments"]
+    assert "SV1*HC:H0015:HF*165*UN*1***1:2" in v["segments"]
+    assert "SV1*HC:H0015:HF:HQ*165*UN*1***1" in v["segments"]
     assert "HI*ABK:F1020*ABF:F1220" in v["segments"]
     assert "NM1*85*2*LAKESIDE RECOVERY IOP*****XX*1999999984" in v["segments"]
     assert "REF*EI*123456789" in v["segments"]
@@ -189,7 +194,12 @@ def test_end_to_end_from_derived_lines():
                  AttendanceFact(f"s{i}", "p2", "present", signed=True)]
     auths = [AuthorizationFact("p1", "IOP-55102", date(2026, 11, 2), date(2026, 12, 1), 12),
              AuthorizationFact("p2", "IOP-55103", date(2026, 11, 2), date(2026, 12, 1), 12)]
-    lines = derive_claim_lines(PROGRAM, PATIENTS, sessions, rows, auths, RB)
+    # A subscriber without an address is not billable (issue 8): give p2 one for this run.
+    from dataclasses import replace
+
+    patients = [PATIENTS[0], replace(PATIENTS[1], address_line="5811 S Kenwood Ave",
+                                     city="Chicago", state="IL", postal_code="606372011")]
+    lines = derive_claim_lines(PROGRAM, patients, sessions, rows, auths, RB)
     ready = [ln for ln in lines if ln.status == "ready"]
     assert len(ready) == 6
     v = validate_837p(build_837p(ready, PATIENTS, PROGRAM, RB.payer("sunrise_medicaid_mco"), SUB, RCV,

@@ -29,6 +29,26 @@ def tamperable(app):
 
 
 @pytest.fixture
+def thawed_rosters(app):
+    """Drop the closed-roster triggers (portal.models.roster_freeze), as an insider with DDL
+    rights could, to show what the archive checks catch past them; put them back afterwards."""
+    from portal.models.roster_freeze import freeze_ddl, unfreeze_ddl
+
+    dialect = db.engine.dialect.name
+
+    def run(stmts):
+        with db.engine.begin() as conn:
+            for s in stmts:
+                conn.exec_driver_sql(s)
+
+    db.session.rollback()
+    run(unfreeze_ddl(dialect))
+    yield dialect
+    db.session.rollback()
+    run(unfreeze_ddl(dialect) + freeze_ddl(dialect))
+
+
+@pytest.fixture
 def closed(world):
     """Two closed rosters: entry 1 (AM, patient 100231), entry 2 (PM, patient 100250)."""
     day = local_today(world.program.tz)

@@ -19,6 +19,7 @@ from portal.documents.extract import NOT_COVERED, SIGNATURE_NOT_COVERED, extract
 from portal.extensions import db
 from portal.models import ArchivedDocument, ArchivedDocumentPatient, GroupSession
 from portal.services.archive_index import check_index
+from tests import factories
 
 
 def _sql(statement: str, **params) -> None:
@@ -209,7 +210,7 @@ def test_another_patients_line_filed_under_this_patient(client, login, runner, w
     assert f"archived document {doc.id}, patient {alvarez.id} (entry 1)" in res.output
 
 
-def test_extract_facts_come_from_the_line_not_the_tables(client, login, world, closed):
+def test_extract_facts_come_from_the_line_not_the_tables(client, login, world, closed, thawed_rosters):
     """Session, facilitator and patient rows edited after the close change nothing on the
     extract: every fact is printed from the verified line (or the entry)."""
     doc, alvarez = _doc(1), world.patients[0]
@@ -226,7 +227,7 @@ def test_extract_facts_come_from_the_line_not_the_tables(client, login, world, c
     pdf = _pdf_text(resp.data)
     for expected in (f"MRN {line['mrn']}", f"Date of service {line['dos']}", "Group AM IOP",
                      f"Facilitator {fac_name}", f"Facilitator NPI {line['facilitator_npi']}",
-                     "Place of service 57", "Modality In person", f"Attendance {line['status_label']}",
+                     "Modality In person", f"Attendance {line['status_label']}",
                      f"Minutes attended {line['minutes_attended']}", line["signature_sha256"][:16]):
         assert expected in pdf, (expected, pdf)
     for edited in ("1999999999", "Someone Else", "999999", "Telehealth", "not covered"):
@@ -234,7 +235,7 @@ def test_extract_facts_come_from_the_line_not_the_tables(client, login, world, c
     assert "Salt" in pdf and "Line commitment" in pdf
 
 
-def test_signature_image_checked_against_the_line(client, login, world, closed):
+def test_signature_image_checked_against_the_line(client, login, world, closed, thawed_rosters):
     doc, alvarez = _doc(1), world.patients[0]
     session = db.session.scalar(db.select(GroupSession).where(GroupSession.document_id == doc.id))
     other = db.session.scalar(text("SELECT signature_png FROM attendance_entries WHERE session_id = :s "

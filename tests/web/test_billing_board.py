@@ -96,8 +96,9 @@ def test_board_shows_sessions_blocked_reasons_and_who_must_act(client, login, wo
     assert "roster is not closed and archived" in html
     assert "actual start and end times are not recorded" in html
     assert 'who-facilitator' in html and 'who-billing' in html
-    # deadline in program-local time, overdue (the DOS is in the past)
-    assert "5:00 PM CST" in html and "overdue" in html
+    # deadline in program-local time, an hour after the PM group (ends 8:30 PM), overdue (the
+    # DOS is in the past)
+    assert "9:30 PM CST" in html and "overdue" in html
     assert "Not reconciled yet" in html and "Mark day reconciled" in html
     # sessions table: AM closed, PM open, with counts
     assert re.search(r"AM IOP.*?<td>4</td>\s*<td>4</td>\s*<td>3 <span", html, re.S)
@@ -190,7 +191,7 @@ def test_board_and_readiness_agree(client, login, world, day, app):
     login.as_(world.billing)
     obrien = world.patients[1]
     page = client.get(f"/readiness/patients/{obrien.id}?from={day}&to={day}").get_data(as_text=True)
-    assert "Not ready" in page and "did not sign the roster" in page
+    assert "Blocked" in page and "Not ready" not in page and "did not sign the roster" in page
     board_html = client.get(f"/billing/?date={day}").get_data(as_text=True)
     row = board_html[board_html.index("Keegan O&#39;Brien"):]
     row = row[:row.index("</tr>")]

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 
+from tests.x12_check import assert_valid_837p
+
 from portal.billing import jobs
 from portal.extensions import db
 from portal.models import AccessLogEntry
@@ -137,7 +139,9 @@ def segments(text: str) -> list[list[str]]:
 
 
 def check_837p_structure(text: str) -> dict:
-    """Envelope and claim arithmetic of one interchange; returns what a test needs to look at."""
+    """Envelope and claim arithmetic of one interchange (and pyx12 plus the situational rules
+    it skips); returns what a test needs to look at."""
+    assert_valid_837p(text)
     segs = segments(text)
     ids = [s[0] for s in segs]
     assert ids[0] == "ISA" and ids[1] == "GS" and ids[2] == "ST" and ids[-2:] == ["GE", "IEA"]
@@ -208,8 +212,21 @@ def test_837p_structure_and_control_numbers(client, login, world, two_days):
     assert "NM1*85*2*LAKESHORE RECOVERY IOP*****XX*1234567893" in text
     (log,) = exports_logged("billing.x12_837p")
     assert "ISA13=000000001" in log.path and "lines=3" in log.path
+    # the same lines again: refused, naming the earlier export; the form keeps its values
     again = post_837p(client, "sunrise_medicaid_mco", first, last)
-    assert check_837p_structure(again.get_data(as_text=True))["isa13"] == "000000002"
+    html = again.get_data(as_text=True)
+    assert again.status_code == 409 and "already sent in export #1" in html
+    assert f'value="{first.isoformat()}"' in html and 'value="sunrise_medicaid_mco" selected' in html
+    assert len(exports_logged("billing.x12_837p")) == 1
+    # an explicit replacement of export #1: frequency 7 with each original claim's reference
+    resp = client.post("/billing/837p", data={"csrf_token": token(client), "payer": "sunrise_medicaid_mco",
+                                              "from": first.isoformat(), "to": last.isoformat(),
+                                              "frequency": "7", "replaces": "1"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    replacement = check_837p_structure(resp.get_data(as_text=True))
+    assert replacement["isa13"] == "000000002"
+    for clm, body in replacement["claims"]:
+        assert clm[5].endswith(":B:7") and ["REF", "F8", clm[1]] in body
 
 
 def test_837p_refusals_write_nothing(client, login, world, two_days):

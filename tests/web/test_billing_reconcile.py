@@ -68,7 +68,7 @@ def test_reconcile_archives_one_entry_and_board_shows_it(client, login, world, d
     for expected in ("Daily billing reconciliation", "Wednesday, November 18, 2026", "Jo Billing",
                      "Keegan O'Brien", "100232", "patient attended but did not sign",
                      "no H0015 authorization on file", "$680.00 at risk", "Late: reconciled after",
-                     "5:00 PM CST", "audit #1"):
+                     "9:30 PM CST", "audit #1"):
         assert expected in text, (expected, text)
 
 
@@ -138,3 +138,11 @@ def test_reconcile_bad_input(client, login, world, day):
     no_csrf = client.post(f"/billing/days/{day}/reconcile")
     assert no_csrf.status_code == 400
     assert recon_docs() == []
+
+
+def test_reconciled_after_five_but_before_the_evening_deadline_is_not_late(app, world, day):
+    # The PM group ends 8:30 PM CST; gaps are due an hour later (PORTAL_GAPS_DUE_AFTER_...).
+    at = datetime(2026, 11, 19, 2, 0, tzinfo=timezone.utc)  # 8:00 PM CST on Nov 18
+    reconcile_day(world.program, day, world.billing, app.extensions["rulebook"], now=at)
+    (rec,) = reconciliations_of(world.program, day)
+    assert not rec.late

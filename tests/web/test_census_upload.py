@@ -72,7 +72,7 @@ def test_upload_with_errors_is_422_names_every_row_and_writes_nothing(world, cli
     assert 'role="alert"' in body and "Nothing was written." in body
     assert "<td>23</td><td>DOB</td><td>bad date \"13/02/1990\": month 13 (expected M/D/YYYY)</td>" in body
     assert "<td>24</td><td>MRN</td><td>MRN 100232 duplicates line 3 with conflicting data" in body
-    assert "<td>25</td><td>Primary Payer</td><td>unknown payer \"Unknown Payer Inc\"</td>" in body
+    assert "<td>25</td><td>Primary Payer</td><td>unknown payer \"Unknown Payer Inc\": no payer has" in body
     assert 'name="token"' not in body
     assert counts() == before
 

@@ -52,3 +52,22 @@ def test_demo_has_the_no_show_cases(app, client, login):
     medicaid = db.session.scalar(select(Patient).where(Patient.mrn == "100231"))
     page = client.get(f"/no-shows/patients/{medicaid.id}").get_data(as_text=True)
     assert "Medicaid members may not be charged" in page and "42 CFR 447.15" in page
+
+
+def test_demo_837p_per_payer_pos_and_pyx12(app, runner, tmp_path):
+    """The demo's claim files pass pyx12 (the CLI validates through the suite's builder hook),
+    and BlueRiver's lines carry its file's POS 11, not a database default 57."""
+    load_demo(today=date(2026, 11, 30), history_days=10)
+    sent = 0
+    for payer in ("sunrise_medicaid_mco", "blueriver_ppo", "keystone_commercial_hmo"):
+        out = tmp_path / f"{payer}.x12"
+        result = runner.invoke(args=["billing", "837p", "--payer", payer, "--from", "2026-11-20",
+                                     "--to", "2026-11-30", str(out)])
+        if "No ready lines" in result.output:
+            continue
+        assert result.exit_code == 0, result.output
+        sent += 1
+        text = out.read_text()
+        if payer == "blueriver_ppo":
+            assert "***11:B:1*" in text and ":B:1*" in text and "***57:B:1" not in text
+    assert sent >= 1

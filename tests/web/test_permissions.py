@@ -61,3 +61,11 @@ def test_anonymous_is_sent_to_login(app, client):
         assert resp.status_code == 302 and "/login" in resp.headers["Location"], (method, url)
         htmx = client.open(url, method=method, headers={"HX-Request": "true"})
         assert htmx.status_code == 401 and "/login" in htmx.headers["HX-Redirect"], (method, url)
+
+
+def test_admin_pages_admit_only_admins(app):
+    """Setup pages change who may sign in and what is billed: admins only (issue 8)."""
+    admin_routes = [ep for ep, _m, _u in _routes(app) if ep.startswith("admin.")]
+    assert len(admin_routes) >= 10
+    for endpoint in admin_routes:
+        assert policy_of(app, endpoint) == frozenset({"admin"}), endpoint

@@ -156,7 +156,7 @@ def test_close_roster_archives_stamped_pdf(client, login, world, am_session, run
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     text = "\n".join(p.extract_text() for p in PdfReader(BytesIO(pdf.data)).pages)
     for expected in ("Marisol Alvarez", "100231", "José García-López", "No-show",
-                     "Dana Whitfield", "LCSW", "1487654323", "Place of service", "57",
+                     "Dana Whitfield", "LCSW", "1487654323", "Place of service", "per each payer's rule",
                      "Page 1 of", "Late arrival", "9:20 AM", "audit #1"):
         assert expected in text, (expected, text.replace("\n", " | "))
     # closing again, or editing after close, answers 409

@@ -127,6 +127,11 @@ def test_telehealth_session_sets_pos_from_patient_location(world):
                               patient_location="home")
     assert (s.modality, s.place_of_service) == ("video", "10")
     s = svc.set_session_times(session.id, start="09:00", end="12:00", modality="in_person")
-    assert (s.modality, s.place_of_service, s.patient_location) == ("in_person", "57", None)
+    # in person: no database default; the payer's rule decides unless the cohort records one
+    assert (s.modality, s.place_of_service, s.patient_location) == ("in_person", None, None)
+    session.cohort.place_of_service = "11"
+    db.session.commit()
+    s = svc.set_session_times(session.id, start="09:00", end="12:00", modality="in_person")
+    assert s.place_of_service == "11"
     with pytest.raises(Invalid, match="Unknown modality"):
         svc.set_session_times(session.id, start="09:00", end="12:00", modality="carrier pigeon")

@@ -1,9 +1,10 @@
 /* IOP Audit Portal: the little JavaScript the tablet needs (htmx does the rest).
  *
  * Signature pads: the canvas is sized by CSS and its backing store scaled by devicePixelRatio,
- * so ink lands exactly under the finger at any DPR. A resize or rotation clears the pad (its
- * old strokes no longer fit) and disables submit, so a cleared pad can never count as signed.
- * The server still judges the PNG; this only keeps honest mistakes from being sent.
+ * so ink lands exactly under the finger at any DPR. A resize or rotation rebuilds the backing
+ * store and redraws the strokes drawn so far, scaled to the new size, so a half-drawn
+ * signature survives turning the tablet. The server still judges the PNG; this only keeps
+ * honest mistakes from being sent.
  */
 (function () {
   "use strict";
@@ -15,6 +16,29 @@
     canvas.height = Math.round(rect.height * ratio);
     canvas.getContext("2d").scale(ratio, ratio);
     pad.clear();
+    return rect;
+  }
+
+  // Strokes drawn at (oldW x oldH) CSS pixels, redrawn at (newW x newH).
+  function scaledStrokes(data, oldW, oldH, newW, newH) {
+    var sx = oldW ? newW / oldW : 1, sy = oldH ? newH / oldH : 1;
+    return data.map(function (group) {
+      var copy = {};
+      Object.keys(group).forEach(function (k) { copy[k] = group[k]; });
+      copy.points = group.points.map(function (p) {
+        var q = {};
+        Object.keys(p).forEach(function (k) { q[k] = p[k]; });
+        q.x = p.x * sx;
+        q.y = p.y * sy;
+        return q;
+      });
+      return copy;
+    });
+  }
+
+  function usesPassword(form) {
+    var choice = form.querySelector("input[name=sign_method]:checked");
+    return !!choice && choice.value === "password";
   }
 
   function setupForm(form) {
@@ -27,41 +51,59 @@
     var png = form.querySelector("input[name=signature_png]");
     var strokes = form.querySelector("input[name=strokes]");
 
+    var box = null;
+    function updateSubmit() {
+      if (!submit) return;
+      submit.disabled = !usesPassword(form) && pad.isEmpty();
+      var why = form.querySelector("[data-close-why]");
+      if (why) why.hidden = !submit.disabled;
+    }
     function reset() {
-      sizeCanvas(canvas, pad);
+      box = sizeCanvas(canvas, pad);
       png.value = "";
       strokes.value = "";
-      if (submit) submit.disabled = true;
+      updateSubmit();
     }
-    pad.addEventListener("endStroke", function () {
-      if (submit) submit.disabled = pad.isEmpty();
-    });
+    pad.addEventListener("endStroke", updateSubmit);
     var clear = form.querySelector("[data-pad-clear]");
     if (clear) clear.addEventListener("click", reset);
-    form.querySelectorAll("[data-pad-cancel]").forEach(function (button) {
-      button.addEventListener("click", function () {
-        var panel = document.getElementById("panel");
-        if (panel) panel.innerHTML = "";
-        document.body.classList.remove("signing");
-        if (opener) {
-          var row = document.getElementById(opener);
-          var target = row && (row.querySelector(".btn-sign") || row.querySelector("select"));
-          if (target) target.focus();
-          opener = null;
+    form.querySelectorAll("[data-sign-method]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        form.querySelectorAll("[data-method-panel]").forEach(function (panel) {
+          panel.hidden = panel.getAttribute("data-method-panel") !== (usesPassword(form) ? "password" : "draw");
+        });
+        if (!usesPassword(form)) {
+          // The pad was hidden (zero-sized): size it now that it shows.
+          var strokesSoFar = pad.toData();
+          reset();
+          if (strokesSoFar.length) { pad.fromData(strokesSoFar); updateSubmit(); }
         }
+        updateSubmit();
       });
     });
-    // Rotation or resize: the backing store must be rebuilt, which empties the pad.
-    var lastW = canvas.getBoundingClientRect().width;
+    form.querySelectorAll("[data-pad-cancel]").forEach(function (button) {
+      button.addEventListener("click", function () { closeDialog(true); });
+    });
+    // Rotation or resize: rebuild the backing store and redraw the strokes at the new size.
     var onResize = function () {
       if (!document.body.contains(canvas)) { window.removeEventListener("resize", onResize); return; }
-      var w = canvas.getBoundingClientRect().width;
-      if (w !== lastW) { lastW = w; reset(); }
+      var rect = canvas.getBoundingClientRect();
+      if (!box || (rect.width === box.width && rect.height === box.height)) return;
+      var data = pad.toData();
+      var old = box;
+      box = sizeCanvas(canvas, pad);
+      if (data.length && old.width && old.height) {
+        pad.fromData(scaledStrokes(data, old.width, old.height, box.width, box.height));
+      }
+      png.value = "";
+      strokes.value = "";
+      updateSubmit();
     };
     window.addEventListener("resize", onResize);
     window.addEventListener("orientationchange", onResize);
     // Fill the hidden fields just before htmx sends the form.
     form.addEventListener("htmx:configRequest", function (evt) {
+      if (usesPassword(form)) { delete evt.detail.parameters["signature_png"]; return; }
       if (pad.isEmpty()) { evt.preventDefault(); return; }
       evt.detail.parameters["signature_png"] = pad.toDataURL("image/png");
       evt.detail.parameters["strokes"] = JSON.stringify(pad.toData());
@@ -70,11 +112,44 @@
     var overlay = form.closest(".sign-overlay");
     if (overlay) {
       document.body.classList.add("signing");
+      // Browser Back (or the tablet's back gesture) closes the dialog, not the roster.
+      if (!dialogEntry) {
+        history.pushState({ signingDialog: true }, "");
+        dialogEntry = true;
+      }
       // Keyboard and screen-reader users land in the dialog, and Escape leaves it.
       var title = overlay.querySelector("h2");
       if (title) { title.setAttribute("tabindex", "-1"); title.focus(); }
     }
   }
+
+  // Close the signing dialog and return focus to the row it was opened from. ``viaHistory``:
+  // also drop the history entry the dialog pushed (Cancel/Escape), so Back later leaves the page.
+  function closeDialog(viaHistory) {
+    var panel = document.getElementById("panel");
+    if (panel) panel.innerHTML = "";
+    document.body.classList.remove("signing");
+    if (viaHistory) dropDialogEntry();
+    if (opener) {
+      var row = document.getElementById(opener);
+      var target = row && (row.querySelector(".btn-sign") || row.querySelector("select"));
+      if (target) target.focus();
+      opener = null;
+    }
+  }
+  // The history entry the open dialog pushed (at most one). Dropped once, whatever closes the
+  // dialog, so one Back never skips past the roster.
+  var dialogEntry = false;
+  function dropDialogEntry() {
+    if (!dialogEntry) return;
+    dialogEntry = false;
+    history.back();
+  }
+  window.addEventListener("popstate", function () {
+    if (!dialogEntry) return;  // our own history.back() after the dialog closed
+    dialogEntry = false;
+    if (document.querySelector(".sign-overlay")) closeDialog(false);
+  });
 
   // While the signing dialog is open, Tab cycles inside it and Escape closes it from anywhere:
   // the page behind must not be reachable (aria-modal alone does not stop the keyboard).
@@ -104,6 +179,8 @@
     if (btn) opener = btn.closest("tr") ? btn.closest("tr").id : null;
   });
   document.addEventListener("htmx:afterSettle", function () {
+    // A signature was taken (the dialog emptied itself): drop its history entry.
+    if (!document.querySelector(".sign-overlay")) dropDialogEntry();
     if (!document.querySelector(".sign-overlay") && opener) {
       var row = document.getElementById(opener);
       var target = row && (row.querySelector(".btn-sign") || row.querySelector("select"));
@@ -112,12 +189,59 @@
     }
   });
 
+  // Rows and the times form: a change not yet saved is marked plainly, a status that needs no
+  // time saves itself, and leaving the page with unsaved changes asks first.
+  function markUnsaved(form) {
+    form.classList.add("is-unsaved");
+    var note = form.querySelector("[data-unsaved-note]");
+    if (note) note.hidden = false;
+    var row = form.closest("tr");
+    if (row) row.classList.add("is-unsaved");
+  }
+  function onEdit(evt) {
+    var form = evt.target.closest && evt.target.closest("form[data-track-unsaved]");
+    if (!form) return;
+    markUnsaved(form);
+    if (evt.type !== "change" || !form.hasAttribute("data-autosave")) return;
+    var status = form.querySelector("select[name=status]");
+    if (!status || !status.value) return;
+    var arrival = form.querySelector("input[name=arrival]");
+    var departure = form.querySelector("input[name=departure]");
+    if (status.value === "late" && arrival && !arrival.value) { if (evt.target === status) arrival.focus(); return; }
+    if (status.value === "left_early" && departure && !departure.value) { if (evt.target === status) departure.focus(); return; }
+    if (typeof htmx !== "undefined") htmx.trigger(form, "submit");
+  }
+  document.addEventListener("input", onEdit);
+  document.addEventListener("change", function (evt) {
+    var modality = evt.target.closest && evt.target.closest("[data-modality]");
+    if (modality) {
+      var form = modality.closest("form");
+      form.querySelectorAll("[data-telehealth-only]").forEach(function (el) { el.hidden = modality.value === "in_person"; });
+    }
+    onEdit(evt);
+  });
+  // The server sends the tablet elsewhere (e.g. the roster was closed on another device): what
+  // was unsaved cannot be saved any more, and the closed view says so; do not ask to stay.
+  document.addEventListener("htmx:beforeOnLoad", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr && xhr.getResponseHeader("HX-Redirect")) {
+      document.querySelectorAll("form.is-unsaved").forEach(function (f) { f.classList.remove("is-unsaved"); });
+    }
+  });
+  window.addEventListener("beforeunload", function (evt) {
+    if (document.querySelector("form.is-unsaved")) { evt.preventDefault(); evt.returnValue = ""; }
+  });
+
   function setupAll(root) {
     (root || document).querySelectorAll("form[data-signature-form]").forEach(setupForm);
     if (!document.querySelector(".sign-overlay")) document.body.classList.remove("signing");
   }
 
-  document.addEventListener("DOMContentLoaded", function () { setupAll(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    setupAll(document);
+    var notice = document.querySelector("[data-autofocus]");
+    if (notice) notice.focus();
+  });
   document.addEventListener("htmx:load", function (evt) { setupAll(evt.detail.elt.parentNode || document); });
   document.addEventListener("htmx:afterSettle", function () { setupAll(document); });
 

@@ -1,0 +1,1 @@
+"""Setting a clinic up without the demo: `flask setup init`, `flask setup apply FILE.yaml`."""
