@@ -34,9 +34,11 @@ def register_cli(app: Flask) -> None:
     from portal.billing.commands import billing_cli
     from portal.census.commands import census_cli
     from portal.setup.commands import setup_cli
+    from portal.no_shows.commands import no_shows_cli
 
     app.cli.add_command(demo_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(census_cli)
     app.cli.add_command(setup_cli)
     app.cli.add_command(billing_cli)
+    app.cli.add_command(no_shows_cli)

@@ -180,3 +180,19 @@ def document_sessions(sessions, author, *, signed_at=None):
                     objective_key="O1", status="signed", individual_text="(test)",
                     signed_at=signed_at or local_to_utc(s.dos, time(20, 0), tz)))
     db.session.commit()
+
+
+def make_policy(program, *, effective_from=date(2026, 1, 1), effective_to=None, grace=15,
+                notice_hours=24, fee_cents=2500, uniform=True, version=1):
+    """A no-show policy version inserted directly (the service refuses backdated policies;
+    tests need one in force on past dates)."""
+    from portal.models import NoShowPolicy
+
+    p = NoShowPolicy(program_id=program.id, version=version, effective_from=effective_from,
+                     effective_to=effective_to, grace_minutes=grace, notice_hours=notice_hours,
+                     fee_cents=fee_cents, uniform=uniform, letter_consecutive=2, letter_count=3,
+                     window_days=30, letter_sender="Harbor Health Services",
+                     body="Please come on time or call ahead.")
+    db.session.add(p)
+    db.session.commit()
+    return p

@@ -38,6 +38,7 @@ from portal.extensions import db
 from portal.fact_loader import load_facts
 from portal.input_dates import DateInputError, read_date, read_whole_number
 from portal.models import AccessLogEntry, Cohort, Program
+from portal.no_shows.facts import day_counts
 from portal.program import current_program
 from portal.rules.admin_view import rulebook_view
 from portal.rules.claim_csv import claim_csv_rows
@@ -98,6 +99,7 @@ def _render_board(day: date, values, status: int = 200):
         upcoming_count=sum(1 for r in lines if r.verdict in ("upcoming", "in_session")),
         ready_count=sum(1 for r in lines if r.line.status == STATUS_READY),
         bars=bars(board.trend), chart_w=WIDTH, chart_h=HEIGHT,
+        absence_counts=day_counts(program, day),
         today=local_today(program.tz), fmt_local=fmt_local,
         query={k: v for k, v in (("cohort", f["cohort"]), ("payer", f["payer"]),
                                  ("blocked", "1" if f["only_blocked"] else None)) if v},

@@ -74,11 +74,15 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
 
     load_authorization_stories(program, today or local_today(program.tz))
     summary = DemoSummary(created=True)
-    _history(program, today or local_today(program.tz), random.Random(seed), summary, history_days)
+    from portal.demo import no_shows as no_show_demo
     from portal.demo.clinical import load_clinical
 
-    summary.clinical = load_clinical(program, today or local_today(program.tz),
-                                     random.Random(seed + 1), history_days)
+    today = today or local_today(program.tz)
+    no_show_demo.publish_demo_policy(program, today, history_days)
+    _history(program, today, random.Random(seed), summary, history_days,
+             forced_absent=no_show_demo.forced_absences(today, history_days))
+    summary.clinical = load_clinical(program, today, random.Random(seed + 1), history_days)
+    no_show_demo.load_no_show_demo(program, today, history_days)
     from portal.services.checkpoints import checkpoint_now
 
     checkpoint_now()  # so every demo entry is provable against a signed head right away
@@ -107,7 +111,7 @@ def _clinical_details(weekend: Cohort) -> None:
 
 
 def _history(program: Program, today: date, rng: random.Random, summary: DemoSummary,
-             history_days: int) -> None:
+             history_days: int, forced_absent: set = frozenset()) -> None:
     from portal.services import roster as svc
     from portal.services.schedule import ensure_sessions
 
@@ -133,6 +137,9 @@ def _history(program: Program, today: date, rng: random.Random, summary: DemoSum
             session.actual_end = None if key == missing_time_gap else end
             for i, entry in enumerate(session.entries):
                 _attend(entry, start, end, rng, sign=not (key == unsigned_gap and i == 0))
+                if (entry.patient.mrn, day) in forced_absent:  # the no-show demo's cases
+                    entry.status, entry.arrival, entry.departure = "absent", None, None
+                    entry.signature_png = entry.signature_sha256 = entry.signed_at = None
             db.session.commit()
             if key in (unsigned_gap, missing_time_gap) or not session.entries:
                 continue

@@ -7,13 +7,16 @@ from portal.models.authorizations import (Authorization, AuthorizationTransition
 from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.notes import Addendum, EncounterNote, GroupNote, TreatmentPlan
+from portal.models.no_shows import (AbsenceNotice, ClinicalReviewTask, FeeLedgerEntry, NoShowLetter,
+                                    NoShowPolicy, OutreachAttempt, PolicyAcknowledgment)
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 
 __all__ = [
-    "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument", "ArchivedDocumentPatient",
-    "AttendanceEntry", "Authorization", "AuthorizationTransition", "CareEpisode", "ClaimExport",
-    "ClaimExportLine", "Closure", "Cohort", "EncounterNote", "Enrollment", "GroupNote",
-    "GroupSession", "Patient", "Payer", "PayerLetter", "Program", "SetPasswordLink",
-    "TreatmentPlan", "User",
+    "AbsenceNotice", "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument",
+    "ArchivedDocumentPatient", "AttendanceEntry", "Authorization", "AuthorizationTransition",
+    "CareEpisode", "ClaimExport", "ClaimExportLine", "ClinicalReviewTask", "Closure", "Cohort",
+    "EncounterNote", "Enrollment", "FeeLedgerEntry", "GroupNote", "GroupSession", "NoShowLetter",
+    "NoShowPolicy", "OutreachAttempt", "Patient", "Payer", "PayerLetter", "PolicyAcknowledgment",
+    "Program", "SetPasswordLink", "TreatmentPlan", "User",
 ]

@@ -10,7 +10,8 @@ from portal.extensions import db
 from portal.models.types import UTCDateTime, utcnow
 
 DOCUMENT_KINDS = ("roster", "encounter_note", "treatment_plan", "authorization_decision",
-                  "no_show_letter", "reconciliation")
+                  "no_show_letter", "reconciliation", "no_show_policy",
+                  "no_show_acknowledgment")
 
 
 class ArchivedDocument(db.Model):

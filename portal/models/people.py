@@ -69,6 +69,10 @@ class Patient(db.Model):
     admit_date: Mapped[date] = mapped_column(Date)
     # ICD-10-CM codes, principal first, comma separated (e.g. "F10.20,F12.10").
     diagnoses: Mapped[str] = mapped_column(String(200), default="")
+    # The patient agreed to receive mail from the program (no letter without it).
+    mail_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Qualified Medicare Beneficiary (dual eligible): never charged a missed-appointment fee.
+    qmb: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     payer = relationship("Payer")

@@ -85,8 +85,11 @@ def patient(patient_id: int):
     facts = load_facts(program, first, last, patient_ids=[patient.id])
     days = patient_readiness(patient.id, first, last, *facts.args(),
                              current_app.extensions["rulebook"], facts.documentation)
+    from portal.no_shows.facts import classified_by_dos
+
     return render_template("readiness/patient.html", patient=patient, days=days, first=first,
-                           last=last, documents=_documents_by_seq(patient.id))
+                           last=last, documents=_documents_by_seq(patient.id),
+                           absences=classified_by_dos(program, patient.id, first, last))
 
 
 def _documents_by_seq(patient_id: int) -> dict[int, int]:

@@ -223,6 +223,10 @@ class Payer:
     claim_filing_indicator: str  # 2000B SBR09
     versions: tuple[RuleVersion, ...]
     source_file: str
+    # Missed-appointment fees under the contract (commercial): allowed | forbidden | None
+    # (unknown = not allowed), and any cap in cents (portal.rules.no_show_fees).
+    no_show_fee: str | None = None
+    no_show_fee_cap_cents: int | None = None
 
     def version_for(self, dos: date) -> RuleVersion:
         """The version in force on ``dos``. Raises ``NoRulesInForceError`` before the first."""
@@ -536,6 +540,8 @@ def load_payer_file(path: str | Path) -> Payer:
         ),
         versions=versions,
         source_file=label,
+        no_show_fee=top.str_("no_show_fee", None, choices=("allowed", "forbidden"), nullable=True),
+        no_show_fee_cap_cents=top.int_("no_show_fee_cap_cents", None, nullable=True),
     )
     top.done()
     return payer

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from audit_archive.schema import audit_checkpoints, audit_entries
 from portal.demo import load_demo
 from portal.extensions import db
-from portal.models import GroupSession, Patient, User
+from portal.models import ArchivedDocument, GroupSession, Patient, User
 
 
 def test_demo_load_is_idempotent_and_has_gaps(app, runner):
@@ -20,8 +20,10 @@ def test_demo_load_is_idempotent_and_has_gaps(app, runner):
     assert open_past, "the demo must leave a documentation gap to find"
     entries = db.session.scalar(select(func.count()).select_from(audit_entries))
     c = summary.clinical  # plans, notes and addenda are archived too (issue 11)
-    # + the authorization stories' archived transitions (issue 12)
-    assert entries == summary.closed + c["plans"] + c["notes"] + c["addenda"] + 11
+    no_show_docs = db.session.scalar(select(func.count()).select_from(ArchivedDocument).where(
+        ArchivedDocument.kind.like("no_show%")))
+    # + the authorization stories' archived transitions (issue 12) and the no-show documents
+    assert entries == summary.closed + c["plans"] + c["notes"] + c["addenda"] + 11 + no_show_docs
     _documentation_reasons(summary)
     assert db.session.scalar(select(func.max(audit_checkpoints.c.tree_size))) == entries
     auditor = db.session.scalar(select(User).where(User.role == "auditor"))
@@ -56,6 +58,29 @@ def _documentation_reasons(summary):
                  "plan_review_overdue"):
         assert code in codes, code
     assert any(ln.status == "ready" for ln in lines)
+
+
+def test_demo_has_the_no_show_cases(app, client, login):
+    from portal.models import (ClinicalReviewTask, FeeLedgerEntry, NoShowLetter, NoShowPolicy,
+                               PolicyAcknowledgment)
+
+    load_demo(today=date(2026, 11, 30), history_days=14)
+    policy = db.session.scalar(select(NoShowPolicy))
+    assert policy.document.kind == "no_show_policy"
+    assert db.session.scalar(select(func.count()).select_from(PolicyAcknowledgment)) == 3
+    fee = db.session.scalar(select(FeeLedgerEntry))
+    assert (fee.kind, fee.amount_cents) == ("charge", 2500)
+    letter = db.session.scalar(select(NoShowLetter))
+    assert letter.document.kind == "no_show_letter"
+    task = db.session.scalar(select(ClinicalReviewTask))
+    assert task.status == "open" and task.assignee.startswith("Dana Whitfield")
+    billing = db.session.scalar(select(User).where(User.role == "billing"))
+    billing.password_hash = __import__("tests.factories", fromlist=["x"]).password_hash()
+    db.session.commit()
+    login.as_(billing)
+    medicaid = db.session.scalar(select(Patient).where(Patient.mrn == "100231"))
+    page = client.get(f"/no-shows/patients/{medicaid.id}").get_data(as_text=True)
+    assert "Medicaid members may not be charged" in page and "42 CFR 447.15" in page
 
 
 def test_demo_837p_per_payer_pos_and_pyx12(app, runner, tmp_path):
