@@ -498,14 +498,11 @@ def derive_claim_lines(
     doc_index = documentation.index() if documentation is not None else None
     for pid, days in days_by_patient.items():
         patient = patients_by_id[pid]
-        used_units: dict[int, int] = {}
-        auths = auths_by_patient.get(pid, ())
         attended_days: list[date] = []
         for dos in sorted(days):
             d = _derive_day(program, patient, dos, rows_by_patient_day[(pid, dos)], infos,
                             rulebook, cohort_cache)
-            if d.rules is not None and d.code:
-                _apply_authorization(d, d.rules, auths, used_units)
+            # Authorizations are applied last (below), so only otherwise billable lines use units.
             if d.attended:
                 attended_days.append(dos)
             drafts.append(d)
