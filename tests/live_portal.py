@@ -95,7 +95,11 @@ def free_port(lo: int = 51500, hi: int = 51599) -> int:
 def portal_env(instance: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env.update(PORTAL_INSTANCE_DIR=str(instance), PORTAL_SECRET_KEY="live-portal-test-secret",
-               PORTAL_BASE_URL="http://127.0.0.1", PYTHONPATH=str(ROOT))
+               PORTAL_BASE_URL="http://127.0.0.1", PYTHONPATH=str(ROOT),
+               # The simulated tablets run at any hour against groups "meeting today": like the
+               # suite (tests/conftest.py), widen the time-plausibility margins to a day.
+               PORTAL_SIGN_EARLY_MINUTES="1440", PORTAL_FUTURE_TIME_MINUTES="1440",
+               PORTAL_CLOSE_EARLY_MINUTES="1440")
     if database_url:
         env["PORTAL_DATABASE_URL"] = database_url
     env.update(extra)

@@ -87,7 +87,7 @@ def test_admin_sets_up_a_cohort_and_a_facilitator_who_closes_its_roster(
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/today")
-    page.click("text=Evening Step-Down")
+    page.get_by_role("link", name="Open roster for Evening Step-Down").click()
     page.wait_for_url(f"{base}/sessions/*")
     session_id = int(page.url.rsplit("/", 1)[1])
     entry_id = db.session.get(GroupSession, session_id).entries[0].id
