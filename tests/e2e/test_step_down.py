@@ -27,6 +27,8 @@ def test_step_down_from_residential_to_approved_iop(live_server, browser, world,
     db.session.commit()
     session = {s.cohort.name: s for s in ensure_sessions(world.program, today)}["AM IOP"]
     factories.sign_and_close(session, world.facilitator)
+    # the day's note and treatment plan (issue 11), so only the authorization decides the day
+    factories.document_sessions([session], world.clinician)
     patient_id, prior_id, email = patient.id, prior.id, world.clinician.email
     db.session.rollback()  # hold no SQLite lock while the live server answers the browser
 
