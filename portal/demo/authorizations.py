@@ -33,7 +33,10 @@ def _patient(mrn, first, last, payer_key, admit, dx, member, cohort, *, prior_le
     p = Patient(mrn=mrn, legal_first=first, legal_last=last, dob=date(1990, 5, 17), sex="F",
                 payer=payer, member_id=member, level_of_care="2.1", asam_edition="3",
                 prior_level_of_care=prior_level, prior_auth_number=prior_auth,
-                admit_date=admit, diagnoses=dx)
+                admit_date=admit, diagnoses=dx,
+                # fictional subscriber address (837P loop 2010BA), as the census would give
+                address_line1=f"{200 + int(mrn[-2:])} W Belmont Ave", city="Chicago", state="IL",
+                zip="60657", phone="3125550199")
     db.session.add(p)
     db.session.add(Enrollment(patient=p, cohort=cohort, start_date=admit,
                               primary_counselor="Dana Whitfield, LCSW"))

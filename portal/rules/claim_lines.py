@@ -627,14 +627,6 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
             "principal_not_sud", f"principal diagnosis {patient.diagnoses[0]} is outside F10-F19",
             WHO_CLINICIAN, severity=SEVERITY_WARNING))
 
-    payer = rulebook.payers.get(patient.payer_key)
-    if payer is not None and payer.kind != "self_pay" and not (
-            patient.address_line and patient.city and patient.state and patient.postal_code):
-        # 837P 2010BA N3/N4 are required when the subscriber is the patient (always, in IOP);
-        # the address comes from the census (Address, City, State, ZIP).
-        d.reasons.append(Reason("subscriber_address_missing", "subscriber address missing "
-                                "(census Address, City, State, ZIP)", WHO_BILLING))
-
     for level in sorted(rules.exclusive_levels):
         if dos in patient.other_level_days.get(level, ()):
             d.reasons.append(Reason(

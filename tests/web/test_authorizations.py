@@ -56,6 +56,7 @@ def test_step_down_flow_pending_holds_then_overturned_is_ready(app, client, logi
     prior = residential(world, patient, today)
     sessions = {s.cohort.name: s for s in ensure_sessions(world.program, today)}
     factories.sign_and_close(sessions["AM IOP"], world.facilitator)
+    factories.document_sessions([sessions["AM IOP"]], world.clinician)  # note + plan (issue 11)
     login.as_(world.clinician)
 
     # no authorization covers today: blocked, readiness says why
@@ -206,6 +207,7 @@ def test_units_below_units_used_are_refused(app, client, login, world):
     db.session.commit()
     sessions = {s.cohort.name: s for s in ensure_sessions(world.program, today)}
     factories.sign_and_close(sessions["AM IOP"], world.facilitator)
+    factories.document_sessions([sessions["AM IOP"]], world.clinician)  # note + plan (issue 11)
     login.as_(world.billing)
     page = f"/authorizations/patients/{patient.id}"
     assert "1 used on billable lines" in client.get(page).get_data(as_text=True)
@@ -233,6 +235,7 @@ def test_units_below_used_message(app, client, login, world):
     db.session.commit()
     sessions = {s.cohort.name: s for s in ensure_sessions(world.program, today)}
     factories.sign_and_close(sessions["AM IOP"], world.facilitator)
+    factories.document_sessions([sessions["AM IOP"]], world.clinician)  # note + plan (issue 11)
     # the same patient in the PM group too is still one day (per diem): use yesterday
     yesterday = today - timedelta(days=1)
     y = {s.cohort.name: s for s in ensure_sessions(world.program, yesterday)}
@@ -357,6 +360,7 @@ def test_iop_on_a_residential_day_is_blocked_through_the_loader(app, client, log
     db.session.commit()
     sessions = {s.cohort.name: s for s in ensure_sessions(world.program, today)}
     factories.sign_and_close(sessions["AM IOP"], world.facilitator)
+    factories.document_sessions([sessions["AM IOP"]], world.clinician)  # note + plan (issue 11)
     login.as_(world.billing)
     assert "recorded in residential" in readiness(client, patient, today)
 
