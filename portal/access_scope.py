@@ -30,3 +30,9 @@ def may_download_whole(role: str, payer_scope: int | None,
         return True
     payers = list(document_patient_payers)
     return bool(payers) and all(p == payer_scope for p in payers)
+
+
+def facilitator_may_see(user_id: int, group_facilitator_ids: Iterable[int]) -> bool:
+    """A facilitator sees the records of patients in the groups they run (their cohorts, or a
+    session they cover), not the whole program: minimum necessary for running a group."""
+    return user_id in set(group_facilitator_ids)

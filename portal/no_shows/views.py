@@ -27,9 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.access_control import allow
-from portal.access_scope import may_see_patient, sees_all_patients
+from portal.access_scope import sees_all_patients
 from portal.clock import fmt_local, local_today, now_utc
 from portal.extensions import db
+from portal.patient_access import ensure_may_see_patient
 from portal.models import (ClinicalReviewTask, Cohort, Enrollment, FeeLedgerEntry, NoShowLetter,
                            NoShowPolicy, OutreachAttempt, Patient, PolicyAcknowledgment)
 from portal.models.no_shows import OUTREACH_METHODS, OUTREACH_OUTCOMES
@@ -59,8 +60,7 @@ def _patient(patient_id: int) -> Patient:
     patient = db.session.get(Patient, patient_id)
     if patient is None:
         abort(404, description="There is no patient with that id.")
-    if not may_see_patient(current_user.role, current_user.payer_scope_id, patient.payer_id):
-        abort(403, description="This patient is outside your access.")
+    ensure_may_see_patient(patient)
     g.patient_id = patient.id
     return patient
 

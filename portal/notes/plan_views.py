@@ -9,6 +9,7 @@ from flask_login import current_user
 from portal.access_control import allow
 from portal.errors import is_partial_request
 from portal.extensions import db
+from portal.patient_access import ensure_may_see_patient
 from portal.models import Patient
 from portal.notes import bp
 from portal.program import current_program
@@ -26,6 +27,7 @@ def _patient(patient_id: int) -> Patient:
     patient = db.session.get(Patient, patient_id)
     if patient is None:
         abort(404, description="There is no patient with that id.")
+    ensure_may_see_patient(patient)
     g.patient_id = patient.id
     return patient
 
@@ -82,7 +84,7 @@ def plan_sign_panel(plan_id: int):
         plan = svc.get_plan(plan_id)
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
-    g.patient_id = plan.patient_id
+    _patient(plan.patient_id)
     if plan.status != "draft" or plan.patient_signed_at is not None:
         abort(409, description="This plan version needs no patient signature now.")
     if not is_partial_request():
@@ -97,7 +99,7 @@ def plan_patient_signature(plan_id: int):
         plan = svc.get_plan(plan_id)
     except ServiceError as exc:
         abort(exc.status, description=exc.message)
-    g.patient_id = plan.patient_id
+    _patient(plan.patient_id)
     patient_id = plan.patient_id
     try:
         svc.sign_plan_patient(plan_id, png=_decode_png("signature_png"),

@@ -251,6 +251,7 @@ def test_units_below_used_message(app, client, login, world):
     rsvc.close_roster(s.id, facilitator=world.facilitator, typed_name=world.facilitator.name,
                       attested=True, signature_png=squiggle_png(seed=5), max_png_bytes=512 * 1024,
                       now=noon)
+    factories.document_sessions([db.session.get(type(s), s.id)], world.clinician)
     login.as_(world.billing)
     page = f"/authorizations/patients/{patient.id}"
     resp = client.post(f"/authorizations/{a.id}/amend", data={
