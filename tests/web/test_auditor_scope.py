@@ -65,3 +65,16 @@ def test_auditor_gets_an_extract_not_the_group_roster(client, login, world, clos
 def test_clinic_staff_still_get_the_whole_roster(client, login, world, closed_am):
     login.as_(world.billing)
     assert client.get(f"/documents/{closed_am.document_id}.pdf").status_code == 200
+
+
+def test_auditor_entry_page_hides_a_mixed_roster_title(client, login, world, closed_am):
+    """QA: a scoped auditor walking /verify/<n> read other payers' MRNs, groups and dates of
+    service from the document titles. The entry still verifies; the title is withheld."""
+    seq = closed_am.document.entry_seq
+    title = closed_am.document.title
+    login.as_(world.auditor)
+    page = client.get(f"/verify/{seq}").get_data(as_text=True)
+    assert title not in page and "neither is shown" in page
+    assert closed_am.cohort.name not in page
+    login.as_(world.billing)
+    assert title in client.get(f"/verify/{seq}").get_data(as_text=True)
