@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.input_dates import DateInputError, read_date
 from portal.models import Closure, Cohort, Payer, Program, User
 from portal.rules.clinic_file import (MODALITIES, STATES, CohortSpec, facilitator_overlaps,
                                       normalize_name, read_phone, read_zip)
@@ -147,16 +148,17 @@ def _read_cohort(form, program: Program) -> tuple[dict, list[str], CohortSpec | 
     capacity = _clean(form, "capacity") or "12"
     if not capacity.isdigit() or not 1 <= int(capacity) <= 100:
         problems.append(f'Capacity: "{capacity}" is not a whole number 1..100.')
-    pos = _clean(form, "place_of_service") or program.default_pos or "57"
-    if not re.fullmatch(r"[0-9]{2}", pos):
+    # Only a location the group really has elsewhere: otherwise each payer's rule decides.
+    pos = _clean(form, "place_of_service") or None
+    if pos is not None and not re.fullmatch(r"[0-9]{2}", pos):
         problems.append(f'Place of service: "{pos}" is not a 2-digit POS code.')
     dates = {}
     for key, label in (("effective_from", "Effective from"), ("effective_to", "Effective to")):
         raw = _clean(form, key)
         try:
-            dates[key] = date.fromisoformat(raw) if raw else None
-        except ValueError:
-            problems.append(f'{label}: "{raw}" is not a date (YYYY-MM-DD).')
+            dates[key] = read_date(raw, label.lower()) if raw else None
+        except DateInputError as exc:
+            problems.append(f"{label}: {exc}")
             dates[key] = None
     if dates["effective_from"] and dates["effective_to"] and \
             dates["effective_to"] < dates["effective_from"]:
@@ -249,9 +251,9 @@ def save_payer(payer: Payer | None, form, rulebook, *, by) -> Payer:
 
 def add_closure(program: Program, day_text: str, reason: str, *, by) -> Closure:
     try:
-        day = date.fromisoformat((day_text or "").strip())
-    except ValueError as exc:
-        raise Invalid(f'"{day_text}" is not a date (YYYY-MM-DD).', field="date") from exc
+        day = read_date(day_text or "", "closure date")
+    except DateInputError as exc:
+        raise Invalid(str(exc), field="date") from exc
     reason = " ".join((reason or "").split())[:200]
     if db.session.scalar(select(Closure).where(Closure.program_id == program.id,
                                                Closure.date == day)):

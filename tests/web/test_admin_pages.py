@@ -166,6 +166,11 @@ def test_closure_means_no_session_and_no_gap(app, admin_client, world):
     dup = admin_client.post("/admin/closures", data={"date": tomorrow.isoformat()})
     assert dup.status_code == 409
     assert admin_client.post("/admin/closures", data={"date": "2026-13-01"}).status_code == 422
+    # QA: year 1 was "added" yet never listed; dates outside 2000-2100 are refused, unwritten
+    before = db.session.scalar(select(db.func.count()).select_from(Closure))
+    old = admin_client.post("/admin/closures", data={"date": "0001-01-01"})
+    assert old.status_code == 422 and "2000" in old.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count()).select_from(Closure)) == before
     assert db.session.scalar(select(db.func.count()).select_from(Closure)) == 1
 
 

@@ -249,6 +249,15 @@
     if (!document.querySelector(".sign-overlay")) document.body.classList.remove("signing");
   }
 
+  // A tablet waking up checks at once whether its roster was closed elsewhere. (An hx-trigger
+  // filter expression would need eval, which the CSP and htmx's allowEval:false forbid.)
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible" || typeof htmx === "undefined") return;
+    document.querySelectorAll("[data-wake-check]").forEach(function (el) {
+      htmx.trigger(el, "portal:wake");
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     setupAll(document);
     var notice = document.querySelector("[data-autofocus]");
