@@ -5,13 +5,24 @@ Auditors are scoped to their payer and facilitators to the groups they run
 page outside the roster and readiness flows (plans, no-shows), which have their own checks."""
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, g
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access_scope import facilitator_may_see, may_see_patient
 from portal.extensions import db
 from portal.models import AttendanceEntry, Cohort, Enrollment, GroupSession, Patient
+
+
+def patient_for_page(patient_id: int) -> Patient:
+    """The patient a page is about: 404 when there is none, 403 when out of the user's access;
+    marks the request with the patient for the access log."""
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        abort(404, description="There is no patient with that id.")
+    ensure_may_see_patient(patient)
+    g.patient_id = patient.id
+    return patient
 
 
 def ensure_may_see_patient(patient: Patient) -> None:

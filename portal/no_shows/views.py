@@ -20,17 +20,16 @@ import base64
 import binascii
 from datetime import date, datetime, timedelta
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    url_for)
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.access_control import allow
-from portal.access_scope import sees_all_patients
 from portal.clock import fmt_local, local_today, now_utc
 from portal.extensions import db
-from portal.patient_access import ensure_may_see_patient
+from portal.patient_access import patient_for_page
 from portal.models import (ClinicalReviewTask, Cohort, Enrollment, FeeLedgerEntry, NoShowLetter,
                            NoShowPolicy, OutreachAttempt, Patient, PolicyAcknowledgment)
 from portal.models.no_shows import OUTREACH_METHODS, OUTREACH_OUTCOMES
@@ -57,12 +56,7 @@ def _label(code: str | None) -> str:
 
 
 def _patient(patient_id: int) -> Patient:
-    patient = db.session.get(Patient, patient_id)
-    if patient is None:
-        abort(404, description="There is no patient with that id.")
-    ensure_may_see_patient(patient)
-    g.patient_id = patient.id
-    return patient
+    return patient_for_page(patient_id)
 
 
 # ----------------------------------------------------------------------------------------

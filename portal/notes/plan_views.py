@@ -2,14 +2,13 @@
 signature (the roster's signing dialog), and the clinician's and supervisor's signatures."""
 from __future__ import annotations
 
-from flask import (abort, current_app, flash, g, make_response, redirect, render_template,
+from flask import (abort, current_app, flash, make_response, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
 
 from portal.access_control import allow
 from portal.errors import is_partial_request
-from portal.extensions import db
-from portal.patient_access import ensure_may_see_patient
+from portal.patient_access import patient_for_page
 from portal.models import Patient
 from portal.notes import bp
 from portal.program import current_program
@@ -24,12 +23,7 @@ BLANK_ROWS = 3
 
 
 def _patient(patient_id: int) -> Patient:
-    patient = db.session.get(Patient, patient_id)
-    if patient is None:
-        abort(404, description="There is no patient with that id.")
-    ensure_may_see_patient(patient)
-    g.patient_id = patient.id
-    return patient
+    return patient_for_page(patient_id)
 
 
 def _rows_from_form(form) -> tuple[list[dict], list[dict]]:
