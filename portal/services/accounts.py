@@ -20,6 +20,7 @@ from portal.passwords import check_password, hash_password
 from portal.rules.npi import npi_problem
 from portal.rules.password_policy import password_problems
 from portal.services import admin_log
+from portal.services.admin_settings import too_long
 from portal.services.auth import invalidate_sessions
 from portal.services.errors import Conflict, Invalid, NotFound
 
@@ -156,6 +157,7 @@ def create_staff(*, name: str, email: str, role: str, credential: str | None, np
         problems.append(f'Role: "{role}" is not a role.')
     if npi and (p := npi_problem(npi)):
         problems.append(f"NPI: {p}.")
+    problems += too_long(User, {"name": name, "email": email, "credential": credential})
     if problems:
         raise Invalid(problems[0], details=problems)
     user = User(name=name, email=email, role=role, credential=credential, npi=npi,

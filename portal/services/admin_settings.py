@@ -29,7 +29,22 @@ def _clean(form, key: str) -> str:
     return " ".join((form.get(key) or "").split())
 
 
+def too_long(model, values: dict) -> list[str]:
+    """Text longer than its column: a clear message here instead of a database error (PostgreSQL
+    refuses it; SQLite would store it silently)."""
+    out = []
+    for key, value in values.items():
+        column = model.__table__.c.get(key)
+        limit = getattr(getattr(column, "type", None), "length", None)
+        if isinstance(value, str) and limit and len(value) > limit:
+            out.append(f"{key.replace('_', ' ').capitalize()}: at most {limit} characters "
+                       f"({len(value)} given).")
+    return out
+
+
 def _log_update(by, kind: str, obj, label: str, wanted: dict) -> list[str]:
+    if problems := too_long(type(obj), wanted):
+        raise Invalid(problems[0], details=problems)
     diffs = {k: (getattr(obj, k), v) for k, v in wanted.items() if getattr(obj, k) != v}
     if diffs:
         before, after = admin_log.diff_text(diffs)

@@ -242,3 +242,12 @@ def test_closure_cancels_sessions_already_made_for_that_date(admin_client, world
 
     assert not [s for s in load_facts(world.program, tomorrow, tomorrow).sessions
                 if s.dos == tomorrow]
+
+
+def test_overlong_staff_name_is_refused_and_nothing_written(admin_client, world):
+    """QA: a 5,000-character name was accepted (PostgreSQL would refuse it with a 500)."""
+    before = db.session.scalar(select(db.func.count()).select_from(User))
+    resp = admin_client.post("/admin/staff", data={"name": "N" * 5000, "email": "long@x.test",
+                                                   "role": "facilitator"})
+    assert resp.status_code == 422 and "at most 200 characters" in resp.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count()).select_from(User)) == before
