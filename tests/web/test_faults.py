@@ -123,6 +123,17 @@ def test_archive_folder_gone_is_a_clear_error_and_healthz_says_503(app, client, 
 
 # --- the database connection cut (PostgreSQL restart) -------------------------------------------
 
+def _end_test_session():
+    """End the test's own session, whose connection was just cut (its rollback fails, and the
+    connection is discarded), so the next request checks a connection out of the pool."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        db.session.remove()
+    except OperationalError:
+        db.session.remove()
+
+
 def _terminate_other_backends():
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
@@ -152,6 +163,10 @@ def test_database_connections_cut_mid_close_save_nothing_and_recover(app, client
     monkeypatch.setattr(svc, "archive_document", real)
     assert _state(session_id) == ("open", None, 0, 0)
     _terminate_other_backends()  # and once more between requests: the pool reconnects
+    # The test holds one app context (and so one session) across requests; a worker starts
+    # each request with a fresh one, whose checkout pool_pre_ping tests.
+    _end_test_session()
+    db.session.add(world.facilitator)  # the test's own objects join its new session
     assert client.get(f"/sessions/{session_id}").status_code == 200
     assert _close(client, world, session_id, token).status_code == 204
     assert _state(session_id)[0] == "closed"
@@ -163,6 +178,7 @@ def test_a_dropped_connection_between_requests_reconnects(app, client, world, op
     session_id, _ = open_roster
     if PG_URL:
         _terminate_other_backends()
+        _end_test_session()  # as a new request would: its checkout is what pool_pre_ping tests
     else:
         db.session.remove()
         db.engine.dispose()
