@@ -177,25 +177,23 @@ def _decision() -> svc.Decision:
 @bp.route("/<int:auth_id>/transition", methods=["POST"])
 @allow(*WRITERS)
 def transition(auth_id: int):
-    auth = _auth(auth_id)
-    patient_id = auth.patient_id
-    target = request.form.get("to", "")
-    try:
-        svc.transition(auth_id, target, _decision(), actor=current_user)
-    except ServiceError as exc:
-        db.session.rollback()
-        return _patient_page(db.session.get(Patient, patient_id), error=exc.message,
-                             details=exc.details, status=exc.status, form_auth=auth_id)
-    return redirect(url_for(".patient", patient_id=patient_id, _anchor=f"auth-{auth_id}"))
+    return _record(auth_id, request.form.get("to", ""), amend=False)
 
 
 @bp.route("/<int:auth_id>/amend", methods=["POST"])
 @allow(*WRITERS)
 def amend(auth_id: int):
+    return _record(auth_id, None, amend=True)
+
+
+def _record(auth_id: int, target: str | None, *, amend: bool):
+    """A transition to ``target`` (or, with ``amend``, a change within the current state); on
+    refusal the patient page again with the message beside that authorization."""
     auth = _auth(auth_id)
     patient_id = auth.patient_id
     try:
-        svc.transition(auth_id, auth.status, _decision(), actor=current_user, amend=True)
+        svc.transition(auth_id, auth.status if amend else target, _decision(),
+                       actor=current_user, amend=amend)
     except ServiceError as exc:
         db.session.rollback()
         return _patient_page(db.session.get(Patient, patient_id), error=exc.message,
