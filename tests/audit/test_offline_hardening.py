@@ -593,3 +593,52 @@ def test_non_ascii_file_name_on_an_ascii_terminal(exp):
                        env={**os.environ, "PYTHONPATH": str(root), "PYTHONIOENCODING": "ascii"})
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "FAIL extra-\\xe9\\u4e2d.txt is not referenced by any entry" in r.stdout, r.stdout
+
+
+# -- the checkpoint each exported entry names (stamped on its document) ------------------------
+
+@pytest.fixture
+def exp_named_fake(engine, store, key_path, tmp_path, monkeypatch):
+    """An export whose entry 2 names checkpoint size 1 with a root the log never had (its stamp
+    and entry say so), e.g. a portal that stamped a forged or stale head; the newest checkpoint
+    (size 4) is genuinely signed, and the entry's hashes and inclusion proof are all sound."""
+    from audit_archive import ledger
+
+    salt_a = new_salt()
+    line_a = {"patient_id": "A", "status": "present", "minutes": 180}
+    do_append(engine, store, 1, lines=[commit_line(line_a, salt_a)])
+    with engine.begin() as conn:
+        make_checkpoint(conn, key_path, ORIGIN)
+    with monkeypatch.context() as m:
+        m.setattr(ledger, "latest_checkpoint_ref",
+                  lambda conn, below=None, origin=None: ledger.CheckpointRef(ORIGIN, 1, "ab" * 32))
+        do_append(engine, store, 1, kind="note")
+    do_append(engine, store, 2, kind="note")
+    with engine.begin() as conn:
+        make_checkpoint(conn, key_path, ORIGIN)
+    pub = public_key_text(key_path, ORIGIN)
+    out = tmp_path / "export-fake-ref"
+    with engine.connect() as conn:
+        export(conn, store, out, [1, 2], include_documents={2}, line_disclosures={1: [(line_a, salt_a)]},
+               public_key_text=pub)
+    return {"out": out, "pub": pub, "tmp": tmp_path}
+
+
+def test_entry_naming_a_checkpoint_the_log_never_had_fails(exp_named_fake):
+    fs = failures(exp_named_fake)
+    assert any(f.startswith("entry 2: names checkpoint 1:" + "ab" * 32) and "not a head of the signed log" in f
+               for f in fs), "\n".join(fs)
+    # Entry 1 names no checkpoint (there was none), so only entry 2 is named.
+    assert not any(f.startswith("entry 1: names checkpoint") for f in fs)
+
+
+def test_entry_naming_a_checkpoint_no_consistency_proof_ties_fails(exp):
+    """Entry 2 names the real checkpoint of size 1; with the export's consistency proof from size 1
+    removed (and the manifest re-hashed), nothing ties that head to the signed checkpoint."""
+    m = _manifest(exp["out"])
+    for c in m.get("consistency", []):
+        (exp["out"] / c["file"]).unlink()
+    forge(exp["out"], lambda m: m.update(consistency=[]))
+    assert_fails(exp, "entry 2: names checkpoint size 1, which no consistency proof in the export ties "
+                      "to the signed checkpoint")
+
