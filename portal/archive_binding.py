@@ -24,7 +24,7 @@ from portal.extensions import db
 from portal.models import (ArchivedDocument, ArchivedDocumentPatient, AttendanceEntry,
                            GroupSession)
 from portal.rules.archive_binding import (Difference, RowRecord, SessionRecord,
-                                          roster_differences)
+                                          addendum_differences, roster_differences)
 
 # SQLite allows 32,766 bound parameters; stay far below it per IN list.
 _CHUNK = 5000
@@ -47,6 +47,22 @@ def _canonical(line: dict) -> bytes:
     if all(k.isascii() and (v is None or type(v) in (str, int)) for k, v in line.items()):
         return json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return jcs_bytes(line)
+
+
+def _proven_line(r, commitments: set) -> dict | None:
+    """The index row's line (``r``: patient_id, line_json, line_salt) if its salted commitment
+    is among the entry's ``commitments`` and it names the row's patient, else None."""
+    try:
+        line = json.loads(r.line_json)
+        salt = bytes.fromhex(r.line_salt)
+        # Lines archived since issue 9 are stored in their canonical bytes: hash them as
+        # stored; older ones (Python's default separators) are re-encoded first.
+        ok = (isinstance(line, dict) and line.get("patient_id") == str(r.patient_id)
+              and (commit_line_bytes(r.line_json.encode(), salt) in commitments
+                   or commit_line_bytes(_canonical(line), salt) in commitments))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return line if ok else None
 
 
 def _chunks(ids: list) -> Iterable[list]:
@@ -90,17 +106,8 @@ def proven_lines(doc_of_session: dict[Hashable, tuple[int, int]]) -> dict[Hashab
             problem = f"chain entry #{seq} is not this session's roster"
         lines = {}
         for r in by_doc.get(doc, ()):
-            try:
-                line = json.loads(r.line_json)
-                salt = bytes.fromhex(r.line_salt)
-                # Lines archived since issue 9 are stored in their canonical bytes: hash them as
-                # stored; older ones (Python's default separators) are re-encoded first.
-                ok = (isinstance(line, dict) and line.get("patient_id") == str(r.patient_id)
-                      and (commit_line_bytes(r.line_json.encode(), salt) in commitments
-                           or commit_line_bytes(_canonical(line), salt) in commitments))
-            except (TypeError, ValueError):
-                ok = False
-            if ok:
+            line = _proven_line(r, commitments)
+            if line is not None:
                 lines[r.patient_id] = line
         out[sid] = ProvenLines(seq, lines, len(body["line_commitments"]), problem)
     return out
@@ -154,6 +161,62 @@ def bind_facts(facts):
     attendance = tuple(replace(a, archive_differs=closed[a.session_id].archive_seq)
                        if (a.session_id, a.patient_id) in bad_rows else a for a in facts.attendance)
     return replace(facts, sessions=sessions, attendance=attendance)
+
+
+@dataclass(frozen=True)
+class AddendumRecord:
+    """An addendum row as the loader read it; ``key`` is the caller's handle."""
+
+    key: Hashable
+    document_id: int | None  # the addendum's own archived document
+    seq: int | None  # that document's chain entry
+    patient_id: int
+    position: int
+    original_seq: int | None
+    fields: dict
+
+
+def addenda_differing(records: list[AddendumRecord]) -> dict[Hashable, tuple[int | None, list[str]]]:
+    """key -> (entry seq to name, what differs) for every addendum whose row is not what its own
+    chain entry commits to (its corrected fields, patient, original, position). Two queries per
+    chunk of addenda (their entries and index lines), none when there are no addenda."""
+    out: dict = {}
+    with_doc = [a for a in records if a.document_id is not None and a.seq is not None]
+    for a in records:
+        if a.document_id is None or a.seq is None:
+            out[a.key] = (a.seq or a.original_seq, ["the addendum has no archived document"])
+    entries: dict[int, bytes] = {}
+    index: dict[tuple, object] = {}
+    for part in _chunks(with_doc):
+        entries.update(db.session.execute(
+            select(audit_entries.c.seq, audit_entries.c.entry_bytes)
+            .where(audit_entries.c.seq.in_({a.seq for a in part}))).all())
+        for r in db.session.execute(
+                select(ArchivedDocumentPatient.document_id, ArchivedDocumentPatient.patient_id,
+                       ArchivedDocumentPatient.line_json, ArchivedDocumentPatient.line_salt)
+                .where(ArchivedDocumentPatient.document_id.in_({a.document_id for a in part}))):
+            index[(r.document_id, r.patient_id)] = r
+    bodies: dict[int, dict | None] = {}
+    for a in with_doc:
+        if a.seq not in bodies:
+            try:
+                bodies[a.seq] = described_fields(bytes(entries[a.seq])) if a.seq in entries else None
+            except EntryFormatError:
+                bodies[a.seq] = None
+        body = bodies[a.seq]
+        subject, line = None, None
+        if body is not None and isinstance(body.get("subject"), dict):
+            subject = body["subject"]
+            r = index.get((a.document_id, a.patient_id))
+            commitments = body.get("line_commitments")
+            if r is not None and isinstance(commitments, list):
+                line = _proven_line(r, set(commitments))
+        what = addendum_differences(patient_id=a.patient_id, position=a.position,
+                                    original_seq=a.original_seq, fields=a.fields, line=line,
+                                    subject=subject)
+        if what:
+            out[a.key] = (a.seq, what)
+    return out
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 one bridge. The query count does not grow with the number of patients or days (asserted in
 tests/web/test_fact_loader.py): one query each for patients, sessions, attendance rows and
 authorizations (each attendance row with its encounter note), plus two for the archive
-binding step and one each for addenda, treatment plans and closures (``load_documentation``),
+binding step and one each for addenda, treatment plans and closures (``load_documentation``;
+when the window has addenda, two more check them against their own chain entries),
 selecting columns rather than ORM objects because a program-year is ~90,000 attendance rows.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from portal.clock import local_today, local_to_utc
-from portal.archive_binding import bind_facts
+from portal.archive_binding import AddendumRecord, addenda_differing, bind_facts
 from portal.extensions import db
 from portal.models import (Addendum, ArchivedDocument, AttendanceEntry, Authorization,
                            CareEpisode, Closure, Cohort, EncounterNote, GroupSession, Patient,
@@ -276,20 +277,50 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
     note addenda correct the objective or resolve a similarity flag (the latest wins)."""
     tz = program.tz
     original = aliased(ArchivedDocument)
+    own = aliased(ArchivedDocument)
+    rows = db.session.execute(
+        select(Addendum.id, Addendum.target_kind, Addendum.patient_id, Addendum.fields_json,
+               Addendum.position, Addendum.document_id,
+               own.entry_seq.label("seq"), original.entry_seq.label("original_seq"),
+               GroupSession.id.label("session_id"), Addendum.original_document_id)
+        .join(original, original.id == Addendum.original_document_id)
+        .outerjoin(own, own.id == Addendum.document_id)
+        .outerjoin(GroupSession, GroupSession.document_id == Addendum.original_document_id)
+        .where(Addendum.target_kind.in_(("roster", "note")), original.dos >= start,
+               original.dos <= last_dos)
+        .order_by(Addendum.original_document_id, Addendum.patient_id, Addendum.position)).all()
+    # The archive decides for addenda too: an addendum's corrected fields are used only if they
+    # are what its own chain entry commits to; otherwise the day is blocked ("record differs
+    # from archive entry #N", N = the addendum's entry) and the row's facts stay as archived.
+    parsed: dict[int, dict | None] = {}
+    for r in rows:
+        try:
+            fields = json.loads(r.fields_json)
+            parsed[r.id] = fields if isinstance(fields, dict) else None
+        except (TypeError, ValueError):
+            parsed[r.id] = None
+    differing = addenda_differing([
+        AddendumRecord(r.id, r.document_id, r.seq, r.patient_id, r.position, r.original_seq,
+                       parsed[r.id] if parsed[r.id] is not None else {"": "unreadable"})
+        for r in rows]) if rows else {}
+    blocked: dict[tuple, int] = {}  # (session, patient) -> entry seq the addendum differs from
     roster_fix: dict[tuple, dict] = {}
-    for r in db.session.execute(
-            select(Addendum.target_kind, Addendum.patient_id, Addendum.fields_json,
-                   GroupSession.id.label("session_id"), Addendum.original_document_id)
-            .join(original, original.id == Addendum.original_document_id)
-            .outerjoin(GroupSession, GroupSession.document_id == Addendum.original_document_id)
-            .where(Addendum.target_kind.in_(("roster", "note")), original.dos >= start,
-                   original.dos <= last_dos)
-            .order_by(Addendum.original_document_id, Addendum.patient_id, Addendum.position)):
-        fields = json.loads(r.fields_json)
+    for r in rows:
+        target = None
         if r.target_kind == "roster" and r.session_id is not None:
-            roster_fix.setdefault((r.session_id, r.patient_id), {}).update(fields)
+            target = (r.session_id, r.patient_id)
         elif r.target_kind == "note" and r.original_document_id in note_by_doc:
-            note = notes[note_by_doc[r.original_document_id]]
+            target = note_by_doc[r.original_document_id]
+        if target is None:
+            continue
+        if r.id in differing or target in blocked:
+            blocked.setdefault(target, differing.get(r.id, (r.seq,))[0] or r.original_seq)
+            continue
+        fields = parsed[r.id]
+        if r.target_kind == "roster":
+            roster_fix.setdefault(target, {}).update(fields)
+        else:
+            note = notes[target]
             if "objective_key" in fields:
                 note[3] = fields["objective_key"]
             if fields.get("clone_review"):
@@ -309,6 +340,10 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
                             arrival=at("arrival", a.arrival), departure=at("departure", a.departure))
             fixed.append(a)
         attendance = fixed
+    if blocked:
+        attendance = [replace(a, archive_differs=blocked[(a.session_id, a.patient_id)])
+                      if (a.session_id, a.patient_id) in blocked and a.archive_differs is None
+                      else a for a in attendance]
 
     plans, drafts = [], set()
     plan_q = (select(TreatmentPlan.id, TreatmentPlan.patient_id, TreatmentPlan.status,

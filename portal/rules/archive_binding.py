@@ -14,6 +14,7 @@ row its committed line.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Hashable, Mapping
@@ -126,4 +127,34 @@ def roster_differences(session: SessionRecord, rows: list[RowRecord],
     if missing or committed != len(lines):
         out.append(Difference(None, f"entry commits {committed} lines; {len(lines)} are proven by the "
                                     f"index and {len(seen & set(lines))} have their row"))
+    return out
+
+
+def addendum_differences(*, patient_id: Hashable, position: int, original_seq: int | None,
+                         fields: Mapping, line: Mapping | None, subject: Mapping | None) -> list[str]:
+    """How an addendum's database row differs from what its own chain entry commits to.
+
+    ``line``: the addendum's index line, only if its salted commitment is in the entry (None:
+    the index cannot prove one); ``subject``: the entry's subject (None: no readable entry).
+    The corrected fields are what billing and readiness apply, so they must be exactly the
+    archived ones; the patient, the original and the position place them in the right chain."""
+    if subject is None:
+        return ["the addendum's chain entry is missing or unreadable"]
+    if line is None:
+        return ["no line committed in the addendum's entry is proven by the index"]
+    out = []
+    if (subject.get("patient_id") != str(patient_id) or line.get("patient_id") != str(patient_id)):
+        out.append("patient differs from the archived addendum")
+    if (subject.get("position") != str(position) or line.get("position") != str(position)):
+        out.append(f"position {position}, archived {line.get('position')}")
+    if (subject.get("original_entry_seq") != str(original_seq)
+            or line.get("original_entry_seq") != str(original_seq)):
+        out.append(f"corrects entry #{original_seq}, archived #{line.get('original_entry_seq')}")
+    archived = line.get("corrected")
+    try:
+        archived = json.loads(archived) if isinstance(archived, str) else None
+    except ValueError:
+        archived = None
+    if archived != dict(fields):
+        out.append("corrected fields differ from the archived addendum")
     return out
