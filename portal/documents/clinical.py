@@ -10,6 +10,12 @@ NOTE_ATTESTATION = (
     "I attest that I provided this service, that this note describes this patient's own "
     "participation, and that the times shown are those recorded on the closed roster."
 )
+#: A clinician other than the group's facilitator, signing with a documented reason.
+NOTE_ATTESTATION_OTHER = (
+    "I attest that I took part in this service as stated in the reason for signing, that this "
+    "note describes this patient's own participation, and that the times shown are those "
+    "recorded on the closed roster."
+)
 PLAN_ATTESTATION = (
     "This plan was developed with the patient. The signatures below were made on the dates "
     "shown, none before the plan was written."

@@ -108,7 +108,8 @@ def sign(note_id: int):
         svc.sign_note(note_id, signer=current_user._get_current_object(),
                       attested=request.form.get("attest") == "yes",
                       clone_decision=request.form.get("clone_decision") or None,
-                      clone_review=request.form.get("clone_review"))
+                      clone_review=request.form.get("clone_review"),
+                      author_reason=request.form.get("author_reason"))
     except svc.CloneSuspected as exc:
         # Side by side, for the author only: the other patient is shown by roster name.
         return _note_page(session_id, patient_id, status=409, clone_pairs=exc.pairs,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.clock import fmt_local, local_today, now_utc
-from portal.documents.clinical import NOTE_ATTESTATION, render_note_pdf
+from portal.documents.clinical import NOTE_ATTESTATION, NOTE_ATTESTATION_OTHER, render_note_pdf
 from portal.documents.render import RenderTimeout
 from portal.documents.roster import MODALITY_LABEL
 from portal.extensions import db
@@ -343,7 +343,8 @@ def clone_candidates(note: EncounterNote, threshold: float) -> list[tuple[Encoun
 
 
 def note_record(note: EncounterNote, session: GroupSession, gnote: GroupNote, signer: User, *,
-                signed_at: datetime, deadline: date, clone: dict) -> dict:
+                signed_at: datetime, deadline: date, clone: dict,
+                author_reason: str = "") -> dict:
     program = session.cohort.program
     tz = program.tz
     entry = next(e for e in session.entries if e.patient_id == note.patient_id)
@@ -387,19 +388,35 @@ def note_record(note: EncounterNote, session: GroupSession, gnote: GroupNote, si
                    "credential": signer.credential or "", "npi": signer.npi or "",
                    "at": signed_at.isoformat().replace("+00:00", "Z"),
                    "at_local": fmt_local(signed_at, tz, "%b %-d, %Y %-I:%M %p %Z")},
-        "attestation": NOTE_ATTESTATION,
+        "facilitator": {"name": session.facilitator.name if session.facilitator else "",
+                        "credential": (session.facilitator.credential or "")
+                        if session.facilitator else ""},
+        "author_reason": author_reason,
+        "attestation": NOTE_ATTESTATION_OTHER if author_reason else NOTE_ATTESTATION,
     }
 
 
+#: Who may sign a group's encounter notes. The note attests that its author provided the service
+#: (NH He-W 513.10: the primary therapist signs every note; DOMAIN.md rule 20), and the claim
+#: names the session's facilitator as rendering clinician: so the facilitator signs. A session
+#: handed to a covering facilitator before the group (portal.services.session_changes) has the
+#: covering clinician as its facilitator. Anyone else (a co-leader, a clinician covering after
+#: the fact) signs only with a written reason, archived with the note and printed on it.
+MIN_AUTHOR_REASON_CHARS = 15
+
+
 def sign_note(note_id: int, *, signer: User, attested: bool, clone_decision: str | None = None,
-              clone_review: str | None = None, now: datetime | None = None) -> EncounterNote:
+              clone_review: str | None = None, author_reason: str | None = None,
+              now: datetime | None = None) -> EncounterNote:
     """Sign a draft note: validate it whole, check the shared and individual sections for
     attendees' names and the individual section for near-copies (``CloneSuspected`` until the
     author decides: ``individualized`` with a written review, or ``flag`` to sign with the flag
     open), render the PDF outside any transaction, then archive it and mark the note signed
     in one transaction. Late notes are signed and flagged, not refused.
 
-    Raises NotFound, Conflict (already signed, changed while rendering), Invalid.
+    A signer other than the session's facilitator must give ``author_reason`` (see
+    ``MIN_AUTHOR_REASON_CHARS``). Raises NotFound, Conflict (already signed, changed while
+    rendering), Invalid.
     """
     note = get_note(note_id)
     if note.is_signed:
@@ -411,6 +428,16 @@ def sign_note(note_id: int, *, signer: User, attested: bool, clone_decision: str
     if not signer.credential:
         raise Invalid("Your account has no credential on file; a signed note must carry the "
                       "author's credential. Ask an administrator to add it.")
+    author_reason = clean_text(author_reason, "Reason for signing", max_chars=1000)
+    if signer.id == session.facilitator_id:
+        author_reason = ""  # the facilitator provided the service: nothing to explain
+    elif len(author_reason) < MIN_AUTHOR_REASON_CHARS:
+        who = session.facilitator.name_with_credential if session.facilitator else "its facilitator"
+        raise Invalid(f"This group was run by {who}, who signs its notes: a note attests that its "
+                      "author provided the service. If you co-led the group or sign for the "
+                      "facilitator, say so under “Reason for signing” (at least "
+                      f"{MIN_AUTHOR_REASON_CHARS} characters); it is archived and printed with "
+                      "the note.", field="author_reason")
     form = {k: getattr(note, k) for k in NOTE_FIELDS}
     _validated_fields(form, session, entry.patient, for_signing=True)
     gnote = group_note(session.id)
@@ -443,7 +470,7 @@ def sign_note(note_id: int, *, signer: User, attested: bool, clone_decision: str
     deadline = note_deadline_for(session, entry.patient)
     signer = db.session.get(User, signer.id)
     record = note_record(note, session, gnote, signer, signed_at=signed_at, deadline=deadline,
-                         clone=clone)
+                         clone=clone, author_reason=author_reason)
     stamp = note.updated_at
     db.session.rollback()  # no transaction or lock while laying out pages
     try:
@@ -463,7 +490,8 @@ def sign_note(note_id: int, *, signer: User, attested: bool, clone_decision: str
             "signed_credential": signer.credential or "", "signed_npi": signer.npi or "",
             "signed_at": record["signed"]["at"], "deadline": record["deadline"],
             "late": record["late"], "minutes_attended": record["minutes_attended"],
-            "clone_flag": clone["flag"]}
+            "clone_flag": clone["flag"],
+            **({"author_reason": author_reason} if author_reason else {})}
     try:
         doc = archive_document(
             kind="encounter_note",
