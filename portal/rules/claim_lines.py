@@ -514,9 +514,10 @@ def derive_claim_lines(
     _apply_weekly(drafts, rulebook)
     # drafts are grouped by patient and in DOS order within each patient (built that way above)
     used_units: dict[int, int] = {}
+    x12_cache: dict[int, list[Reason]] = {}
     for d in drafts:
         if d.rules is not None and d.attended:
-            _apply_x12_fields(d)
+            _apply_x12_fields(d, x12_cache)
         if d.rules is not None and d.code:
             _apply_authorization(d, d.rules, auths_by_patient.get(d.patient.patient_id, ()),
                                  used_units)
@@ -673,21 +674,26 @@ def _apply_rendering(d: _Draft, rules: RuleVersion, primary: SessionFact,
             "add it in the program setup", WHO_BILLING))
 
 
-def _apply_x12_fields(d: _Draft) -> None:
+def _apply_x12_fields(d: _Draft, cache: dict) -> None:
     """Values an 837P cannot carry, and the subscriber address it requires (2010BA N3/N4 when
-    the patient is the subscriber, SBR02 = 18). Self-pay days are never sent, so not checked."""
+    the patient is the subscriber, SBR02 = 18). Self-pay days are never sent, so not checked.
+    The reasons depend on the patient only: computed once per patient (``cache``, keyed by
+    the PatientFact's identity, lives for one derivation)."""
     if d.payer_kind == "self_pay":
         return
-    for label, why in field_problems(d.patient, None):
-        d.reasons.append(Reason(
-            "x12_invalid_value", f"{label}: {why}; correct it at the source (census or setup)",
-            WHO_BILLING))
-    missing = address_missing(d.patient)
-    if missing:
-        d.reasons.append(Reason(
-            "subscriber_address_missing",
-            f"subscriber address missing ({', '.join(missing)}): the 837P requires the "
-            "patient's address when the patient is the subscriber", WHO_BILLING))
+    reasons = cache.get(id(d.patient))
+    if reasons is None:
+        reasons = [Reason("x12_invalid_value",
+                          f"{label}: {why}; correct it at the source (census or setup)",
+                          WHO_BILLING) for label, why in field_problems(d.patient, None)]
+        missing = address_missing(d.patient)
+        if missing:
+            reasons.append(Reason(
+                "subscriber_address_missing",
+                f"subscriber address missing ({', '.join(missing)}): the 837P requires the "
+                "patient's address when the patient is the subscriber", WHO_BILLING))
+        cache[id(d.patient)] = reasons
+    d.reasons.extend(reasons)
 
 
 def _add_cohort_faults(d: _Draft, infos: dict, rules: RuleVersion | None, payer_key: str,
