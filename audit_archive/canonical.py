@@ -150,7 +150,7 @@ def _described(origin, kind, subject, actor, occurred_at, record_hash, line_comm
 def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, occurred_at: datetime | str,
                 record_hash: str, line_commitments: Sequence[str], doc_sha256: str, doc_size: int,
                 prev_hash: str | None, checkpoint: CheckpointRef | None, origin: str,
-                archived_at: datetime | str | None = None) -> bytes:
+                archived_at: datetime | str | None = None, backfill: str | None = None) -> bytes:
     """Entry bytes in the current format (v2): the fixed-width header line, then the JCS object
     of the descriptive fields.  Field meanings: docs/audit-format.md §1.
 
@@ -170,6 +170,13 @@ def build_entry(*, seq: int, kind: str, subject: Mapping[str, str], actor: str, 
     body = _described(origin, kind, subject, actor, occurred_at, record_hash, line_commitments)
     if archived_at is not None:  # when the server archived it (``ledger.append`` always sets it)
         body["archived_at"] = utc_timestamp(archived_at)
+    if backfill is not None:  # an event archived late on purpose (imported history): say why
+        if archived_at is None:
+            raise CanonicalError("backfill needs archived_at")
+        if not (0 < len(backfill) <= entry_format.BACKFILL_MAX_CHARS) or backfill.strip() != backfill:
+            raise CanonicalError(f"backfill must be a non-empty reason of at most "
+                                 f"{entry_format.BACKFILL_MAX_CHARS} characters, without outer spaces")
+        body["backfill"] = backfill
     return header + canonical_bytes({**body, "media_type": "application/pdf"})
 
 

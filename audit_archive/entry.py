@@ -45,6 +45,10 @@ _UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9
 V2_BODY_KEYS = ("actor", "kind", "line_commitments", "log", "media_type", "occurred_at", "record_sha256", "subject")
 # Entries appended since 2026-12 also say when they were archived (server UTC), docs/audit-format.md §1.
 V2_BODY_KEYS_ARCHIVED = tuple(sorted(V2_BODY_KEYS + ("archived_at",)))
+# An entry recording an event from before it was archived on purpose (imported or backfilled
+# history, e.g. the demo's past weeks) says so, with a short reason: docs/audit-format.md §1.
+V2_BODY_KEYS_BACKFILL = tuple(sorted(V2_BODY_KEYS_ARCHIVED + ("backfill",)))
+BACKFILL_MAX_CHARS = 200
 V1_KEYS = ("actor", "checkpoint", "doc", "kind", "line_commitments", "log", "occurred_at", "prev_hash",
            "record_sha256", "seq", "subject", "v")
 
@@ -250,18 +254,25 @@ def parse_entry(data: bytes) -> dict:
         return e
     seq, prev, ck, doc_sha, doc_size = _parse_header(data)
     body = _load_object(data[HEADER_LEN:], "v2 body")
-    _need(sorted(body) in (list(V2_BODY_KEYS), list(V2_BODY_KEYS_ARCHIVED)),
-          f"v2 body has fields {sorted(body)}, expected {list(V2_BODY_KEYS)} (and archived_at, in newer entries)")
+    _need(sorted(body) in (list(V2_BODY_KEYS), list(V2_BODY_KEYS_ARCHIVED), list(V2_BODY_KEYS_BACKFILL)),
+          f"v2 body has fields {sorted(body)}, expected {list(V2_BODY_KEYS)} (and archived_at, in newer "
+          f"entries; and backfill, only with archived_at)")
     _check_common(body)
     if "archived_at" in body:
         _need(isinstance(body["archived_at"], str) and bool(_UTC.fullmatch(body["archived_at"])),
               f"archived_at {body['archived_at']!r} is not UTC ISO-8601 ending in Z")
+    if "backfill" in body:
+        _need(isinstance(body["backfill"], str) and 0 < len(body["backfill"]) <= BACKFILL_MAX_CHARS
+              and body["backfill"].strip() == body["backfill"],
+              f"backfill must be a non-empty reason of at most {BACKFILL_MAX_CHARS} characters, "
+              f"without leading or trailing spaces")
     _need(body["media_type"] == "application/pdf", f"media_type must be application/pdf, got {body['media_type']!r}")
     return {
         "v": 2, "log": body["log"], "seq": seq, "kind": body["kind"], "subject": body["subject"],
         "actor": body["actor"], "occurred_at": body["occurred_at"], "record_sha256": body["record_sha256"],
         "line_commitments": body["line_commitments"],
         **({"archived_at": body["archived_at"]} if "archived_at" in body else {}),
+        **({"backfill": body["backfill"]} if "backfill" in body else {}),
         "doc": {"media_type": body["media_type"], "sha256": doc_sha, "size": doc_size},
         "prev_hash": prev,
         "checkpoint": None if ck is None else {"origin": body["log"], "size": ck[0], "root": ck[1]},
@@ -293,6 +304,15 @@ def _top_level_string(data: bytes, key: bytes) -> str | None:
     i += len(key) + 4
     j = data.find(b'"', i)
     return data[i:j].decode("ascii", "replace") if j > 0 else None
+
+
+def backfill_of(data: bytes) -> str | None:
+    """The ``backfill`` reason of stored v2 entry bytes, or None, without parsing the JSON.
+    Sound as ``_top_level_string`` is: the keys before it (actor, archived_at) hold strings.
+    The value is returned as stored (JSON escapes undone only by ``parse_entry``)."""
+    if not data.startswith(V2_MAGIC):
+        return None
+    return _top_level_string(data, b"backfill")
 
 
 def times_of(data: bytes) -> tuple[str | None, str | None]:

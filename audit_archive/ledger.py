@@ -114,7 +114,7 @@ def latest_checkpoint_ref(conn: Connection, below: int | None = None,
 def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[str, str], actor: str,
            record: Mapping[str, Any], pdf_bytes: bytes, occurred_at: datetime | str,
            line_commitments: Sequence[str] = (), verify_base_url: str, origin: str,
-           label: str | None = None) -> AppendResult:
+           label: str | None = None, backfill: str | None = None) -> AppendResult:
     """Stamp ``pdf_bytes``, store it, and append its entry, inside the caller's open transaction.
 
     - ``conn``: a Connection with a transaction begun (SQLite: via ``sqlite_begin_immediate``).
@@ -128,6 +128,9 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
     - ``verify_base_url``: e.g. "https://portal.example.org"; the QR encodes ``{base}/verify/{seq}``.
     - ``origin``: the log name (also the checkpoint origin / signing key name).
     - ``label``: program label printed on the stamp (defaults to origin).
+    - ``backfill``: for history archived long after its events on purpose (an import, the
+      demo's past weeks), a short reason; the entry carries it, and ``verify`` reports such
+      entries in one summary line instead of one late-archived warning each.
 
     Raises StampError for a non-PDF, CanonicalError for malformed fields, FileStoreError,
     and database errors from the INSERT.
@@ -156,7 +159,7 @@ def append(conn: Connection, store: FileStore, *, kind: str, subject: Mapping[st
         seq=seq, kind=kind, subject=subject, actor=actor, occurred_at=occurred_at,
         record_hash=record_hash, line_commitments=list(line_commitments), doc_sha256=doc_sha,
         doc_size=len(stamped), prev_hash=prev_hash, checkpoint=ck, origin=origin,
-        archived_at=archived_at)
+        archived_at=archived_at, backfill=backfill)
     # v2: the chain hash is the leaf hash (one SHA-256 serves the chain and the tree).
     l_hash = entry_format.leaf_hash(entry).hex()
     e_hash = l_hash

@@ -18,7 +18,7 @@ from . import merkle
 from .entry import (HEADER_LEN, MAX_SEQ, PREFIX_LEN, TAIL_CKPT, TAIL_DOC_SHA, TAIL_DOC_SIZE, TAIL_LEN, V2_MAGIC, ZERO_HASH,
                     EntryFormatError, chain_fields, chain_hash, kind_of, parse_entry)
 from .checkpoint import checkpoint_files, open_row
-from .entry import times_of
+from .entry import backfill_of, times_of
 from .filestore import _HEX64, FileStore
 from .ledger import as_bytes
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier
@@ -42,6 +42,10 @@ class Report:
     first_bad_seq: int | None = None
     # (seq, occurred_at, archived_at) of entries archived later than the limit after their event
     late_archived: list[tuple[int, str, str]] = field(default_factory=list)
+    # (seq, days between event and archiving) of entries marked as backfilled history, and the
+    # reasons they give: reported in one summary line, not one warning each
+    backfilled: list[tuple[int, float]] = field(default_factory=list)
+    backfill_reasons: dict[str, int] = field(default_factory=dict)
     newest_checkpoint_size: int | None = None  # the largest signed size among rows and files
     since_size: int | None = None               # the size ``--since`` started from
     # Set by callers that know more (the portal: witnesses, checkpoint time); printed on the OK line.
@@ -50,6 +54,16 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def backfill_line(self) -> str:
+        """One line for every entry marked as backfilled history (docs/audit-format.md §1)."""
+        n = len(self.backfilled)
+        oldest = max((days for _seq, days in self.backfilled), default=0.0)
+        why = "; ".join(f"{reason!r}" + (f" ({k})" if len(self.backfill_reasons) > 1 else "")
+                        for reason, k in sorted(self.backfill_reasons.items()))
+        return (f"{n} entr{'y' if n == 1 else 'ies'} marked as backfilled history "
+                f"(seq {self.backfilled[0][0]}-{self.backfilled[-1][0]}; events up to {oldest:.1f} days "
+                f"before archiving; reason {why})")
 
     def fail(self, msg: str, seq: int | None = None) -> None:
         self.failures.append(msg)
@@ -70,6 +84,8 @@ class Report:
             parts.append(f"--since started from size {self.since_size}")
         if self.late_archived:
             parts.append(f"{len(self.late_archived)} late-archived")
+        if self.backfilled:
+            parts.append(self.backfill_line())
         lines = [f"{head}: " + ", ".join(parts) + f", root {self.root_hash}"]
         lines += [f"FAIL {m}" for m in self.failures] + [f"WARN {m}" for m in self.warnings]
         return "\n".join(lines)
@@ -475,9 +491,17 @@ class _Times:
             else:
                 self.last, self.last_text, self.last_seq = a, archived, seq
             try:
-                late = occurred is not None and a - _instant(occurred) > self.late_after
+                gap = a - _instant(occurred) if occurred is not None else None
             except ValueError:
                 continue  # a malformed event time is reported where the body is parsed
+            late = gap is not None and gap > self.late_after
+            backfill = backfill_of(data)
+            if backfill is not None:
+                # Marked as imported/backfilled history by the archiving server itself: counted
+                # in the summary line, not warned about one by one.
+                rep.backfilled.append((seq, max(gap.total_seconds(), 0) / 86400 if gap is not None else 0.0))
+                rep.backfill_reasons[backfill] = rep.backfill_reasons.get(backfill, 0) + 1
+                continue
             if late:
                 rep.late_archived.append((seq, occurred, archived))
                 days = (a - _instant(occurred)).total_seconds() / 86400

@@ -149,3 +149,85 @@ def test_ok_line_says_how_far_the_newest_checkpoint_reaches(engine, store, key_p
     assert first.startswith("OK: 5 entries, 5 documents, ")
     assert "newest checkpoint covers 3" in first and "2 not yet covered by a checkpoint" in first
     assert "--since started from size 3" in first
+
+
+# -- Backfilled history: entries archived late on purpose say so (docs/audit-format.md §1) ------
+
+BACKFILL = "demo history: simulated past days, archived when the demo was loaded"
+
+
+def _append_at(engine, store, days_ago: float, *, backfill=None):
+    with engine.begin() as conn:
+        return ledger_module.append(
+            conn, store, kind="roster", subject={"roster_id": f"r{days_ago}"}, actor="user:7",
+            record={"r": days_ago}, pdf_bytes=make_pdf(f"r{days_ago}"),
+            occurred_at=datetime.now(timezone.utc) - timedelta(days=days_ago),
+            verify_base_url=BASE_URL, origin=ORIGIN, backfill=backfill)
+
+
+def test_backfilled_entries_are_one_summary_line_not_a_warning_each(engine, store):
+    for days in (27, 20, 13, 6):
+        _append_at(engine, store, days, backfill=BACKFILL)
+    late = _append_at(engine, store, 15)  # not marked: still a late-archived warning
+    rep = _verify(engine, store)
+    assert rep.ok, rep.summary()
+    assert [seq for seq, _o, _a in rep.late_archived] == [late.seq]
+    assert sum("late-archived" in w for w in rep.warnings) == 1
+    assert f"entry {late.seq}: late-archived" in rep.warnings[0]
+    ok_line = rep.summary().splitlines()[0]
+    assert ok_line.startswith("OK: ")
+    assert (f"4 entries marked as backfilled history (seq 1-4; events up to 27.0 days before archiving; "
+            f"reason {BACKFILL!r})") in ok_line
+    assert "1 late-archived" in ok_line
+
+
+def test_backfill_marker_is_in_the_signed_entry_and_parsed(engine, store):
+    res = _append_at(engine, store, 10, backfill=BACKFILL)
+    e = parse_entry(res.entry_bytes)
+    assert e["backfill"] == BACKFILL and e["archived_at"]
+    assert b'"archived_at":"' in res.entry_bytes and b'"backfill":"demo history' in res.entry_bytes
+    # Changing the marker changes the entry hash: the chain and every checkpoint cover it.
+    forged = res.entry_bytes.replace(b'"backfill":"demo', b'"backfill":"DEMO')
+    assert leaf_hash(forged) != leaf_hash(res.entry_bytes)
+
+
+def test_marker_stripped_by_an_insider_breaks_the_chain(engine, store):
+    """Removing the marker from a stored entry (triggers bypassed) to hide that history was
+    backfilled is a rewrite: verify fails on the entry's hash."""
+    from sqlalchemy import update
+    res = _append_at(engine, store, 10, backfill=BACKFILL)
+    body = parse_entry(res.entry_bytes)
+    stripped = canonical.build_entry(
+        seq=res.seq, kind="roster", subject=body["subject"], actor=body["actor"],
+        occurred_at=body["occurred_at"], record_hash=body["record_sha256"],
+        line_commitments=body["line_commitments"], doc_sha256=body["doc"]["sha256"],
+        doc_size=body["doc"]["size"], prev_hash=None, checkpoint=None, origin=ORIGIN,
+        archived_at=body["archived_at"])
+    from audit_archive.schema import drop_append_only_ddl
+    with engine.begin() as conn:
+        for ddl in drop_append_only_ddl(conn.dialect.name):
+            conn.exec_driver_sql(ddl)
+        conn.execute(update(audit_entries).where(audit_entries.c.seq == res.seq).values(entry_bytes=stripped))
+    rep = _verify(engine, store)
+    assert not rep.ok and any(f"entry {res.seq}" in f for f in rep.failures), rep.summary()
+
+
+def test_backfill_needs_archived_at_and_a_clean_reason(engine, store):
+    import pytest
+
+    from audit_archive.entry import EntryFormatError
+    doc = hashlib.sha256(b"x").hexdigest()
+    kw = dict(seq=1, kind="roster", subject={"roster_id": "x"}, actor="user:1",
+              occurred_at=datetime(2026, 11, 1, tzinfo=timezone.utc), record_hash=doc, line_commitments=[],
+              doc_sha256=doc, doc_size=1, prev_hash=None, checkpoint=None, origin=ORIGIN)
+    with pytest.raises(canonical.CanonicalError, match="backfill needs archived_at"):
+        canonical.build_entry(**kw, backfill=BACKFILL)
+    for bad in ("", " padded", "x" * 201):
+        with pytest.raises(canonical.CanonicalError, match="backfill must be"):
+            canonical.build_entry(**kw, archived_at=datetime(2026, 12, 1, tzinfo=timezone.utc), backfill=bad)
+    good = canonical.build_entry(**kw, archived_at=datetime(2026, 12, 1, tzinfo=timezone.utc), backfill=BACKFILL)
+    # A reader refuses a body whose marker is malformed or that has it without archived_at.
+    for old, new in ((b'"backfill":"demo history', b'"backfill":" demo history'),
+                     (b'"archived_at":"2026-12-01T00:00:00Z",', b'')):
+        with pytest.raises(EntryFormatError):
+            parse_entry(good.replace(old, new))

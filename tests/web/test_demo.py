@@ -32,6 +32,23 @@ def test_demo_load_is_idempotent_and_has_gaps(app, runner):
     assert "already exists" in again.output and "demo-dana" in again.output
     verify = runner.invoke(args=["audit", "verify"])
     assert verify.exit_code == 0, verify.output
+    # The demo's past days are archived now, long after their events: every demo entry carries
+    # the signed backfill marker, so verify says so once instead of warning per entry.
+    assert "late-archived" not in verify.output, verify.output
+    assert (f"{entries} entries marked as backfilled history (seq 1-{entries}; events up to "
+            in verify.output and "demo history: simulated past days" in verify.output), verify.output
+
+
+def test_demo_entries_say_backfilled_on_their_verification_page(app, client, login):
+    load_demo(today=date(2026, 11, 16), history_days=10)  # weeks before the server's clock
+    admin = db.session.scalar(select(User).where(User.role == "admin"))
+    admin.password_hash = __import__("tests.factories", fromlist=["x"]).password_hash()
+    db.session.commit()
+    login.as_(admin)
+    page = client.get("/verify/1")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "backfilled history" in body
+    assert "demo history: simulated past days" in body and "late-archived</strong>" not in body
 
 
 def _documentation_reasons(summary):
