@@ -47,9 +47,8 @@ from portal.rules.facts import STATUS_BLOCKED, STATUS_READY
 from portal.billing.inputs import MAX_RANGE_DAYS
 from portal.models import ClaimExport
 from portal.rules.x12_837p import FREQUENCIES
-from portal.services.claim_exports import (ACK_LABELS, X12_ENDPOINT, X12Settings, export_837p,
-                                           exports_of, import_999,
-                                           next_interchange_number as _next_interchange_number)
+from portal.services.claim_exports import (ACK_LABELS, X12Settings, export_837p,
+                                           exports_of, import_999)
 from portal.services.errors import ServiceError
 from portal.services.reconciliation import build_day, reconcile_day, usd
 

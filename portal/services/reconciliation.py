@@ -19,7 +19,6 @@ program-local: an evening group's rosters are not overdue before the group has m
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
