@@ -221,6 +221,11 @@ def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str
     start, end = session_window(session)
     window = f"{_local(session, start)}\u2013{_local(session, end)}"
     arrival_at = departure_at = None
+    # An unreadable time is named first, whatever the status ("99:99 is not a time", not a
+    # lesson about which status carries a time).
+    for field, text in (("arrival", arrival), ("departure", departure)):
+        if text and text.strip():
+            _clock_on_dos(session, text, field)
     if status == "present" and (arrival or departure):
         raise Invalid("A patient marked Present attended the whole session; choose Late arrival "
                       "or Left early to record a time, or clear the time.", field="status")
