@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from portal.clock import fmt_when, local_to_utc, now_utc, parse_clock, TimeInputError
 from portal.documents.roster import render_roster_pdf, roster_record
 from portal.extensions import db
+from portal.wording import count_noun
 from portal.models import AttendanceEntry, GroupSession, User
 from portal.models.attendance import ATTENDED
 from portal.rules.attendance_time import minutes_attended
@@ -290,7 +291,7 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None,
         length = int((end_at - start_at).total_seconds() // 60)
         if not raw.isdigit() or int(raw) >= length:
             raise Invalid(f"Breaks must be a whole number of minutes under the session's "
-                          f"{length} minutes, not \u201c{raw[:10]}\u201d.", field="break_minutes")
+                          f"{count_noun(length, 'minute')}, not \u201c{raw[:10]}\u201d.", field="break_minutes")
         breaks = int(raw)
     elif break_minutes is not None:
         breaks = 0
