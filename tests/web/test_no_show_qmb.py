@@ -53,6 +53,7 @@ def test_census_import_sets_qmb_and_the_fee_is_refused_on_the_no_show_page(world
     s, _ = _absent(world, day, lan)
     _ack(lan, policy, world, s.scheduled_start - timedelta(days=3))
     login.as_(world.billing)
+    assert "QMB</code> is Y or N" in client.get("/admin/census/").get_data(as_text=True)
 
     preview = upload(client, QMB_FIXTURE.read_bytes())
     body = html.unescape(preview.get_data(as_text=True))
