@@ -22,3 +22,27 @@ def test_database_locked_is_logged_by_name_without_sql_or_parameters(app, world,
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "database unavailable on GET /_test/busy: OperationalError: database is locked" in logged
     assert "Alvarez" not in logged and "UPDATE" not in logged
+
+
+def test_a_page_whose_access_log_row_cannot_be_written_is_not_shown(app, world, client, login,
+                                                                     monkeypatch, caplog):
+    """The access-log commit hitting "database is locked" answers 503 (not a 500, and not the
+    patient's page without its log row)."""
+    from portal.extensions import db
+
+    login.as_(world.billing)
+    real_commit = db.session.commit
+
+    def busy_commit():
+        from flask import has_request_context, request
+        if has_request_context() and request.path.startswith("/readiness/patients/"):
+            raise OperationalError("INSERT INTO access_log ...", {}, sqlite3.OperationalError("database is locked"))
+        return real_commit()
+
+    monkeypatch.setattr(db.session, "commit", busy_commit)
+    with caplog.at_level(logging.ERROR):
+        resp = client.get(f"/readiness/patients/{world.patients[0].id}")
+    assert resp.status_code == 503
+    body = resp.get_data(as_text=True)
+    assert "Alvarez" not in body and "database is busy" in body
+    assert "(access log): database is locked" in " ".join(r.getMessage() for r in caplog.records)
