@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import rfc8785
 
 from . import entry as entry_format
-from .commitments import LINE_DOMAIN, SALT_SIZE, commit_line_bytes  # noqa: F401  (re-exported)
+from .commitments import SALT_SIZE, commit_line_bytes
 
 FORMAT_VERSION = 2  # what build_entry writes; entry.py reads every version
 _MAX_SAFE_INT = 2 ** 53 - 1

@@ -252,7 +252,6 @@ def _archive(facts) -> None:
     committing to one salted line per attendance row, and the index rows holding those lines,
     so the fact loader's archive binding (portal/archive_binding.py) has its real work to do."""
     import hashlib
-    import json
     import secrets
 
     from sqlalchemy import insert, update

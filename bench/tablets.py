@@ -152,6 +152,13 @@ def run(label: str, database_url: str | None, *, tablets: int, seconds: float, w
     print(f"audit verify: {'passed' if verify.returncode == 0 else 'FAILED'}")
     if verify.returncode != 0:
         print(verify.stdout[-2000:], verify.stderr[-2000:])
+    if tracebacks or locked:  # what went wrong, from the server's own log (no bodies, no PHI)
+        lines = server_log.splitlines()
+        for i, line in enumerate(lines):
+            if "Traceback" in line or "database unavailable" in line:
+                print("server log:", *lines[max(0, i - 1):i + 1][-1:], *[
+                    ln for ln in lines[i + 1:i + 40] if not ln.startswith("  ")][:2], sep="\n  ")
+                break
     return not stats.errors and verify.returncode == 0 and locked == 0 and tracebacks == 0
 
 

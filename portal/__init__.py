@@ -5,6 +5,7 @@ imported without loading the web framework.
 """
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,7 @@ def create_app(config: dict | None = None) -> "Flask":
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from portal import models  # noqa: F401  (registers every table for Alembic)
+    import_module("portal.models")  # registers every table for Alembic
     from portal.auth import bp as auth_bp
     from portal.web import register_web
 

@@ -3,8 +3,9 @@
 ``g.patient_id`` so the row names the patient."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import current_app, g, make_response, request
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 
 from portal.extensions import db
 from portal.models.access import AccessLogEntry
@@ -23,5 +24,19 @@ def log_access(response):
         patient_id=g.get("patient_id"), status_code=response.status_code,
         remote_addr=(request.remote_addr or "")[:64],
     ))
-    db.session.commit()
+    try:
+        db.session.commit()
+    except OperationalError as exc:
+        # No log row, no page: a read of patient records must not go unlogged. The database
+        # was busy or away (SQLite's lock wait ran out; PostgreSQL restarting): say so, as the
+        # view's own database errors do, instead of a 500.
+        db.session.rollback()
+        from portal.errors import error_response
+
+        reason = (str(getattr(exc, "orig", exc)).splitlines() or [""])[0][:120]
+        current_app.logger.error("database unavailable on %s %s (access log): %s", request.method,
+                                 request.path, reason)
+        return make_response(error_response(503, "The database is busy or restarting, so this "
+                                                 "page could not be recorded in the access log "
+                                                 "and is not shown. Try again in a minute."))
     return response

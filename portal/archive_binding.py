@@ -76,7 +76,6 @@ def proven_lines(doc_of_session: dict[Hashable, tuple[int, int]]) -> dict[Hashab
     out: dict[Hashable, ProvenLines] = {}
     if not doc_of_session:
         return out
-    session_of_doc = {doc: sid for sid, (doc, _seq) in doc_of_session.items()}
     entries: dict[int, bytes] = {}
     index_rows = []
     for part in _chunks(list(doc_of_session.values())):

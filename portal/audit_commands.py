@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from portal.archive_binding import closed_roster_differences
 from portal.clock import now_utc
 from portal.extensions import db
+from portal.wording import count_noun
 from portal.services.witnesses import check_cosignatures
 from portal.services.archive_index import check_index
 from portal.services.archiving import archive_store
@@ -34,8 +35,7 @@ def _described(d) -> str:
     return d.what if d.patient_id is None else f"patient id {d.patient_id}: {d.what}"
 
 
-def _plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (words or word + 's')}"
+_plural = count_noun
 
 
 def _fail(message: str, prefix: str = "ERROR") -> NoReturn:

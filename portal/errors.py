@@ -62,8 +62,12 @@ def register_error_handlers(app: Flask) -> None:
         # PostgreSQL restarting or unreachable: the transaction was lost, so nothing was saved;
         # the connection pool's pre-ping reconnects on a later request.
         db.session.rollback()
-        app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
-                         type(getattr(err, "orig", err)).__name__)
+        # The driver's first line ("database is locked", "connection refused") names the
+        # fault without SQL or parameters (no PHI); the load bench counts these lines.
+        orig = getattr(err, "orig", err)
+        reason = (str(orig).splitlines() or [""])[0][:120]
+        app.logger.error("database unavailable on %s %s: %s: %s", request.method, request.path,
+                         type(orig).__name__, reason)
         return error_response(503, "The database could not be reached (it may be restarting). "
                                    "Nothing was saved; try again in a minute.")
 

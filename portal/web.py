@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from portal.wording import count_noun
 
 
 def register_web(app: Flask) -> None:
@@ -41,5 +42,6 @@ def register_web(app: Flask) -> None:
 
     # {{ instant | when(tz) }}: the time alone when it is today, else with its date.
     app.jinja_env.filters["when"] = fmt_when
+    app.jinja_env.filters["count_noun"] = count_noun  # {{ n | count_noun("day") }}: 1 day, 2 days
     register_error_handlers(app)
     access_control.check_policies(app)

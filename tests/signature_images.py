@@ -6,7 +6,9 @@ import io
 
 from PIL import Image, ImageDraw
 
-from portal.demo.signature_art import squiggle_png  # noqa: F401  (re-exported for tests)
+from portal.demo.signature_art import squiggle_png  # re-exported for tests
+
+__all__ = ["blank_png", "dot_png", "squiggle_png"]
 
 
 def blank_png(width: int = 600, height: int = 240) -> bytes:

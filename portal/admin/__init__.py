@@ -4,4 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from portal.admin import views  # noqa: E402,F401  (registers the routes)
+from portal.admin import views  # noqa: E402  (registers the routes)
+
+__all__ = ["bp", "views"]

@@ -28,4 +28,6 @@ def _when(instant, tz) -> str:
     return local.strftime("%a %b %-d, %Y %-I:%M %p %Z")
 
 
-from portal.authorizations import views  # noqa: E402,F401  (routes register on bp)
+from portal.authorizations import views  # noqa: E402  (routes register on bp)
+
+__all__ = ["bp", "views"]

@@ -47,11 +47,10 @@ from portal.rules.facts import STATUS_BLOCKED, STATUS_READY
 from portal.billing.inputs import MAX_RANGE_DAYS
 from portal.models import ClaimExport
 from portal.rules.x12_837p import FREQUENCIES
-from portal.services.claim_exports import (ACK_LABELS, X12_ENDPOINT, X12Settings, export_837p,
-                                           exports_of, import_999,
-                                           next_interchange_number as _next_interchange_number)
+from portal.services.claim_exports import (ACK_LABELS, X12Settings, export_837p,
+                                           exports_of, import_999)
 from portal.services.errors import ServiceError
-from portal.services.reconciliation import build_day, reconcile_day, usd
+from portal.services.reconciliation import board_totals, build_day, reconcile_day, usd
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
 
@@ -89,15 +88,13 @@ def _render_board(day: date, values, status: int = 200):
     board = build_day(program, day, _rulebook())
     sessions, lines = board.filtered(cohort=f["cohort"], payer=f["payer"],
                                      only_blocked=f["only_blocked"])
+    shown = board_totals(lines)  # the same totals a reconciliation archives (unfiltered)
     ctx = dict(
         board=board, sessions=sessions, lines=lines, filters=f,
         payers=sorted(_rulebook().payers.values(), key=lambda p: p.name.casefold()),
-        at_risk_cents=sum(r.line.charge_cents for r in lines if r.verdict == STATUS_BLOCKED),
-        ready_cents=sum(r.line.charge_cents for r in lines if r.line.status == STATUS_READY),
-        blocked_count=sum(1 for r in lines if r.verdict == STATUS_BLOCKED),
-        addendum_count=sum(1 for r in lines if r.verdict == STATUS_BLOCKED and r.only_addendum),
-        upcoming_count=sum(1 for r in lines if r.verdict in ("upcoming", "in_session")),
-        ready_count=sum(1 for r in lines if r.line.status == STATUS_READY),
+        at_risk_cents=shown.at_risk_cents, ready_cents=shown.ready_cents,
+        blocked_count=shown.blocked, addendum_count=shown.addendum,
+        upcoming_count=shown.upcoming, ready_count=shown.ready,
         bars=bars(board.trend), chart_w=WIDTH, chart_h=HEIGHT,
         absence_counts=day_counts(program, day),
         today=local_today(program.tz), fmt_local=fmt_local,

@@ -127,6 +127,8 @@ def _plan(data: bytes) -> ImportReport:
 def _fmt(value) -> str:
     if value is None:
         return "(empty)"
+    if isinstance(value, bool):
+        return "Y" if value else "N"
     if isinstance(value, date):
         return f"{value.month:02d}/{value.day:02d}/{value.year}"
     return str(value)
@@ -172,6 +174,8 @@ def _patient_fields(row: CensusRow, payer: Payer) -> dict[str, tuple[str, object
         out["phone"] = ("Phone", row.phone)
     if row.diagnoses is not None:
         out["diagnoses"] = ("Diagnoses", row.diagnoses)
+    if row.qmb is not None:
+        out["qmb"] = ("QMB", row.qmb)
     return out
 
 

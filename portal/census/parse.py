@@ -28,7 +28,12 @@ COLUMNS = (
 # columns still import, and then keep whatever address the portal has.
 # "Diagnoses" (ICD-10-CM, principal first, separated by ";") is optional too: a claim needs a
 # diagnosis and many EHR census reports can add the column.
-OPTIONAL_COLUMNS = ("Address", "City", "State", "ZIP", "Phone", "Diagnoses")
+# "QMB" (Y/N) marks a Qualified Medicare Beneficiary, who may never be charged a no-show fee
+# (42 USC 1396a(n)(3)(B)); the EHR's eligibility check knows it, so the census carries it.
+OPTIONAL_COLUMNS = ("Address", "City", "State", "ZIP", "Phone", "Diagnoses", "QMB")
+# How EHRs write a yes/no flag; blank means "not exported" (the portal keeps what it has).
+YES_NO = {"y": True, "yes": True, "true": True, "1": True,
+          "n": False, "no": False, "false": False, "0": False}
 _ICD10 = re.compile(r"([A-TV-Z][0-9][0-9AB])\.?([0-9A-TV-Z]{1,4})?")
 ADDRESS_COLUMNS = ("Address", "City", "State", "ZIP")
 REQUIRED = ("MRN", "Last Name", "First Name", "DOB", "Primary Payer", "Admit Date", "Group")
@@ -117,6 +122,7 @@ class CensusRow:
     zip: str | None = None  # 5 or 9 digits, no dash
     phone: str | None = None  # 10 digits
     diagnoses: str | None = None  # "F10.20,F12.10"
+    qmb: bool | None = None  # None: the file does not say (blank cell or no QMB column)
 
     def differences(self, other: "CensusRow") -> list[str]:
         """What differs from ``other`` (the line number aside), one readable phrase per field,
@@ -134,6 +140,8 @@ def _show(value) -> str:
         return "(empty)"
     if isinstance(value, date):
         return f"{value.month:02d}/{value.day:02d}/{value.year}"
+    if isinstance(value, bool):
+        return "Y" if value else "N"
     if isinstance(value, CensusAuth):
         return f'"{value.number}" {_show(value.start)}-{_show(value.end)} {value.units} units'
     return f'"{value}"'
@@ -145,7 +153,7 @@ _FIELD_LABELS = {
     "admit_date": "Admit Date", "group": "Group", "counselor": "Primary Counselor",
     "prior_level_of_care": "Prior Level of Care", "prior_auth_number": "Prior Auth #",
     "auth": "authorization", "address_line1": "Address", "city": "City", "state": "State",
-    "zip": "ZIP", "phone": "Phone", "diagnoses": "Diagnoses",
+    "zip": "ZIP", "phone": "Phone", "diagnoses": "Diagnoses", "qmb": "QMB",
 }
 
 
@@ -414,6 +422,11 @@ def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]
             fail("Sex", f'"{v["Sex"]}" is not a sex the 837P can carry (F, Female, M, Male, '
                         "Unknown, U or X)")
     address = _parse_address(v, fail)
+    qmb = None
+    if v["QMB"]:
+        qmb = YES_NO.get(v["QMB"].casefold())
+        if qmb is None:
+            fail("QMB", f'"{v["QMB"]}" is not Y or N (Qualified Medicare Beneficiary)')
     if errors:
         return None, errors
     return CensusRow(
@@ -421,7 +434,7 @@ def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]
         sex=sex, payer=payer, member_id=v["Member ID"] or None, level_of_care=level,
         admit_date=admit, group=group, counselor=v["Primary Counselor"] or None,
         prior_level_of_care=v["Prior Level of Care"] or None,
-        prior_auth_number=v["Prior Auth #"] or None, auth=auth, **address,
+        prior_auth_number=v["Prior Auth #"] or None, auth=auth, qmb=qmb, **address,
     ), []
 
 
@@ -495,7 +508,7 @@ def _parse_auth(v: dict[str, str], fail, read_date) -> CensusAuth | None:
 
 
 __all__ = [
-    "ADDRESS_COLUMNS", "AUTH_COLUMNS", "COLUMNS", "MAX_ROWS", "OPTIONAL_COLUMNS", "SEX_CODES", "CensusAuth",
+    "ADDRESS_COLUMNS", "AUTH_COLUMNS", "COLUMNS", "MAX_ROWS", "OPTIONAL_COLUMNS", "SEX_CODES", "YES_NO", "CensusAuth",
     "CensusRow", "ParseResult", "REQUIRED", "RowError",
     "RowNote", "clean_text", "normalize_name", "parse_census", "parse_date",
 ]

@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Regexp
 
 from portal.access_control import allow
 from portal.census.importer import CensusSetupError, import_census
-from portal.census.parse import COLUMNS
+from portal.census.parse import COLUMNS, OPTIONAL_COLUMNS
 from portal.errors import is_partial_request
 
 bp = Blueprint("census", __name__, url_prefix="/admin/census")
@@ -113,6 +113,7 @@ def _discard_at_sign_out(_app, **_extra) -> None:
 def _render(status: int = 200, **context):
     context.setdefault("form", UploadForm())
     context.setdefault("columns", COLUMNS)
+    context.setdefault("optional_columns", OPTIONAL_COLUMNS)
     context.setdefault("max_listed", MAX_LISTED_PROBLEMS)
     if is_partial_request():
         return render_template("census/_preview.html", **context), status

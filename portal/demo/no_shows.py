@@ -3,7 +3,7 @@ published policy, signed acknowledgments, a self-pay fee, a Medicaid no-show who
 rules refuse, outreach, a phoned-in cancellation, and a letter with its clinical-review task."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
 from sqlalchemy import select
 

@@ -12,6 +12,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
+from portal.wording import count_noun
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
@@ -41,6 +43,7 @@ def plain(value) -> str:
 
 _env.filters["png_data_uri"] = png_data_uri
 _env.filters["plain"] = plain
+_env.filters["count_noun"] = count_noun
 
 
 def render_html(template: str, context: dict) -> str:

@@ -10,6 +10,7 @@
 - ``POST /no-shows/patients/<id>/outreach``           log an outreach attempt
 - ``POST /no-shows/patients/<id>/letters``            produce the threshold letter (archived PDF)
 - ``POST /no-shows/patients/<id>/mail-consent``       record mail consent given or withdrawn
+- ``POST /no-shows/patients/<id>/qmb``                record QMB status (billing; no fee ever)
 - ``GET|POST /no-shows/patients/<id>/acknowledge``    the patient signs the policy on the tablet
 - ``POST /no-shows/patients/<id>/tasks``              open the review task for a threshold (no letter)
 - ``POST /no-shows/tasks/<id>/close``                 a clinician closes a clinical-review task
@@ -317,6 +318,13 @@ def mail_consent(patient_id: int):
         p.mail_consent = value == "yes"
         db.session.commit()
     return _act(patient_id, "letters", act, "Mail consent recorded.")
+
+
+@bp.route("/no-shows/patients/<int:patient_id>/qmb", methods=["POST"])
+@allow(*BILLING)
+def qmb(patient_id: int):
+    return _act(patient_id, "ledger", lambda p: svc.set_qmb(p.id, request.form.get("qmb"), user=_user()),
+                "QMB status recorded.")
 
 
 @bp.route("/no-shows/patients/<int:patient_id>/tasks", methods=["POST"])

@@ -5,4 +5,6 @@ from flask import Blueprint
 
 bp = Blueprint("notes", __name__)
 
-from portal.notes import addendum_views, plan_views, views  # noqa: E402,F401
+from portal.notes import addendum_views, plan_views, views  # noqa: E402  (register the routes)
+
+__all__ = ["addendum_views", "bp", "plan_views", "views"]

@@ -54,6 +54,9 @@ def plan(patient_id: int):
 
 
 @bp.route("/plans/patients/<int:patient_id>/versions", methods=["POST"])
+# The form posts to its own page's URL (registered first, so url_for builds it): a save that
+# fails re-renders the form at the URL the user was on, not at /versions (QA #16).
+@bp.route("/plans/patients/<int:patient_id>", methods=["POST"])
 @allow(*PLAN_WRITERS)
 def new_version(patient_id: int):
     """Write the first plan, or a review (the next version)."""

@@ -1,7 +1,7 @@
 """Encounter notes: the session's queue, one patient's note, signing, "My unsigned notes"."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.access_control import allow

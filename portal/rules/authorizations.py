@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from portal.wording import count_noun
+
 POLICIES_FILE = Path(__file__).with_name("authorization_policies.yaml")
 
 # ----------------------------------------------------------------------------------------
@@ -415,7 +417,7 @@ def alerts_for(a: AlertFact, today: date, thresholds: Alerts) -> list[Alert]:
     days = (a.end - today).days
     if days <= thresholds.days_to_expiry:
         out.append(Alert("expiring", f"{a.number} ends {a.end.isoformat()} "
-                                     f"({'today' if days == 0 else f'in {days} days'})"))
+                                     f"({'today' if days == 0 else 'in ' + count_noun(days, 'day')})"))
     review = a.end - timedelta(days=thresholds.review_before_end_days)
     if review <= today:
         out.append(Alert("review_due", f"continued-stay review for {a.number} due "

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from portal.wording import count_noun
+
 
 @dataclass(frozen=True)
 class TimeMargins:
@@ -50,7 +52,7 @@ def signature_too_early(now: datetime, scheduled_start: datetime, margins: TimeM
     Exactly at the margin is allowed."""
     opens = scheduled_start - timedelta(minutes=margins.sign_early)
     if now < opens:
-        return (f"Signing opens at {_clock(opens, tz)}, {margins.sign_early} minutes before the "
+        return (f"Signing opens at {_clock(opens, tz)}, {count_noun(margins.sign_early, 'minute')} before the "
                 f"group starts at {_clock(scheduled_start, tz)}. A signature taken at "
                 f"{_clock(now, tz)} would not show attendance at this session.")
     return None

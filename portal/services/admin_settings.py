@@ -5,7 +5,7 @@ refuses is refused here too; each change is logged (before -> after) in the same
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select

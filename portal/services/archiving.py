@@ -7,7 +7,6 @@ chain entry, then index it for the portal. The caller commits once for all of it
 from __future__ import annotations
 
 import errno
-import json
 import secrets
 from contextlib import contextmanager
 from contextvars import ContextVar

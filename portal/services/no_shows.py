@@ -441,6 +441,26 @@ def record_payment(patient_id: int, *, amount: str | None, note: str | None, use
     return entry
 
 
+def set_qmb(patient_id: int, value: str | None, *, user: User) -> bool:
+    """Record whether the patient is a Qualified Medicare Beneficiary (``"yes"``/``"no"``), as
+    the census import does; a QMB patient is never charged a fee (42 USC 1396a(n)(3)(B)). The
+    change is in the admin log, in the same transaction. Returns the new value."""
+    from portal.services import admin_log
+
+    if value not in ("yes", "no"):
+        raise Invalid("Choose whether the patient is a Qualified Medicare Beneficiary.", field="qmb")
+    patient = _patient(patient_id)
+    new = value == "yes"
+    old = bool(patient.qmb)
+    if old != new:
+        patient.qmb = new
+        before, after = admin_log.diff_text({"QMB": ("Y" if old else "N", "Y" if new else "N")})
+        admin_log.record(user, "patient", patient.id, f"MRN {patient.mrn}", "QMB status",
+                         before, after)
+    db.session.commit()
+    return new
+
+
 # ------------------------------------------------------------------------------------------
 # Outreach
 # ------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ program-local: an evening group's rosters are not overdue before the group has m
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -37,7 +36,7 @@ from portal.models import ArchivedDocument, Program, User
 from portal.rules.claim_lines import DaySummary, derive_claim_lines, summarize_day
 from portal.rules.facts import (ATTENDED_STATUSES, STATUS_BLOCKED, STATUS_NO_SERVICE,
                                 STATUS_READY, ClaimLine, PatientFact, Reason, SessionFact)
-from portal.rules.addenda import addendum_reasons, session_state
+from portal.rules.addenda import IN_SESSION, UPCOMING, addendum_reasons, session_state
 from portal.rules.payer_rules import RuleBook
 from portal.services.archiving import PatientLine, archive_document
 from portal.services.checkpoints import checkpoint_if_due
@@ -165,6 +164,31 @@ class LineRow:
 
 
 @dataclass(frozen=True)
+class BoardTotals:
+    """The board's totals over some lines, by each line's verdict: what the board shows and
+    what a reconciliation archives are computed here, so the two can never differ."""
+
+    ready: int
+    ready_cents: int
+    blocked: int
+    addendum: int
+    upcoming: int
+    no_service: int
+    at_risk_cents: int
+
+
+def board_totals(lines: list[LineRow]) -> BoardTotals:
+    return BoardTotals(
+        ready=sum(1 for r in lines if r.line.status == STATUS_READY),
+        ready_cents=sum(r.line.charge_cents for r in lines if r.line.status == STATUS_READY),
+        blocked=sum(1 for r in lines if r.verdict == STATUS_BLOCKED),
+        addendum=sum(1 for r in lines if r.verdict == STATUS_BLOCKED and r.only_addendum),
+        upcoming=sum(1 for r in lines if r.verdict in (UPCOMING, IN_SESSION)),
+        no_service=sum(1 for r in lines if r.verdict == STATUS_NO_SERVICE),
+        at_risk_cents=sum(r.line.charge_cents for r in lines if r.verdict == STATUS_BLOCKED))
+
+
+@dataclass(frozen=True)
 class TrendDay:
     """Lines per DOS by verdict, for the trend chart (no-service lines are not counted)."""
 
@@ -203,6 +227,16 @@ class DayBoard:
     summary: DaySummary
     trend: list[TrendDay]
     reconciliations: list[Reconciliation] = field(default_factory=list)
+
+    @property
+    def totals(self) -> BoardTotals:
+        return board_totals(self.lines)
+
+    @property
+    def not_ended(self) -> list[SessionRow]:
+        """Sessions whose group has not ended yet (upcoming or in session): the day cannot be
+        reconciled before they end, because their gaps are not gaps yet."""
+        return [s for s in self.sessions if s.state in (UPCOMING, IN_SESSION)]
 
     @property
     def past_deadline(self) -> bool:
@@ -401,7 +435,7 @@ def reconciliation_record(board: DayBoard, user: User, *, supersedes_seq: int | 
     commits to; the PDF is rendered from exactly this dict."""
     tz, day, now = board.tz, board.day, board.now
     late = now > board.deadline
-    s = board.summary
+    s = board.totals  # the board's own totals (by verdict), so the archive says what it showed
     return {
         "kind": KIND,
         "program": {"name": board.program.name, "billing_npi": board.program.billing_npi,
@@ -417,6 +451,7 @@ def reconciliation_record(board: DayBoard, user: User, *, supersedes_seq: int | 
         "supersedes_seq": str(supersedes_seq) if supersedes_seq else "",
         "totals": {"sessions": str(len(board.sessions)), "ready": str(s.ready),
                    "blocked": str(s.blocked), "no_service": str(s.no_service),
+                   "upcoming": str(s.upcoming),
                    "ready_cents": str(s.ready_cents),
                    "at_risk_cents": str(s.at_risk_cents), "ready_label": usd(s.ready_cents),
                    "at_risk_label": usd(s.at_risk_cents)},
@@ -460,7 +495,7 @@ def reconcile_day(program: Program, day: date, user: User, rulebook: RuleBook, *
     salted line per patient listed, re-checks under the chain lock that no one else reconciled
     the day first, and commits. After 5:00 PM local it is allowed and marked late.
 
-    Raises Invalid (a future day, a day without sessions) or Conflict (already reconciled and
+    Raises Invalid (a future day, a day without sessions, a group not ended yet) or Conflict (already reconciled and
     ``supersedes_seq`` is not the latest entry; the day changed while rendering).
     """
     now = now or now_utc()
@@ -472,6 +507,13 @@ def reconcile_day(program: Program, day: date, user: User, rulebook: RuleBook, *
     if not board.sessions:
         raise Invalid(f"There were no sessions on {day:%A, %B %-d}; there is nothing to "
                       "reconcile.")
+    waiting = board.not_ended
+    if waiting:
+        names = ", ".join(f"{r.session.cohort_name} (ends "
+                          f"{fmt_local(r.session.scheduled_end, tz, '%-I:%M %p')})" for r in waiting)
+        raise Invalid(f"{len(waiting)} group{'s have' if len(waiting) != 1 else ' has'} not ended "
+                      f"yet: {names}. Reconcile the day after its last group ends; nothing "
+                      "was saved.")
     record = reconciliation_record(board, user, supersedes_seq=supersedes_seq)
     user_id, program_id = user.id, program.id
     # End the read transaction (on SQLite it holds the write lock) before the slow render.
@@ -504,6 +546,6 @@ def reconcile_day(program: Program, day: date, user: User, rulebook: RuleBook, *
     return doc
 
 
-__all__ = ["DayBoard", "LineRow", "Reconciliation", "SessionRow", "TrendDay", "board_from_facts",
+__all__ = ["BoardTotals", "DayBoard", "board_totals", "LineRow", "Reconciliation", "SessionRow", "TrendDay", "board_from_facts",
            "build_day", "day_deadline", "deadline_utc", "reconcile_day", "reconciliation_record",
            "reconciliations_of", "usd"]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from portal.clock import fmt_when, local_to_utc, now_utc, parse_clock, TimeInputError
 from portal.documents.roster import render_roster_pdf, roster_record
 from portal.extensions import db
+from portal.wording import count_noun
 from portal.models import AttendanceEntry, GroupSession, User
 from portal.models.attendance import ATTENDED
 from portal.rules.attendance_time import minutes_attended
@@ -221,6 +222,11 @@ def mark_attendance(session_id: int, entry_id: int, *, status: str, arrival: str
     start, end = session_window(session)
     window = f"{_local(session, start)}\u2013{_local(session, end)}"
     arrival_at = departure_at = None
+    # An unreadable time is named first, whatever the status ("99:99 is not a time", not a
+    # lesson about which status carries a time).
+    for field, text in (("arrival", arrival), ("departure", departure)):
+        if text and text.strip():
+            _clock_on_dos(session, text, field)
     if status == "present" and (arrival or departure):
         raise Invalid("A patient marked Present attended the whole session; choose Late arrival "
                       "or Left early to record a time, or clear the time.", field="status")
@@ -285,7 +291,7 @@ def set_session_times(session_id: int, *, start: str | None, end: str | None,
         length = int((end_at - start_at).total_seconds() // 60)
         if not raw.isdigit() or int(raw) >= length:
             raise Invalid(f"Breaks must be a whole number of minutes under the session's "
-                          f"{length} minutes, not \u201c{raw[:10]}\u201d.", field="break_minutes")
+                          f"{count_noun(length, 'minute')}, not \u201c{raw[:10]}\u201d.", field="break_minutes")
         breaks = int(raw)
     elif break_minutes is not None:
         breaks = 0

@@ -44,7 +44,7 @@ def test_entry_names_latest_checkpoint_and_stamp_shows_it(engine, store, key_pat
     assert e["checkpoint"] == {"origin": ORIGIN, "size": 3, "root": ck.root_hash}
     from pypdf import PdfReader
     txt = PdfReader(str(r.path)).pages[0].extract_text()
-    assert f"audit #4" in txt and f"ckpt 3:{ck.root_hash[:8]}" in txt and "page 1 of 1" in txt
+    assert "audit #4" in txt and f"ckpt 3:{ck.root_hash[:8]}" in txt and "page 1 of 1" in txt
     assert f"prev {r.prev_hash[:12]}" in txt and f"rec {r.record_sha256[:12]}" in txt
 
 

@@ -3,7 +3,6 @@
 in as they left it, and saving it works with the new session's token."""
 from __future__ import annotations
 
-import time
 
 import pytest
 

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import AbsenceNotice, PolicyAcknowledgment
 from tests import factories
-from tests.e2e.test_tablet_roster import login as _unused  # noqa: F401  (same login form)
 from tests.e2e.test_tablet_roster import sign_on_pad
 
 pytestmark = pytest.mark.e2e

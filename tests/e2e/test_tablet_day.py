@@ -219,3 +219,60 @@ def test_board_shows_groups_that_have_not_met_as_upcoming(live_server, tablet, w
         assert "not closed" not in sessions.nth(i).inner_text()
     verdicts = page.locator("table.board-lines tbody tr td:nth-child(5)").all_inner_texts()
     assert verdicts and all(v.strip().startswith("Upcoming") for v in verdicts)
+
+
+def test_left_early_waits_for_its_time_and_then_saves_without_an_error(live_server, tablet, world, am):
+    """QA (#16): choosing "Left early" saved at once, before a time was entered, and showed a
+    422 twice. The row waits, marked unsaved, with the focus on the time; typing it saves."""
+    page, base = tablet, live_server
+    entry_id = am.rows["100232"]
+    login(page, base, am.email)
+    page.goto(f"{base}/sessions/{am.id}")
+    posts = []
+    page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
+    row = page.locator(f"#entry-{entry_id}")
+    row.locator("select[name=status]").select_option("left_early")
+    page.wait_for_timeout(800)  # any autosave would have gone out by now
+    assert posts == [], posts
+    note = row.locator("[data-unsaved-note]")
+    assert note.is_visible() and note.inner_text().startswith("Enter the time they left to save")
+    assert row.locator(".field-error").count() == 0
+    assert page.evaluate("document.activeElement.name") == "departure"
+    # Typing the time the way a person does (segment by segment) saves the row once, cleanly.
+    row.locator("input[name=departure]").click()
+    page.keyboard.type("1100AM")
+    page.wait_for_function(
+        f"document.querySelector('#entry-{entry_id}').classList.contains('status-left_early')")
+    page.wait_for_timeout(500)
+    assert posts and all(s == 200 for s in posts), posts
+    assert row.locator(".field-error").count() == 0
+    assert not row.locator("[data-unsaved-note]").is_visible()
+    status = done(lambda: {e.patient.mrn: (e.status, e.departure is not None)
+                           for e in db.session.get(GroupSession, am.id).entries})
+    assert status["100232"] == ("left_early", True)
+
+
+def test_a_waking_tablet_finds_its_roster_closed_elsewhere_and_shows_the_closed_view(
+        live_server, tablet, world, am):
+    """The tablet slept with the roster open; meanwhile it was closed on another device. On
+    waking (visibilitychange to visible -> the ``portal:wake`` event on ``data-wake-check``),
+    the page asks the server at once and switches to the closed, read-only view, before any
+    tap (not only on the 60-second poll)."""
+    page, base = tablet, live_server
+    login(page, base, am.email)
+    page.goto(f"{base}/sessions/{am.id}")
+    assert page.inner_text(".roster-head .badge") == "Open"
+    page.evaluate("""() => {
+        Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "hidden"});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    done(lambda: factories.sign_and_close(svc.get_session(am.id), world.facilitator) and None)
+    page.evaluate("""() => {
+        Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "visible"});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    page.wait_for_url(f"{base}/sessions/{am.id}*", wait_until="load")
+    page.wait_for_function("document.querySelector('.roster-head .badge').textContent.trim() === 'Closed'",
+                           timeout=10_000)
+    assert page.locator("#close-roster").count() == 0
+    assert page.locator("select[name=status]").count() == 0  # read-only: no controls left

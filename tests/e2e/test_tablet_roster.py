@@ -100,7 +100,7 @@ def test_facilitator_signs_marks_closes_and_downloads(live_server, tablet, world
     page.keyboard.press("Escape")
     page.wait_for_selector(".sign-overlay", state="detached")
     assert page.evaluate(
-        f"document.activeElement.closest('tr') && document.activeElement.closest('tr').id") \
+        "document.activeElement.closest('tr') && document.activeElement.closest('tr').id") \
         == f"entry-{entries['100233']}"
 
     # Mark an absence and a cancellation.

@@ -12,7 +12,7 @@ from tests.unit.test_census_parse import GOOD, GROUPS, PAYERS, csv_bytes
 V2 = Path(__file__).parent.parent / "fixtures" / "census_export_v2.csv"
 HEADER = COLUMNS + OPTIONAL_COLUMNS
 ADDRESS = {"Address": "1420 W Wrightwood Ave", "City": "Chicago", "State": "IL",
-           "ZIP": "60614", "Phone": "(312) 555-0100", "Diagnoses": ""}
+           "ZIP": "60614", "Phone": "(312) 555-0100", "Diagnoses": "", "QMB": ""}
 
 
 def v2(**over) -> bytes:

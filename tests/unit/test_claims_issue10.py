@@ -10,7 +10,7 @@ import pytest
 from portal.rules.claim_lines import derive_claim_lines, weekly_summary
 from portal.rules.x12_837p import ControlNumbers, build_837p
 from portal.rules.x12_999 import claim_errors, parse_999
-from portal.rules.x12_fields import dmg_sex, problem
+from portal.rules.x12_fields import dmg_sex
 from tests.unit.test_rules_claim_lines import (MON, PROGRAM, RB, auth, at, codes, derive, one,
                                               patient, row, session)
 from tests.unit.test_rules_x12_837p import NOW, RCV, SUB

@@ -254,7 +254,6 @@ def test_lines_without_session_facts_label_what_is_not_covered(client, login, wo
     from portal.clock import local_today
     from portal.services import roster as roster_service
     from portal.services.schedule import ensure_sessions
-    from tests import factories
 
     real = roster_service.archive_document
     legacy_keys = ("dos", "cohort", "modality", "modality_label", "place_of_service",

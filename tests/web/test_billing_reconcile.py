@@ -109,7 +109,7 @@ def test_reconcile_again_supersedes_latest_entry(client, login, world, day):
 
 
 def test_on_time_reconciliation_is_not_late(app, world, day):
-    before = datetime(2026, 11, 18, 22, 41, tzinfo=timezone.utc)  # 4:41 PM CST
+    before = datetime(2026, 11, 19, 3, 0, tzinfo=timezone.utc)  # 9:00 PM CST: PM IOP has ended
     doc = reconcile_day(world.program, day, world.billing, app.extensions["rulebook"], now=before)
     (rec,) = reconciliations_of(world.program, day)
     assert rec.entry_seq == doc.entry_seq and not rec.late
@@ -142,7 +142,52 @@ def test_reconcile_bad_input(client, login, world, day):
 
 def test_reconciled_after_five_but_before_the_evening_deadline_is_not_late(app, world, day):
     # The PM group ends 8:30 PM CST; gaps are due an hour later (PORTAL_GAPS_DUE_AFTER_...).
-    at = datetime(2026, 11, 19, 2, 0, tzinfo=timezone.utc)  # 8:00 PM CST on Nov 18
+    at = datetime(2026, 11, 19, 2, 45, tzinfo=timezone.utc)  # 8:45 PM CST on Nov 18
     reconcile_day(world.program, day, world.billing, app.extensions["rulebook"], now=at)
     (rec,) = reconciliations_of(world.program, day)
     assert not rec.late
+
+
+def test_a_day_with_a_group_not_ended_is_not_reconciled(app, world, day, client, login):
+    """QA (#16): "Mark day reconciled" was accepted at 4:41 PM with PM IOP still to come, and
+    the archive then counted its patients as blocked / no service while the board said
+    Upcoming."""
+    rulebook = app.extensions["rulebook"]
+    for at, words in ((datetime(2026, 11, 18, 22, 41, tzinfo=timezone.utc), "PM IOP (ends 8:30 PM)"),
+                      (datetime(2026, 11, 19, 0, 0, tzinfo=timezone.utc), "PM IOP (ends 8:30 PM)")):
+        with pytest.raises(Invalid, match=r"1 group has not ended yet: " + words.replace("(", r"\(").replace(")", r"\)")):
+            reconcile_day(world.program, day, world.billing, rulebook, now=at)
+    assert recon_docs() == []
+
+
+def test_archived_totals_equal_the_boards(app, world, day, client, login):
+    at = datetime(2026, 11, 19, 3, 0, tzinfo=timezone.utc)  # after the last group
+    login.as_(world.billing)
+    page = client.get(f"/billing/?date={day}").get_data(as_text=True)
+    blocked = page.split("<dt>Blocked</dt><dd>")[1].split("<")[0].strip()
+    ready = page.split("<dt>Ready</dt><dd>")[1].split("<")[0].strip()
+    doc = reconcile_day(world.program, day, world.billing, app.extensions["rulebook"], now=at)
+    text = pdf_text(client.get(f"/documents/{doc.id}.pdf").data)
+    assert f"Lines ready {ready} " in text and f"Lines blocked {blocked} " in text, text
+    assert "Not reconciled yet" not in client.get(f"/billing/?date={day}").get_data(as_text=True)
+
+
+def test_board_says_why_it_cannot_be_reconciled_yet(app, world, client, login, monkeypatch):
+    from datetime import time
+
+    from portal.clock import local_to_utc, local_today
+    from portal.services import reconciliation
+    from portal.services.schedule import ensure_sessions
+
+    today = local_today(world.program.tz)
+    ensure_sessions(world.program, today)
+    at = local_to_utc(today, time(16, 41), world.program.tz)  # before PM IOP (5:30 PM)
+    monkeypatch.setattr(reconciliation, "now_utc", lambda: at)
+    login.as_(world.billing)
+    page = client.get("/billing/").get_data(as_text=True)
+    assert 'id="reconcile-waiting"' in page and "Mark day reconciled" not in page
+    assert "PM IOP has not started (starts 5:30 PM)" in " ".join(page.split())
+    token = factories.csrf_from(page)
+    resp = client.post(f"/billing/days/{today}/reconcile", data={"csrf_token": token})
+    assert resp.status_code == 422 and "not ended yet" in resp.get_data(as_text=True)
+    assert recon_docs() == []

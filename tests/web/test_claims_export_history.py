@@ -3,7 +3,7 @@ page (byte-for-byte download, chain entry), 999 import, and the command line."""
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from portal.clock import local_today
 from portal.extensions import db
 from portal.fact_loader import load_facts
-from portal.models import ArchivedDocument, AttendanceEntry, Authorization, GroupSession, Patient
+from portal.models import ArchivedDocument, Authorization, GroupSession, Patient
 from portal.rules.claim_lines import derive_claim_lines
 from portal.services.schedule import ensure_sessions
 

@@ -259,7 +259,7 @@ with app.app_context():
 
 
 def run_roster_until_close(tablet, session):
-    from tests.live_portal import _plus_minutes, signature_data_uri
+    from tests.live_portal import signature_data_uri
 
     sid = session["id"]
     out = []

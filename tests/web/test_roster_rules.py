@@ -27,6 +27,10 @@ def am(world, day):
     ("late", "14:30", None, "before the end of the session"),      # after a 9:00-12:00 group
     ("late", "08:30", None, "after the start"),
     ("late", "25:99", None, "is not a time"),
+    ("present", "99:99", None, "Arrival time: \u201c99:99\u201d is not a time"),   # QA #16
+    ("present", None, "99:99", "Departure time: \u201c99:99\u201d is not a time"),
+    ("left_early", "99:99", "11:00", "Arrival time: \u201c99:99\u201d is not a time"),
+    ("absent", "99:99", None, "\u201c99:99\u201d is not a time"),
     ("late", "", None, "Arrival time: enter a time"),
     ("left_early", None, "09:00", "after the start"),
     ("left_early", None, "13:00", "before the end"),
@@ -135,3 +139,21 @@ def test_telehealth_session_sets_pos_from_patient_location(world):
     assert s.place_of_service == "11"
     with pytest.raises(Invalid, match="Unknown modality"):
         svc.set_session_times(session.id, start="09:00", end="12:00", modality="carrier pigeon")
+
+
+def test_present_with_arrival_99_99_gets_not_a_time_in_its_row(world, client, login):
+    """QA (#16): "99:99" with Present answered with the lesson about Present and times."""
+    from tests.web.test_roster_flow import htmx_post, open_roster
+
+    session = am(world, local_today(world.program.tz))
+    entry = session.entries[0]
+    login.as_(world.facilitator)
+    csrf = open_roster(client, session)
+    resp = htmx_post(client, f"/sessions/{session.id}/entries/{entry.id}/mark",
+                     {"status": "present", "arrival": "99:99"}, csrf)
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "Arrival time: \u201c99:99\u201d is not a time" in body
+    assert "attended the whole session" not in body
+    db.session.expire_all()
+    assert session.entries[0].status == "expected"

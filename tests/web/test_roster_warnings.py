@@ -17,7 +17,7 @@ from portal.services import roster as svc
 from portal.services.errors import Conflict, Invalid
 from portal.services.schedule import ensure_sessions
 from tests import factories
-from tests.web.test_roster_flow import data_uri, htmx_post, open_roster
+from tests.web.test_roster_flow import htmx_post, open_roster
 
 MAX = 512 * 1024
 

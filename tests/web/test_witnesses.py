@@ -10,8 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from portal.billing.views import X12_ENDPOINT, _next_interchange_number
+from portal.services.claim_exports import X12_ENDPOINT, next_interchange_number as _next_interchange_number
 from portal.extensions import db
 from portal.models import AccessLogEntry
 

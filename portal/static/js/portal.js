@@ -203,24 +203,41 @@
 
   // Rows and the times form: a change not yet saved is marked plainly, a status that needs no
   // time saves itself, and leaving the page with unsaved changes asks first.
-  function markUnsaved(form) {
+  function markUnsaved(form, why) {
     form.classList.add("is-unsaved");
     var note = form.querySelector("[data-unsaved-note]");
-    if (note) note.hidden = false;
+    if (note) {
+      note.hidden = false;
+      // One plain line next to the fields says what the row still needs (never an error).
+      if (note.firstChild && note.firstChild.nodeType === 3) note.firstChild.nodeValue = why || "Not saved yet";
+    }
     var row = form.closest("tr");
     if (row) row.classList.add("is-unsaved");
+  }
+  // What a row still needs before it can be saved: a status that needs a time waits for it
+  // (saving without it could only be refused).
+  function missingTime(form) {
+    var status = form.querySelector("select[name=status]");
+    var arrival = form.querySelector("input[name=arrival]");
+    var departure = form.querySelector("input[name=departure]");
+    if (!status) return null;
+    if (status.value === "late" && arrival && !arrival.value) return arrival;
+    if (status.value === "left_early" && departure && !departure.value) return departure;
+    return null;
   }
   function onEdit(evt) {
     var form = evt.target.closest && evt.target.closest("form[data-track-unsaved]");
     if (!form) return;
-    markUnsaved(form);
+    var missing = missingTime(form);
+    markUnsaved(form, missing ? (missing.name === "arrival" ? "Enter the arrival time to save"
+                                                           : "Enter the time they left to save") : null);
     if (evt.type !== "change" || !form.hasAttribute("data-autosave")) return;
     var status = form.querySelector("select[name=status]");
     if (!status || !status.value) return;
-    var arrival = form.querySelector("input[name=arrival]");
-    var departure = form.querySelector("input[name=departure]");
-    if (status.value === "late" && arrival && !arrival.value) { if (evt.target === status) arrival.focus(); return; }
-    if (status.value === "left_early" && departure && !departure.value) { if (evt.target === status) departure.focus(); return; }
+    if (missing) {
+      if (evt.target === status) missing.focus();
+      return;
+    }
     if (typeof htmx !== "undefined") htmx.trigger(form, "submit");
   }
   document.addEventListener("input", onEdit);
