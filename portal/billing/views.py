@@ -5,9 +5,8 @@
 - ``POST /billing/days/<date>/reconcile`` mark the day reconciled (archived, chained PDF).
 - ``GET  /billing/rules``                 payer rule versions (read-only).
 - ``GET  /billing/exports``               the export forms.
-- ``POST /billing/exports``               start a claim-line CSV export job.
-- ``GET  /billing/exports/<job>``         job progress (polled every 600 ms) / download link.
-- ``GET  /billing/exports/<job>/download`` the CSV (one disclosure row in the access log).
+- ``POST /billing/exports``               start a claim-line CSV export job (portal/jobs;
+                                          progress and download at ``jobs.progress``/``download``).
 - ``POST /billing/837p``                  X12 837P for one payer's ready lines (a disclosure),
                                           or a replacement/void of an earlier export.
 - ``GET  /billing/837p/<id>``             one export: control numbers, SHA-256, claims, 999.
@@ -18,8 +17,6 @@ Views parse input, call the service or the pure rules, and pick page or partial.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date
 
@@ -29,20 +26,18 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access_control import allow
-from portal.billing import jobs
+from portal.billing.export_jobs import CSV_KIND
 from portal.billing.inputs import parse_day, parse_flag, parse_payer, parse_range
 from portal.billing.trend import HEIGHT, WIDTH, bars
 from portal.clock import fmt_local, local_today
 from portal.errors import is_partial_request
 from portal.extensions import db
-from portal.fact_loader import load_facts
+from portal.jobs import JobLimit, progress_partial, start as start_job
 from portal.input_dates import DateInputError, read_date, read_whole_number
 from portal.models import AccessLogEntry, Cohort, Program
 from portal.no_shows.facts import day_counts
 from portal.program import current_program
 from portal.rules.admin_view import rulebook_view
-from portal.rules.claim_csv import claim_csv_rows
-from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.facts import STATUS_BLOCKED, STATUS_READY
 from portal.billing.inputs import MAX_RANGE_DAYS
 from portal.models import ClaimExport
@@ -56,8 +51,6 @@ from portal.services.reconciliation import build_day, reconcile_day, usd
 bp = Blueprint("billing", __name__, url_prefix="/billing")
 
 BILLING = ("billing", "admin")
-#: Rows written between two progress updates of a CSV export.
-PROGRESS_EVERY = 500
 
 
 @bp.app_template_filter("usd")
@@ -179,35 +172,6 @@ def _payer_choices():
     return sorted(_rulebook().payers.values(), key=lambda p: p.name.casefold())
 
 
-def _csv_work(app, job: jobs.Job) -> None:
-    """Load, derive and write the CSV inside the job's thread, reporting progress."""
-    p = job.params
-    first, last = date.fromisoformat(p["from"]), date.fromisoformat(p["to"])
-    with app.app_context():
-        program = db.session.get(Program, p["program_id"])
-        job.report(5, "Reading attendance records")
-        facts = load_facts(program, first, last)
-        db.session.rollback()  # release the read transaction (SQLite: the write lock) early
-        job.report(40, "Applying payer rules")
-        wanted = {STATUS_READY, STATUS_BLOCKED} if p["all"] else {STATUS_READY}
-        lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"],
-                                                     documentation=facts.documentation)
-                 if first <= ln.dos <= last and ln.status in wanted
-                 and (p["payer"] is None or ln.payer_key == p["payer"])]
-        job.report(70, "Writing the file")
-        headers, rows = claim_csv_rows(lines, facts.patients)
-        buf = io.StringIO(newline="")
-        out = csv.writer(buf)
-        out.writerow(headers)
-        for i, row in enumerate(rows, start=1):
-            out.writerow(row)
-            if i % PROGRESS_EVERY == 0:
-                job.report(70 + 30 * i // max(len(rows), 1), f"Writing the file ({i:,} of {len(rows):,} lines)")
-        job.rows = len(rows)
-        job.patients = len({ln.patient_id for ln in lines})
-        job.result = buf.getvalue().encode("utf-8")
-
-
 @bp.route("/exports", methods=["POST"])
 @allow(*BILLING)
 def export_start():
@@ -221,47 +185,12 @@ def export_start():
     params = {"program_id": program.id, "from": first.isoformat(), "to": last.isoformat(),
               "payer": payer, "all": include_all}
     try:
-        job = jobs.start(current_app._get_current_object(), user_id=current_user.id, kind="csv",
-                         params=params, work=_csv_work)
-    except jobs.JobLimit as exc:
+        job = start_job(CSV_KIND, user_id=current_user.id, params=params)
+    except JobLimit as exc:
         abort(429, description=str(exc))
-    job.filename = (f"claim-lines-{payer or 'all-payers'}-{first.isoformat()}-{last.isoformat()}"
-                    f"{'-incl-blocked' if include_all else ''}.csv")
     if is_partial_request():
-        return render_template("billing/_export_job.html", job=job), 202
-    return redirect(url_for(".export_status", job_id=job.id), code=303)
-
-
-def _job_or_404(job_id: str) -> jobs.Job:
-    job = jobs.get(current_app._get_current_object(), job_id, current_user.id)
-    if job is None:
-        abort(404, description="There is no export with that number for you; exports last an "
-                               "hour and belong to the person who started them.")
-    return job
-
-
-@bp.route("/exports/<job_id>")
-@allow(*BILLING)
-def export_status(job_id: str):
-    job = _job_or_404(job_id)
-    if is_partial_request():
-        return render_template("billing/_export_job.html", job=job)
-    return render_template("billing/export_job.html", job=job)
-
-
-@bp.route("/exports/<job_id>/download")
-@allow(*BILLING)
-def export_download(job_id: str):
-    job = _job_or_404(job_id)
-    if job.state != "done" or job.result is None:
-        abort(409, description="This export is not finished yet.")
-    p = job.params
-    _log_disclosure(f"EXPORT claim-lines CSV payer={p['payer'] or 'all'} dos={p['from']}..{p['to']} "
-                    f"{'ready+blocked' if p['all'] else 'ready only'} lines={job.rows} "
-                    f"patients={job.patients} job={job.id}", "billing.export_download")
-    return Response(job.result, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{job.filename}"',
-                             "Cache-Control": "no-store"})
+        return progress_partial(job), 202
+    return redirect(url_for("jobs.progress", job_id=job.id), code=303)
 
 
 def _x12_settings():

@@ -1,5 +1,5 @@
-"""Exports: the claim-line CSV job (progress partial, download, disclosure row, user scoping)
-and the X12 837P file (structure checked segment by segment), plus bad input."""
+"""Exports: the claim-line CSV job on the task queue (progress partial, download, disclosure
+row, user scoping; the queue itself in tests/web/test_jobs.py) and the X12 837P file (structure checked segment by segment), plus bad input."""
 from __future__ import annotations
 
 import csv
@@ -12,9 +12,8 @@ import pytest
 
 from tests.x12_check import assert_valid_837p
 
-from portal.billing import jobs
 from portal.extensions import db
-from portal.models import AccessLogEntry
+from portal.models import AccessLogEntry, BackgroundJob
 from tests import factories
 from tests.web.test_billing_board import DAY, prepare_day
 
@@ -39,17 +38,18 @@ def exports_logged(endpoint=None):
     return db.session.scalars(q.order_by(AccessLogEntry.id)).all()
 
 
-def run_csv_export(client, app, data) -> tuple[str, str]:
-    """Start an export through htmx, wait for the thread, poll once; returns (job id, partial)."""
+def run_csv_export(client, run_jobs, data) -> tuple[str, str]:
+    """Start an export through htmx (queued: the partial polls), run the queue as a worker
+    would, poll once; returns (job id, partial)."""
     resp = client.post("/billing/exports", data={"csrf_token": token(client), **data},
                        headers={"HX-Request": "true"})
     assert resp.status_code == 202, resp.get_data(as_text=True)
     first = resp.get_data(as_text=True)
-    job_id = re.search(r"/billing/exports/([\w-]+)", first).group(1)
-    assert 'hx-trigger="every 600ms"' in first or "Export ready" in first
-    registry, _ = app.extensions[jobs.EXT_KEY]
-    registry[job_id].thread.join(30)
-    done = client.get(f"/billing/exports/{job_id}", headers={"HX-Request": "true"})
+    job_id = re.search(r"/jobs/([\w-]+)", first).group(1)
+    assert 'hx-trigger="every 1s"' in first and "<progress" in first
+    assert "Waiting for a worker" in first
+    assert run_jobs() == 1
+    done = client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
     return job_id, done.get_data(as_text=True)
 
 
@@ -57,14 +57,15 @@ def read_csv(data: bytes) -> list[dict]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
 
 
-def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, world, two_days, app):
+def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, world, two_days, run_jobs):
     first, last = two_days
     login.as_(world.billing)
-    job_id, partial = run_csv_export(client, app, {"from": first.isoformat(), "to": last.isoformat()})
-    assert "Export ready" in partial and "every 600ms" not in partial
-    assert f"/billing/exports/{job_id}/download" in partial
+    job_id, partial = run_csv_export(client, run_jobs, {"from": first.isoformat(), "to": last.isoformat()})
+    assert "Claim-line export ready." in partial and "every 1s" not in partial
+    assert "5 lines for 3 patients." in partial
+    assert f"/jobs/{job_id}/download" in partial
     assert exports_logged() == []  # starting is not yet a disclosure; the download is
-    resp = client.get(f"/billing/exports/{job_id}/download")
+    resp = client.get(f"/jobs/{job_id}/download")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = read_csv(resp.data)
@@ -77,16 +78,16 @@ def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, worl
     assert alvarez["modifiers"] == "HF:HQ" and alvarez["charge_cents"] == "16500"
     assert alvarez["charge_dollars"] == "165.00" and alvarez["authorization_number"] == "SMC-A-1001"
     assert alvarez["rendering_npi"] == "1487654323" and alvarez["blocking_reasons"] == ""
-    (log,) = exports_logged("billing.export_download")
+    (log,) = exports_logged("jobs.download")
     assert log.user_id == world.billing.id and "claim-lines CSV" in log.path
     assert "lines=5" in log.path and "ready only" in log.path
 
 
-def test_csv_export_all_includes_blocked_with_reasons_for_one_payer(client, login, world, two_days, app):
+def test_csv_export_all_includes_blocked_with_reasons_for_one_payer(client, login, world, two_days, run_jobs):
     login.as_(world.admin)
-    job_id, _ = run_csv_export(client, app, {"from": DAY.isoformat(), "to": DAY.isoformat(),
+    job_id, _ = run_csv_export(client, run_jobs, {"from": DAY.isoformat(), "to": DAY.isoformat(),
                                              "payer": "sunrise_medicaid_mco", "all": "1"})
-    rows = read_csv(client.get(f"/billing/exports/{job_id}/download").data)
+    rows = read_csv(client.get(f"/jobs/{job_id}/download").data)
     by_mrn = {r["mrn"]: r for r in rows}
     assert set(by_mrn) == {"100231", "100232", "100250"}  # no other payer, no no-service rows
     assert by_mrn["100232"]["status"] == "blocked"
@@ -95,22 +96,27 @@ def test_csv_export_all_includes_blocked_with_reasons_for_one_payer(client, logi
     assert "roster_not_closed" in by_mrn["100250"]["blocking_reasons"]
 
 
-def test_export_jobs_belong_to_their_user(client, login, world, two_days, app):
+def test_export_jobs_belong_to_their_user(client, login, world, two_days, run_jobs):
     login.as_(world.billing)
-    job_id, _ = run_csv_export(client, app, {"from": DAY.isoformat(), "to": DAY.isoformat()})
+    job_id, _ = run_csv_export(client, run_jobs, {"from": DAY.isoformat(), "to": DAY.isoformat()})
     login.as_(world.admin)
-    assert client.get(f"/billing/exports/{job_id}").status_code == 404
-    assert client.get(f"/billing/exports/{job_id}/download").status_code == 404
+    assert client.get(f"/jobs/{job_id}").status_code == 404
+    assert client.get(f"/jobs/{job_id}/download").status_code == 404
     assert exports_logged() == []
 
 
-def test_export_status_full_page_without_htmx(client, login, world, two_days, app):
+def test_export_status_full_page_without_htmx(client, login, world, two_days, run_jobs):
     login.as_(world.billing)
     resp = client.post("/billing/exports", data={"csrf_token": token(client), "from": str(DAY),
                                                  "to": str(DAY)})
-    assert resp.status_code == 303
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/jobs/")
     page = client.get(resp.headers["Location"])
-    assert page.status_code == 200 and "<html" in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in html and "<h1>Claim-line export</h1>" in html
+    assert "Refresh progress" in html  # without script, a link does the polling
+    run_jobs()
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Claim-line export ready." in html and "Refresh progress" not in html
 
 
 @pytest.mark.parametrize("data, message", [
@@ -126,7 +132,7 @@ def test_bad_export_input_is_400_and_starts_nothing(client, login, world, app, d
         resp = client.post(url, data={"csrf_token": token(client), **payload})
         assert resp.status_code == 400, (url, resp.get_data(as_text=True))
         assert message in resp.get_data(as_text=True)
-    assert not app.extensions.get(jobs.EXT_KEY, ({}, None))[0]
+    assert db.session.scalar(db.select(db.func.count()).select_from(BackgroundJob)) == 0
     assert exports_logged() == []
 
 
