@@ -7,8 +7,8 @@ needs no extra service; web and worker processes on one machine share the file).
 aid, never for production: the request waits for the work).
 
 The queue carries only job ids; the job's state is the ``background_jobs`` row. Each app gets
-its own huey instance (``app.extensions["huey"]``) with two tasks: ``portal.jobs.run`` and the
-periodic ``portal.jobs.purge`` (results past ``PORTAL_JOB_RESULT_TTL``).
+its own huey instance (``app.extensions["huey"]``) with two tasks: ``run_job`` and the
+periodic ``purge_expired_results`` (results past ``PORTAL_JOB_RESULT_TTL``).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from huey import RedisHuey, SqliteHuey, crontab
 from huey.api import Huey
 
 EXT_KEY = "huey"
-RUN_TASK = "portal.jobs.run"
-PURGE_TASK = "portal.jobs.purge"
+RUN_TASK = "run_job"
+PURGE_TASK = "purge_expired_results"
 
 
 def make_huey(app: Flask) -> Huey:

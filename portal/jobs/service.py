@@ -120,19 +120,26 @@ def start(kind: str, *, user_id: int, params: dict | None = None) -> BackgroundJ
         db.session.rollback()
         raise JobLimit(f"You already have {active} jobs waiting or running. Wait for one of them "
                        "to finish (its page shows the progress), then start this one.")
-    job = BackgroundJob(id=secrets.token_urlsafe(24), user_id=user_id, kind=kind,
+    job_id = secrets.token_urlsafe(24)
+    job = BackgroundJob(id=job_id, user_id=user_id, kind=kind,
                         params=params_json, state="queued", progress=0,
                         stage="Waiting for a worker", created_at=utcnow(), updated_at=utcnow())
     db.session.add(job)
     db.session.commit()
     from portal.jobs.queue import enqueue
 
+    # Nothing of this session may be touched until the message is sent: reading the expired row
+    # would open a transaction, and on SQLite (BEGIN IMMEDIATE) hold the write lock an
+    # immediate-mode job, or a fast worker, needs.
     try:
-        enqueue(current_app._get_current_object(), job.id)
+        enqueue(current_app._get_current_object(), job_id)
     except Exception as exc:  # noqa: BLE001  (the broker is down: say so on the page)
-        log.error("job %s (%s): could not be queued: %s", job.id[:8], kind, type(exc).__name__)
+        log.error("job %s (%s): could not be queued: %s", job_id[:8], kind, type(exc).__name__)
         _finish(job, "failed", error=QUEUE_DOWN_MESSAGE)
         db.session.commit()
+        return job
+    # Immediate mode (or a very fast worker) may have finished it already in another session.
+    db.session.refresh(job)
     return job
 
 
