@@ -8,7 +8,9 @@
 - ``POST /billing/exports``               start a claim-line CSV export job (portal/jobs;
                                           progress and download at ``jobs.progress``/``download``).
 - ``POST /billing/837p``                  X12 837P for one payer's ready lines (a disclosure),
-                                          or a replacement/void of an earlier export.
+                                          or a replacement/void of an earlier export: checks
+                                          the form, then a background job builds it (303 to
+                                          its progress page, ``jobs.progress``).
 - ``GET  /billing/837p/<id>``             one export: control numbers, SHA-256, claims, 999.
 - ``GET  /billing/837p/<id>/download``    the file again, byte for byte.
 - ``POST /billing/837p/<id>/999``         import a 999 acknowledgment for it.
@@ -26,7 +28,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access_control import allow
-from portal.billing.export_jobs import CSV_KIND
+from portal.billing.export_jobs import CSV_KIND, X12_KIND
 from portal.billing.inputs import parse_day, parse_flag, parse_payer, parse_range
 from portal.billing.trend import HEIGHT, WIDTH, bars
 from portal.clock import fmt_local, local_today
@@ -42,7 +44,7 @@ from portal.rules.facts import STATUS_BLOCKED, STATUS_READY
 from portal.billing.inputs import MAX_RANGE_DAYS
 from portal.models import ClaimExport
 from portal.rules.x12_837p import FREQUENCIES
-from portal.services.claim_exports import (ACK_LABELS, X12_ENDPOINT, X12Settings, export_837p,
+from portal.services.claim_exports import (ACK_LABELS, X12_ENDPOINT,  # noqa: F401  (tests)
                                            exports_of, import_999,
                                            next_interchange_number as _next_interchange_number)
 from portal.services.errors import ServiceError
@@ -193,13 +195,6 @@ def export_start():
     return redirect(url_for("jobs.progress", job_id=job.id), code=303)
 
 
-def _x12_settings():
-    cfg = current_app.config
-    return X12Settings(submitter_id=cfg.get("PORTAL_X12_SUBMITTER_ID"),
-                       receiver_id=cfg.get("PORTAL_X12_RECEIVER_ID"),
-                       usage=cfg.get("PORTAL_X12_USAGE", "T"))
-
-
 def _exports_page(status: int = 200, *, values=None, errors=None, error_details=None):
     """The exports page; after a refused 837P it keeps what was typed and shows the errors
     beside their fields (``errors``: field -> message)."""
@@ -238,7 +233,9 @@ def _range_or_errors(values, program) -> tuple[date | None, date | None, dict]:
 def x12_837p():
     """837P (005010X222A1) for ready lines of one payer, DOS ``from``..``to``; with
     ``frequency`` 7 or 8 and ``replaces`` (an export id) a replacement or void of that export.
-    Errors re-render the form with the values typed and the message beside its field."""
+    Errors in the form re-render it with the values typed and the message beside its field;
+    a good form starts the job (portal.billing.export_jobs) and redirects to its progress page,
+    where a refusal (nothing ready, lines already sent) is shown with its details."""
     program = current_program()
     values = request.form
     first, last, errors = _range_or_errors(values, program)
@@ -255,16 +252,14 @@ def x12_837p():
         errors["replaces"] = "A replacement or void names the export number it corrects."
     if errors:
         return _exports_page(400, values=values, errors=errors)
+    params = {"program_id": program.id, "payer": key, "from": first.isoformat(),
+              "to": last.isoformat(), "frequency": frequency,
+              "replaces": int(replaces) if frequency != "1" else None}
     try:
-        export = export_837p(program, key, first, last, user=current_user._get_current_object(),
-                             actor_name=current_user.name, rulebook=_rulebook(),
-                             settings=_x12_settings(), frequency=frequency,
-                             replaces_id=int(replaces) if frequency != "1" else None)
-    except ServiceError as exc:
-        db.session.rollback()
-        return _exports_page(exc.status, values=values,
-                             errors={exc.field or "form": exc.message}, error_details=exc.details)
-    return _send_export(export)
+        job = start_job(X12_KIND, user_id=current_user.id, params=params)
+    except JobLimit as exc:
+        return _exports_page(429, values=values, errors={"form": str(exc)})
+    return redirect(url_for("jobs.progress", job_id=job.id), code=303)
 
 
 def _send_export(export: ClaimExport) -> Response:

@@ -7,6 +7,8 @@
         ctx.params; ctx.user_id
         ctx.report(40, "Deriving claim lines")           # percent + a stage for people
         ctx.save_result(data_or_path, filename="x.csv", mimetype="text/csv")
+        # raise JobFailed("message for people") to fail with that message; any other
+        # exception fails with a generic one (details in the worker's log, without values)
 
     job = start("billing_csv", user_id=current_user.id, params={...})   # the DB row
     return progress_partial(job), 202          # htmx: the polling progress component
@@ -21,10 +23,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from portal.jobs.service import (MAX_ACTIVE_PER_USER, JobContext, JobLimit, job_for, register,
-                                 start)
+from portal.jobs.service import (MAX_ACTIVE_PER_USER, JobContext, JobFailed, JobLimit, job_for,
+                                 register, start)
 
-__all__ = ["JobContext", "JobLimit", "MAX_ACTIVE_PER_USER", "init_app", "job_for",
+__all__ = ["JobContext", "JobFailed", "JobLimit", "MAX_ACTIVE_PER_USER", "init_app", "job_for",
            "progress_partial", "register", "start"]
 
 

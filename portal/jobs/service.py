@@ -43,6 +43,17 @@ class JobLimit(Exception):
     """The user already has ``MAX_ACTIVE_PER_USER`` jobs waiting or running."""
 
 
+class JobFailed(Exception):
+    """Raised by a job's work to fail with a message for people (what to fix), shown as it is:
+    write it like a form error, with no patient's name. ``details`` (at most 20 short items,
+    e.g. MRN and date) are listed under it. Any other exception fails with a generic message."""
+
+    def __init__(self, message: str, *, details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = [str(d)[:120] for d in (details or [])][:20]
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -227,10 +238,17 @@ def _run(app: Flask, job_id: str) -> None:
         db.session.rollback()
         if ctx._result is not None:
             ctx._result[0].unlink(missing_ok=True)
-        log.error("job %s (%s) failed: %s", job_id[:8], ctx.kind, _phi_free_trace(exc))
+        if isinstance(exc, JobFailed):
+            log.info("job %s (%s) refused: %s", job_id[:8], ctx.kind, type(exc).__name__)
+            message, details = exc.message[:500], exc.details
+        else:
+            log.error("job %s (%s) failed: %s", job_id[:8], ctx.kind, _phi_free_trace(exc))
+            message, details = FAILED_MESSAGE, []
         job = db.session.get(BackgroundJob, job_id)
         if job is not None:
-            _finish(job, "failed", error=FAILED_MESSAGE)
+            _finish(job, "failed", error=message)
+            if details:
+                job.result_info = json.dumps({"details": details})
             db.session.commit()
         return
     db.session.rollback()  # whatever the work left pending was not meant to persist

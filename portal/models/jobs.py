@@ -6,6 +6,7 @@ only ``user_id`` may see the job.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, Text
@@ -47,3 +48,10 @@ class BackgroundJob(db.Model):
     @property
     def active(self) -> bool:
         return self.state in ("queued", "running")
+
+    @property
+    def details(self) -> list[str]:
+        """A failed job's list of things to fix (``JobFailed(details=...)``)."""
+        if self.state != "failed" or not self.result_info:
+            return []
+        return list(json.loads(self.result_info).get("details") or [])

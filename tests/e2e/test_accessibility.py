@@ -66,13 +66,26 @@ def pages(world):
     pm = factories.sign_and_close(sessions["PM IOP"], world.facilitator2)
     am = sessions["AM IOP"]
     seq = closed.document.entry_seq
+    # Background job pages: one waiting (its progress bar) and one finished (its download).
+    from flask import current_app
+
+    from portal.jobs import start
+    from portal.jobs.queue import run_pending
+
+    params = {"program_id": world.program.id, "from": str(today), "to": str(today),
+              "payer": None, "all": False}
+    done = start("billing_csv", user_id=world.billing.id, params=params)
+    db.session.rollback()
+    run_pending(current_app._get_current_object())
+    waiting = start("billing_csv", user_id=world.billing.id, params=params)
     urls = {
         "facilitator": [("/today", None), (f"/sessions/{am.id}", None),
                         (f"/sessions/{am.id}", "sign"), (f"/sessions/{closed.id}", None)],
         "billing": [("/billing/", None), (f"/billing/?date={today - timedelta(days=1)}", None),
                     ("/billing/rules", None), ("/billing/exports", None), ("/readiness/", None),
                     (f"/readiness/patients/{world.patients[1].id}", None),
-                    ("/admin/census/", None), (f"/verify/{seq}", None)],
+                    ("/admin/census/", None), (f"/verify/{seq}", None),
+                    (f"/jobs/{waiting.id}", None), (f"/jobs/{done.id}", None)],
         "auditor": [("/readiness/", None)],
     }
     users = {"facilitator": world.facilitator.email, "billing": world.billing.email,

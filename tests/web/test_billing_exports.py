@@ -184,18 +184,43 @@ def check_837p_structure(text: str) -> dict:
     return out
 
 
-def post_837p(client, payer, first, last):
+def post_837p(client, payer, first, last, **extra):
     return client.post("/billing/837p", data={"csrf_token": token(client), "payer": payer,
-                                              "from": first.isoformat(), "to": last.isoformat()})
+                                              "from": first.isoformat(), "to": last.isoformat(),
+                                              **extra})
 
 
-def test_837p_structure_and_control_numbers(client, login, world, two_days):
+def run_837p(client, run_jobs, resp):
+    """A good form starts a job (303 to its progress page); run it; returns (job page html,
+    download response or None)."""
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    job_url = resp.headers["Location"]
+    assert job_url.startswith("/jobs/")
+    assert "Waiting for a worker" in client.get(job_url).get_data(as_text=True)
+    assert run_jobs() == 1
+    html = client.get(job_url).get_data(as_text=True)
+    if "837P claim file ready." not in html:
+        return html, None
+    return html, client.get(f"{job_url}/download")
+
+
+def sent_837p(client, run_jobs, payer, first, last, **extra):
+    """Post the form, run the job, download: the 200 response with the file."""
+    html, resp = run_837p(client, run_jobs, post_837p(client, payer, first, last, **extra))
+    assert resp is not None, html
+    assert resp.status_code == 200
+    return resp
+
+
+def test_837p_structure_and_control_numbers(client, login, world, two_days, run_jobs):
     first, last = two_days
     login.as_(world.billing)
-    resp = post_837p(client, "sunrise_medicaid_mco", first, last)
+    html, resp = run_837p(client, run_jobs, post_837p(client, "sunrise_medicaid_mco", first, last))
+    assert "Export #1: 2 claims, 3 lines, $495.00, ISA13 000000001." in html
     assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert "attachment" in resp.headers["Content-Disposition"]
-    assert resp.headers["Content-Disposition"].endswith('000000001.x12"')
+    assert resp.mimetype == "application/edi-x12"
+    assert resp.headers["Content-Disposition"] == \
+        f"attachment; filename=837p-sunrise_medicaid_mco-{first}-{last}-000000001.x12"
     text = resp.get_data(as_text=True)
     info = check_837p_structure(text)
     assert info["isa13"] == "000000001"
@@ -216,18 +241,18 @@ def test_837p_structure_and_control_numbers(client, login, world, two_days):
     (patel_clm, patel_body), = claims["100250"]
     assert ["NM1", "82", "1", "GREENE", "MARCUS", "", "", "", "XX", "1598765430"] in patel_body
     assert "NM1*85*2*LAKESHORE RECOVERY IOP*****XX*1234567893" in text
-    (log,) = exports_logged("billing.x12_837p")
+    (log,) = exports_logged("billing.x12_837p")  # making the file is the disclosure
     assert "ISA13=000000001" in log.path and "lines=3" in log.path
-    # the same lines again: refused, naming the earlier export; the form keeps its values
-    again = post_837p(client, "sunrise_medicaid_mco", first, last)
-    html = again.get_data(as_text=True)
-    assert again.status_code == 409 and "already sent in export #1" in html
-    assert f'value="{first.isoformat()}"' in html and 'value="sunrise_medicaid_mco" selected' in html
+    (dl,) = exports_logged("jobs.download")  # and so is each download of it
+    assert "EXPORT 837P file export=1 ISA13=000000001" in dl.path
+    # the same lines again: refused, naming the earlier export, with the lines listed
+    html, none = run_837p(client, run_jobs, post_837p(client, "sunrise_medicaid_mco", first, last))
+    assert none is None and 'role="alert"' in html and "already sent in export #1" in html
+    assert "<li>100231 Nov 17</li>" in html
     assert len(exports_logged("billing.x12_837p")) == 1
     # an explicit replacement of export #1: frequency 7 with each original claim's reference
-    resp = client.post("/billing/837p", data={"csrf_token": token(client), "payer": "sunrise_medicaid_mco",
-                                              "from": first.isoformat(), "to": last.isoformat(),
-                                              "frequency": "7", "replaces": "1"})
+    _, resp = run_837p(client, run_jobs, post_837p(client, "sunrise_medicaid_mco", first, last,
+                                                   frequency="7", replaces="1"))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     replacement = check_837p_structure(resp.get_data(as_text=True))
     assert replacement["isa13"] == "000000002"
@@ -235,14 +260,16 @@ def test_837p_structure_and_control_numbers(client, login, world, two_days):
         assert clm[5].endswith(":B:7") and ["REF", "F8", clm[1]] in body
 
 
-def test_837p_refusals_write_nothing(client, login, world, two_days):
+def test_837p_refusals_write_nothing(client, login, world, two_days, run_jobs):
     first, last = two_days
     login.as_(world.billing)
-    self_pay = post_837p(client, "self_pay", first, last)
-    assert self_pay.status_code == 422 and "Self-pay" in self_pay.get_data(as_text=True)
-    none_ready = post_837p(client, "blueriver_ppo", first, last)  # García-López lacks an authorization
-    assert none_ready.status_code == 422 and "No ready lines" in none_ready.get_data(as_text=True)
+    html, none = run_837p(client, run_jobs, post_837p(client, "self_pay", first, last))
+    assert none is None and "Self-pay days are not billed to a payer" in html
+    # García-López lacks an authorization
+    html, none = run_837p(client, run_jobs, post_837p(client, "blueriver_ppo", first, last))
+    assert none is None and "No ready lines for BlueRiver PPO" in html
     missing = client.post("/billing/837p", data={"csrf_token": token(client), "from": str(first),
                                                  "to": str(last)})
     assert missing.status_code == 400 and "Choose a payer" in missing.get_data(as_text=True)
     assert exports_logged() == []
+    assert db.session.scalar(db.select(db.func.count()).select_from(db.text("claim_exports"))) == 0
