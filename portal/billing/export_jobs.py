@@ -40,7 +40,8 @@ def describe_csv(job: BackgroundJob) -> str:
             f"patients={info.get('patients', '?')}")
 
 
-@register(CSV_KIND, title="Claim-line export", describe=describe_csv)
+@register(CSV_KIND, title="Claim-line export", describe=describe_csv,
+          back=("billing.exports", "Back to exports"))
 def claim_lines_csv(ctx: JobContext) -> None:
     """Load, derive and write the CSV, reporting progress."""
     p = ctx.params
@@ -92,7 +93,8 @@ def describe_837p(job: BackgroundJob) -> str:
             f"ISA13={info.get('isa13', '?')} sha256={str(info.get('sha256', ''))[:16]}")
 
 
-@register(X12_KIND, title="837P claim file", describe=describe_837p)
+@register(X12_KIND, title="837P claim file", describe=describe_837p,
+          back=("billing.exports", "Back to exports"))
 def claim_file_837p(ctx: JobContext) -> None:
     """Build, record and archive the 837P (the service writes its disclosure row); a refusal
     (nothing ready, lines already sent, self-pay) fails the job with the service's message."""

@@ -62,15 +62,22 @@ class Kind:
     title: str
     #: ``describe(job) -> str``: the access-log line written when the result is downloaded.
     describe: Callable[[BackgroundJob], str] | None
+    #: (endpoint, label) of the page the job was started from, linked from its progress page.
+    back: tuple[str, str] | None = None
 
 
 _KINDS: dict[str, Kind] = {}
 
 
 def register(kind: str, *, title: str | None = None,
-             describe: Callable[[BackgroundJob], str] | None = None):
+             describe: Callable[[BackgroundJob], str] | None = None,
+             back: tuple[str, str] | None = None):
     """Decorator: ``work(ctx)`` runs jobs of ``kind``. Register at import of the feature module
-    (web and worker processes both import every feature through ``create_app``)."""
+    (web and worker processes both import every feature through ``create_app``).
+
+    ``title`` heads the progress page; ``describe(job)`` is the access-log line of a download
+    (default: kind and filename); ``back`` = (endpoint without arguments, label) is linked from
+    the progress page."""
     if not kind or len(kind) > 64:
         raise ValueError("a job kind is 1 to 64 characters")
 
@@ -78,7 +85,8 @@ def register(kind: str, *, title: str | None = None,
         known = _KINDS.get(kind)
         if known is not None and known.work.__qualname__ != work.__qualname__:
             raise ValueError(f"job kind {kind!r} is already registered by {known.work.__qualname__}")
-        _KINDS[kind] = Kind(kind, work, title or kind.replace("_", " ").capitalize(), describe)
+        _KINDS[kind] = Kind(kind, work, title or kind.replace("_", " ").capitalize(), describe,
+                            back)
         return work
 
     return mark

@@ -61,7 +61,9 @@ def _title(job: BackgroundJob) -> str:
 
 
 def _context(job: BackgroundJob) -> dict:
-    return dict(job=job, title=_title(job), expired_message=_expired_message(), tz=_tz())
+    kind = kind_of(job)
+    return dict(job=job, title=_title(job), expired_message=_expired_message(), tz=_tz(),
+                back=kind.back if kind else None)
 
 
 def progress_partial(job: BackgroundJob) -> str:

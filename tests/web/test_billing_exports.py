@@ -114,6 +114,7 @@ def test_export_status_full_page_without_htmx(client, login, world, two_days, ru
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "<html" in html and "<h1>Claim-line export</h1>" in html
     assert "Refresh progress" in html  # without script, a link does the polling
+    assert '<a href="/billing/exports">Back to exports</a>' in html
     run_jobs()
     html = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "Claim-line export ready." in html and "Refresh progress" not in html

@@ -267,3 +267,17 @@ def test_kinds_are_checked(app, world):
     with pytest.raises(ValueError, match="redis://"):
         app.config["PORTAL_QUEUE_URL"] = "amqp://broker"
         make_huey(app)
+
+
+def test_ttl_and_stale_settings_come_from_the_environment(monkeypatch, tmp_path):
+    from portal.config import load_config
+
+    monkeypatch.setenv("PORTAL_JOB_RESULT_TTL", "120")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "x")
+    cfg = load_config(tmp_path)
+    assert cfg["PORTAL_JOB_RESULT_TTL"] == 120 and cfg["PORTAL_JOB_STALE_SECONDS"] == 900
+    assert cfg["PORTAL_QUEUE_FILE"] == str(tmp_path / "job-queue.sqlite3")
+    for bad in ("0", "-5", "an hour"):
+        monkeypatch.setenv("PORTAL_JOB_RESULT_TTL", bad)
+        with pytest.raises(ValueError, match="PORTAL_JOB_RESULT_TTL must be a number of seconds"):
+            load_config(tmp_path)
