@@ -35,6 +35,10 @@ FAILED_MESSAGE = ("The job failed and produced no file. Try again; if it keeps f
                   "administrator (the details are in the worker's log).")
 STALE_MESSAGE = ("The worker stopped before finishing this job (it was restarted or shut down). "
                  "Start it again.")
+NEVER_RAN_MESSAGE = ("No job worker picked this job up within a day, so it was cancelled. Ask your "
+                     "administrator whether the job workers are running, then start it again.")
+#: A job still waiting after this long was lost by the queue or nothing is running it.
+NEVER_RAN_AFTER = timedelta(days=1)
 QUEUE_DOWN_MESSAGE = ("The background queue is not reachable, so the job could not start. Try "
                       "again in a minute; if it keeps failing, tell your administrator.")
 
@@ -308,6 +312,9 @@ def job_for(job_id: str, user_id: int) -> BackgroundJob | None:
     elif job.state == "running" and job.updated_at <= now - stale_after():
         _finish(job, "failed", error=STALE_MESSAGE)
         db.session.commit()
+    elif job.state == "queued" and job.created_at <= now - NEVER_RAN_AFTER:
+        _finish(job, "failed", error=NEVER_RAN_MESSAGE)
+        db.session.commit()
     return job
 
 
@@ -332,8 +339,8 @@ def _expire(job: BackgroundJob) -> None:
 
 
 def purge_expired(app: Flask, *, now: datetime | None = None) -> dict[str, int]:
-    """Delete results past their time, fail running jobs whose worker went silent, and drop
-    job rows a week after they expired. Run every few minutes by the queue's periodic task and
+    """Delete results past their time, fail running jobs whose worker went silent and jobs no
+    worker picked up within a day, and drop job rows a week after they expired. Run every few minutes by the queue's periodic task and
     by ``flask jobs purge``. Returns counts."""
     now = now or utcnow()
     with app.app_context():
@@ -347,6 +354,11 @@ def purge_expired(app: Flask, *, now: datetime | None = None) -> dict[str, int]:
                 BackgroundJob.updated_at <= now - stale_after(app))).all()
             for job in stale:
                 _finish(job, "failed", error=STALE_MESSAGE)
+            never = db.session.scalars(select(BackgroundJob).where(
+                BackgroundJob.state == "queued",
+                BackgroundJob.created_at <= now - NEVER_RAN_AFTER)).all()
+            for job in never:
+                _finish(job, "failed", error=NEVER_RAN_MESSAGE)
             old = db.session.scalars(select(BackgroundJob).where(
                 BackgroundJob.state.in_(("expired", "failed")),
                 BackgroundJob.expires_at <= now - timedelta(days=7))).all()
@@ -356,7 +368,7 @@ def purge_expired(app: Flask, *, now: datetime | None = None) -> dict[str, int]:
                 db.session.delete(job)
             db.session.commit()
             orphans = _remove_orphan_files(app, now)
-            return {"expired": len(expired), "stale": len(stale), "deleted": len(old),
+            return {"expired": len(expired), "stale": len(stale) + len(never), "deleted": len(old),
                     "orphans": orphans}
         finally:
             db.session.remove()

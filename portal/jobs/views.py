@@ -9,6 +9,7 @@ A result past its time answers 404 with a message saying it expired and how to g
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request, send_file
@@ -21,6 +22,7 @@ from portal.extensions import db
 from portal.jobs.service import job_for, kind_of, result_file, result_ttl
 from portal.models import AccessLogEntry, BackgroundJob, Program
 from portal.models.people import ROLES
+from portal.models.types import utcnow
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 #: Results up to this size are sent from memory; larger ones are streamed from their file.
@@ -60,10 +62,15 @@ def _title(job: BackgroundJob) -> str:
     return kind.title if kind else "Background job"
 
 
+#: A job waiting longer than this gets a hint that the workers may not be running.
+SLOW_PICKUP = timedelta(seconds=60)
+
+
 def _context(job: BackgroundJob) -> dict:
     kind = kind_of(job)
+    waiting_long = job.state == "queued" and job.created_at <= utcnow() - SLOW_PICKUP
     return dict(job=job, title=_title(job), expired_message=_expired_message(), tz=_tz(),
-                back=kind.back if kind else None)
+                back=kind.back if kind else None, waiting_long=waiting_long)
 
 
 def progress_partial(job: BackgroundJob) -> str:

@@ -245,6 +245,22 @@ def test_a_running_job_whose_worker_died_is_marked_failed(app, client, login, wo
     assert job_row(job.id).state == "failed"
 
 
+def test_a_job_nobody_picks_up_says_so_then_is_cancelled(app, client, login, world):
+    job = start("test_echo", user_id=world.billing.id, params={"word": "w"})
+    row = job_row(job.id)
+    row.created_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    login.as_(world.billing)
+    html = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "taking longer than usual" in html and "every 1s" in html
+    row = job_row(job.id)
+    row.created_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    html = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "No job worker picked this job up within a day" in html and "every 1s" not in html
+    assert job_row(job.id).state == "failed"
+
+
 def test_an_unreachable_broker_fails_the_job_with_a_message(app, client, login, world):
     app.config["PORTAL_QUEUE_URL"] = "redis://127.0.0.1:9/0"  # nothing listens on port 9
     app.extensions["huey"] = make_huey(app)
