@@ -33,7 +33,10 @@ NOT_FOUND = ("There is no job with that number for you. Jobs belong to the perso
 
 
 def _ttl_words() -> str:
-    minutes = round(result_ttl().total_seconds() / 60)
+    seconds = round(result_ttl().total_seconds())
+    if seconds < 120:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    minutes = round(seconds / 60)
     if minutes % 60 == 0:
         hours = minutes // 60
         return f"{hours} hour{'' if hours == 1 else 's'}"

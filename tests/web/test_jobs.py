@@ -218,6 +218,28 @@ def test_a_result_saved_from_a_path_is_moved_into_the_store(app, client, login, 
     assert resp.data == b"%PDF-1.7 not really" and resp.mimetype == "application/pdf"
 
 
+def test_a_large_result_is_streamed_from_its_file(app, client, login, world, monkeypatch):
+    from portal.jobs import views
+
+    monkeypatch.setattr(views, "SMALL_FILE", 0)
+    app.config["PORTAL_JOB_RESULT_TTL"] = 90
+    job = start("test_echo", user_id=world.billing.id, params={"word": "große"})
+    drain(app)
+    login.as_(world.billing)
+    resp = client.get(f"/jobs/{job.id}/download")
+    try:
+        assert resp.status_code == 200 and resp.is_streamed
+        assert resp.get_data() == f"user={world.billing.id} word=große\n".encode()
+        assert resp.headers["Content-Disposition"] == "attachment; filename=echo.txt"
+        assert resp.headers["Cache-Control"] == "no-store"
+    finally:
+        resp.close()
+    row = job_row(job.id)
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert "kept for 90 seconds" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
+
+
 def test_a_user_may_have_only_so_many_jobs_waiting(app, client, login, world):
     for _ in range(MAX_ACTIVE_PER_USER):
         start("test_echo", user_id=world.billing.id, params={"word": "w"})
