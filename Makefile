@@ -11,10 +11,13 @@ PORT ?= 5000
 # would run on the compliance officer's machine (docs/operations.md, "Witnesses").
 WITNESS_PORT ?= 5001
 WITNESS_DIR := instance/demo-witness
+# The demo's job worker (issue 14): exports run in a separate process on the SQLite queue in
+# instance/, as production runs `flask jobs worker` processes (docs/operations.md, "Background jobs").
+WORKER_DIR := instance/demo-worker
 DEMO_ENV = PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)} \
 	PORTAL_WITNESSES="$${PORTAL_WITNESSES:-http://$(HOST):$(WITNESS_PORT) $$(cat $(WITNESS_DIR)/witness.pub)}"
 
-.PHONY: install demo demo-reset demo-witness test test-fast bench verify clean-demo
+.PHONY: install demo demo-reset demo-witness demo-worker test test-fast bench verify clean-demo
 
 $(STAMP): pyproject.toml
 	@echo "==> Creating the Python environment in $(VENV) and installing the portal's dependencies"
@@ -33,9 +36,20 @@ demo: install
 	@$(MAKE) --no-print-directory demo-witness
 	@echo "==> Loading the demo program (first run: renders and archives about 40 rosters)"
 	$(DEMO_ENV) $(FLASK) demo load
-	@echo "Portal: http://$(HOST):$(PORT)/  (Ctrl-C stops it and the demo witness)"
+	@$(MAKE) --no-print-directory demo-worker
+	@echo "Portal: http://$(HOST):$(PORT)/  (Ctrl-C stops it, the demo witness and the job worker)"
 	$(DEMO_ENV) $(FLASK) run --host $(HOST) --port $(PORT); \
-	  kill $$(cat $(WITNESS_DIR)/pid) 2>/dev/null; rm -f $(WITNESS_DIR)/pid
+	  kill $$(cat $(WITNESS_DIR)/pid) 2>/dev/null; rm -f $(WITNESS_DIR)/pid; \
+	  kill -INT $$(cat $(WORKER_DIR)/pid) 2>/dev/null; rm -f $(WORKER_DIR)/pid
+
+# Start (or restart) the demo's job worker in the background (exports, audit files).
+demo-worker: install
+	@mkdir -p $(WORKER_DIR)
+	@if [ -f $(WORKER_DIR)/pid ]; then kill -INT $$(cat $(WORKER_DIR)/pid) 2>/dev/null; sleep 1; fi
+	@$(DEMO_ENV) nohup $(FLASK) jobs worker --threads 2 > $(WORKER_DIR)/worker.log 2>&1 & echo $$! > $(WORKER_DIR)/pid
+	@sleep 1; if ! kill -0 $$(cat $(WORKER_DIR)/pid) 2>/dev/null; then \
+	  echo "the demo job worker did not start; see $(WORKER_DIR)/worker.log"; cat $(WORKER_DIR)/worker.log; exit 1; fi
+	@echo "Job worker: pid $$(cat $(WORKER_DIR)/pid) (log in $(WORKER_DIR)/worker.log)"
 
 # Start (or restart) the demo witness in the background; it trusts this portal's log key.
 demo-witness: install

@@ -61,9 +61,11 @@ def create_app(config: dict | None = None) -> "Flask":
 
     import_module("portal.models")  # registers every table for Alembic
     from portal.auth import bp as auth_bp
+    from portal.jobs import init_app as init_jobs
     from portal.web import register_web
 
     app.register_blueprint(auth_bp)
+    init_jobs(app)  # the task queue and the jobs pages, before the access policies are checked
     register_web(app)
 
     from portal.cli import register_cli

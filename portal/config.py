@@ -33,6 +33,19 @@ def _secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ValueError(f"{name} must be a number of seconds above 0, not {raw!r}")
+    return value
+
+
 def load_config(instance_path: str | os.PathLike) -> dict:
     """Build the Flask config mapping from the environment.
 
@@ -80,6 +93,16 @@ def load_config(instance_path: str | os.PathLike) -> dict:
         "PORTAL_CLONE_THRESHOLD": float(os.environ.get("PORTAL_CLONE_THRESHOLD", "0.90")),
         # A note, plan or addendum PDF that takes longer than this to lay out is refused.
         "PORTAL_RENDER_SECONDS": float(os.environ.get("PORTAL_RENDER_SECONDS", "60")),
+        # Background jobs (portal/jobs, docs/operations.md "Background jobs"): the queue (unset =
+        # SQLite file in the instance folder; redis://host:6379/0 in production), how long a
+        # finished file is kept (seconds), and when a silent running job counts as dead.
+        "PORTAL_QUEUE_URL": os.environ.get("PORTAL_QUEUE_URL", ""),
+        "PORTAL_QUEUE_NAME": os.environ.get("PORTAL_QUEUE_NAME", "iop-portal"),
+        "PORTAL_QUEUE_FILE": os.environ.get("PORTAL_QUEUE_FILE", str(instance / "job-queue.sqlite3")),
+        "PORTAL_QUEUE_IMMEDIATE": os.environ.get("PORTAL_QUEUE_IMMEDIATE", ""),
+        "PORTAL_JOB_DIR": os.environ.get("PORTAL_JOB_DIR", str(instance / "job-results")),
+        "PORTAL_JOB_RESULT_TTL": _seconds("PORTAL_JOB_RESULT_TTL", 3600),
+        "PORTAL_JOB_STALE_SECONDS": _seconds("PORTAL_JOB_STALE_SECONDS", 900),
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
         # Password guessing: failed sign-ins (successes are not counted) per account, and per

@@ -35,6 +35,11 @@ def _config(tmp: Path, url: str) -> dict:
         "PORTAL_SIGNING_KEY": str(tmp / "keys" / "checkpoint.key"),
         "PORTAL_CHECKPOINT_DIR": str(tmp / "checkpoints"),
         "PORTAL_BASE_URL": "http://portal.test",
+        # Background jobs: the test's own SQLite queue and result folder; tests run the queued
+        # jobs in-process (the ``run_jobs`` fixture) or in a real worker (tests/web/test_jobs_live.py).
+        "PORTAL_QUEUE_URL": "",
+        "PORTAL_QUEUE_FILE": str(tmp / "job-queue.sqlite3"),
+        "PORTAL_JOB_DIR": str(tmp / "job-results"),
         # The suite signs in hundreds of times a minute from one address; the limit has its
         # own test.
         "RATELIMIT_ENABLED": False,
@@ -100,9 +105,6 @@ def app(migrated_db, tmp_path):
     app = create_app(_config(tmp_path, url))
     with app.app_context():
         yield app
-        from portal.billing.jobs import join_all
-
-        join_all(app)  # an export thread must not keep a connection past the engine's dispose
         db.session.remove()
         db.engine.dispose()
     if PG_URL:
@@ -112,6 +114,18 @@ def app(migrated_db, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run the jobs waiting in the test's queue, in this process (as a worker would)."""
+    from portal.jobs.queue import run_pending
+
+    def run() -> int:
+        db.session.rollback()  # no open SQLite transaction while the job writes
+        return run_pending(app)
+
+    return run
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@
 - ``POST /billing/days/<date>/reconcile`` mark the day reconciled (archived, chained PDF).
 - ``GET  /billing/rules``                 payer rule versions (read-only).
 - ``GET  /billing/exports``               the export forms.
-- ``POST /billing/exports``               start a claim-line CSV export job.
-- ``GET  /billing/exports/<job>``         job progress (polled every 600 ms) / download link.
-- ``GET  /billing/exports/<job>/download`` the CSV (one disclosure row in the access log).
+- ``POST /billing/exports``               start a claim-line CSV export job (portal/jobs;
+                                          progress and download at ``jobs.progress``/``download``).
 - ``POST /billing/837p``                  X12 837P for one payer's ready lines (a disclosure),
-                                          or a replacement/void of an earlier export.
+                                          or a replacement/void of an earlier export: checks
+                                          the form, then a background job builds it (303 to
+                                          its progress page, ``jobs.progress``).
 - ``GET  /billing/837p/<id>``             one export: control numbers, SHA-256, claims, 999.
 - ``GET  /billing/837p/<id>/download``    the file again, byte for byte.
 - ``POST /billing/837p/<id>/999``         import a 999 acknowledgment for it.
@@ -18,8 +19,6 @@ Views parse input, call the service or the pure rules, and pick page or partial.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date
 
@@ -29,34 +28,31 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access_control import allow
-from portal.billing import jobs
+from portal.billing.export_jobs import CSV_KIND, X12_KIND
 from portal.billing.inputs import parse_day, parse_flag, parse_payer, parse_range
 from portal.billing.trend import HEIGHT, WIDTH, bars
 from portal.clock import fmt_local, local_today
 from portal.errors import is_partial_request
 from portal.extensions import db
-from portal.fact_loader import load_facts
+from portal.jobs import JobLimit, progress_partial, start as start_job
 from portal.input_dates import DateInputError, read_date, read_whole_number
 from portal.models import AccessLogEntry, Cohort, Program
 from portal.no_shows.facts import day_counts
 from portal.program import current_program
 from portal.rules.admin_view import rulebook_view
-from portal.rules.claim_csv import claim_csv_rows
-from portal.rules.claim_lines import derive_claim_lines
 from portal.rules.facts import STATUS_BLOCKED, STATUS_READY
 from portal.billing.inputs import MAX_RANGE_DAYS
 from portal.models import ClaimExport
 from portal.rules.x12_837p import FREQUENCIES
-from portal.services.claim_exports import (ACK_LABELS, X12Settings, export_837p,
-                                           exports_of, import_999)
+from portal.services.claim_exports import (ACK_LABELS, X12_ENDPOINT,  # noqa: F401  (tests)
+                                           exports_of, import_999,
+                                           next_interchange_number as _next_interchange_number)
 from portal.services.errors import ServiceError
 from portal.services.reconciliation import board_totals, build_day, reconcile_day, usd
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
 
 BILLING = ("billing", "admin")
-#: Rows written between two progress updates of a CSV export.
-PROGRESS_EVERY = 500
 
 
 @bp.app_template_filter("usd")
@@ -176,35 +172,6 @@ def _payer_choices():
     return sorted(_rulebook().payers.values(), key=lambda p: p.name.casefold())
 
 
-def _csv_work(app, job: jobs.Job) -> None:
-    """Load, derive and write the CSV inside the job's thread, reporting progress."""
-    p = job.params
-    first, last = date.fromisoformat(p["from"]), date.fromisoformat(p["to"])
-    with app.app_context():
-        program = db.session.get(Program, p["program_id"])
-        job.report(5, "Reading attendance records")
-        facts = load_facts(program, first, last)
-        db.session.rollback()  # release the read transaction (SQLite: the write lock) early
-        job.report(40, "Applying payer rules")
-        wanted = {STATUS_READY, STATUS_BLOCKED} if p["all"] else {STATUS_READY}
-        lines = [ln for ln in derive_claim_lines(*facts.args(), app.extensions["rulebook"],
-                                                     documentation=facts.documentation)
-                 if first <= ln.dos <= last and ln.status in wanted
-                 and (p["payer"] is None or ln.payer_key == p["payer"])]
-        job.report(70, "Writing the file")
-        headers, rows = claim_csv_rows(lines, facts.patients)
-        buf = io.StringIO(newline="")
-        out = csv.writer(buf)
-        out.writerow(headers)
-        for i, row in enumerate(rows, start=1):
-            out.writerow(row)
-            if i % PROGRESS_EVERY == 0:
-                job.report(70 + 30 * i // max(len(rows), 1), f"Writing the file ({i:,} of {len(rows):,} lines)")
-        job.rows = len(rows)
-        job.patients = len({ln.patient_id for ln in lines})
-        job.result = buf.getvalue().encode("utf-8")
-
-
 @bp.route("/exports", methods=["POST"])
 @allow(*BILLING)
 def export_start():
@@ -218,54 +185,12 @@ def export_start():
     params = {"program_id": program.id, "from": first.isoformat(), "to": last.isoformat(),
               "payer": payer, "all": include_all}
     try:
-        job = jobs.start(current_app._get_current_object(), user_id=current_user.id, kind="csv",
-                         params=params, work=_csv_work)
-    except jobs.JobLimit as exc:
+        job = start_job(CSV_KIND, user_id=current_user.id, params=params)
+    except JobLimit as exc:
         abort(429, description=str(exc))
-    job.filename = (f"claim-lines-{payer or 'all-payers'}-{first.isoformat()}-{last.isoformat()}"
-                    f"{'-incl-blocked' if include_all else ''}.csv")
     if is_partial_request():
-        return render_template("billing/_export_job.html", job=job), 202
-    return redirect(url_for(".export_status", job_id=job.id), code=303)
-
-
-def _job_or_404(job_id: str) -> jobs.Job:
-    job = jobs.get(current_app._get_current_object(), job_id, current_user.id)
-    if job is None:
-        abort(404, description="There is no export with that number for you; exports last an "
-                               "hour and belong to the person who started them.")
-    return job
-
-
-@bp.route("/exports/<job_id>")
-@allow(*BILLING)
-def export_status(job_id: str):
-    job = _job_or_404(job_id)
-    if is_partial_request():
-        return render_template("billing/_export_job.html", job=job)
-    return render_template("billing/export_job.html", job=job)
-
-
-@bp.route("/exports/<job_id>/download")
-@allow(*BILLING)
-def export_download(job_id: str):
-    job = _job_or_404(job_id)
-    if job.state != "done" or job.result is None:
-        abort(409, description="This export is not finished yet.")
-    p = job.params
-    _log_disclosure(f"EXPORT claim-lines CSV payer={p['payer'] or 'all'} dos={p['from']}..{p['to']} "
-                    f"{'ready+blocked' if p['all'] else 'ready only'} lines={job.rows} "
-                    f"patients={job.patients} job={job.id}", "billing.export_download")
-    return Response(job.result, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{job.filename}"',
-                             "Cache-Control": "no-store"})
-
-
-def _x12_settings():
-    cfg = current_app.config
-    return X12Settings(submitter_id=cfg.get("PORTAL_X12_SUBMITTER_ID"),
-                       receiver_id=cfg.get("PORTAL_X12_RECEIVER_ID"),
-                       usage=cfg.get("PORTAL_X12_USAGE", "T"))
+        return progress_partial(job), 202
+    return redirect(url_for("jobs.progress", job_id=job.id), code=303)
 
 
 def _exports_page(status: int = 200, *, values=None, errors=None, error_details=None):
@@ -306,7 +231,9 @@ def _range_or_errors(values, program) -> tuple[date | None, date | None, dict]:
 def x12_837p():
     """837P (005010X222A1) for ready lines of one payer, DOS ``from``..``to``; with
     ``frequency`` 7 or 8 and ``replaces`` (an export id) a replacement or void of that export.
-    Errors re-render the form with the values typed and the message beside its field."""
+    Errors in the form re-render it with the values typed and the message beside its field;
+    a good form starts the job (portal.billing.export_jobs) and redirects to its progress page,
+    where a refusal (nothing ready, lines already sent) is shown with its details."""
     program = current_program()
     values = request.form
     first, last, errors = _range_or_errors(values, program)
@@ -323,16 +250,14 @@ def x12_837p():
         errors["replaces"] = "A replacement or void names the export number it corrects."
     if errors:
         return _exports_page(400, values=values, errors=errors)
+    params = {"program_id": program.id, "payer": key, "from": first.isoformat(),
+              "to": last.isoformat(), "frequency": frequency,
+              "replaces": int(replaces) if frequency != "1" else None}
     try:
-        export = export_837p(program, key, first, last, user=current_user._get_current_object(),
-                             actor_name=current_user.name, rulebook=_rulebook(),
-                             settings=_x12_settings(), frequency=frequency,
-                             replaces_id=int(replaces) if frequency != "1" else None)
-    except ServiceError as exc:
-        db.session.rollback()
-        return _exports_page(exc.status, values=values,
-                             errors={exc.field or "form": exc.message}, error_details=exc.details)
-    return _send_export(export)
+        job = start_job(X12_KIND, user_id=current_user.id, params=params)
+    except JobLimit as exc:
+        return _exports_page(429, values=values, errors={"form": str(exc)})
+    return redirect(url_for("jobs.progress", job_id=job.id), code=303)
 
 
 def _send_export(export: ClaimExport) -> Response:

@@ -6,6 +6,7 @@ from portal.models.authorizations import (Authorization, AuthorizationTransition
                                           PayerLetter)
 from portal.models.claims import ClaimExport, ClaimExportLine
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
+from portal.models.jobs import BackgroundJob
 from portal.models.notes import Addendum, EncounterNote, GroupNote, TreatmentPlan
 from portal.models.no_shows import (AbsenceNotice, ClinicalReviewTask, FeeLedgerEntry, NoShowLetter,
                                     NoShowPolicy, OutreachAttempt, PolicyAcknowledgment)
@@ -15,6 +16,7 @@ from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 __all__ = [
     "AbsenceNotice", "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument",
     "ArchivedDocumentPatient", "AttendanceEntry", "Authorization", "AuthorizationTransition",
+    "BackgroundJob",
     "CareEpisode", "ClaimExport", "ClaimExportLine", "ClinicalReviewTask", "Closure", "Cohort",
     "EncounterNote", "Enrollment", "FeeLedgerEntry", "GroupNote", "GroupSession", "NoShowLetter",
     "NoShowPolicy", "OutreachAttempt", "Patient", "Payer", "PayerLetter", "PolicyAcknowledgment",

@@ -31,6 +31,28 @@ def live_server(app):
     thread.join(timeout=5)
 
 
+@pytest.fixture
+def job_worker(app):
+    """A job worker for the live server: a thread running the queue's jobs as they arrive, as
+    `flask jobs worker` does in its own process (tests/web/test_jobs_live.py runs that one)."""
+    import time
+
+    from portal.jobs.queue import run_pending
+
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            if not run_pending(app):
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=loop, name="job-worker", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")

@@ -68,6 +68,18 @@ def pages(world):
     seq = closed.document.entry_seq
     lan, marisol = world.patients[3], world.patients[0]  # self-pay, Medicaid
     patient_urls, no_show = _no_show_world(world, today, y, lan)
+    # Background job pages: one waiting (its progress bar) and one finished (its download).
+    from flask import current_app
+
+    from portal.jobs import start
+    from portal.jobs.queue import run_pending
+
+    params = {"program_id": world.program.id, "from": str(today), "to": str(today),
+              "payer": None, "all": False}
+    done = start("billing_csv", user_id=world.billing.id, params=params)
+    db.session.rollback()
+    run_pending(current_app._get_current_object())
+    waiting = start("billing_csv", user_id=world.billing.id, params=params)
     urls = {
         "facilitator": [("/today", None), (f"/sessions/{am.id}", None),
                         (f"/sessions/{am.id}", "sign"), (f"/sessions/{closed.id}", None)],
@@ -79,7 +91,8 @@ def pages(world):
                     # and a letter, a Medicaid patient whose fee is refused, the policy.
                     (f"/billing/no-shows?date={today - timedelta(days=1)}", None),
                     (f"/no-shows/patients/{lan.id}", None), (f"/no-shows/patients/{marisol.id}", None),
-                    ("/no-shows/policy", None)],
+                    ("/no-shows/policy", None),
+                    (f"/jobs/{waiting.id}", None), (f"/jobs/{done.id}", None)],
         "auditor": [("/readiness/", None)],
         "clinician": [(f"/no-shows/patients/{lan.id}", None),
                       (f"/no-shows/patients/{marisol.id}/acknowledge", None),

@@ -1,5 +1,5 @@
-"""Exports: the claim-line CSV job (progress partial, download, disclosure row, user scoping)
-and the X12 837P file (structure checked segment by segment), plus bad input."""
+"""Exports: the claim-line CSV job on the task queue (progress partial, download, disclosure
+row, user scoping; the queue itself in tests/web/test_jobs.py) and the X12 837P file (structure checked segment by segment), plus bad input."""
 from __future__ import annotations
 
 import csv
@@ -12,9 +12,8 @@ import pytest
 
 from tests.x12_check import assert_valid_837p
 
-from portal.billing import jobs
 from portal.extensions import db
-from portal.models import AccessLogEntry
+from portal.models import AccessLogEntry, BackgroundJob
 from tests import factories
 from tests.web.test_billing_board import DAY, prepare_day
 
@@ -39,17 +38,18 @@ def exports_logged(endpoint=None):
     return db.session.scalars(q.order_by(AccessLogEntry.id)).all()
 
 
-def run_csv_export(client, app, data) -> tuple[str, str]:
-    """Start an export through htmx, wait for the thread, poll once; returns (job id, partial)."""
+def run_csv_export(client, run_jobs, data) -> tuple[str, str]:
+    """Start an export through htmx (queued: the partial polls), run the queue as a worker
+    would, poll once; returns (job id, partial)."""
     resp = client.post("/billing/exports", data={"csrf_token": token(client), **data},
                        headers={"HX-Request": "true"})
     assert resp.status_code == 202, resp.get_data(as_text=True)
     first = resp.get_data(as_text=True)
-    job_id = re.search(r"/billing/exports/([\w-]+)", first).group(1)
-    assert 'hx-trigger="every 600ms"' in first or "Export ready" in first
-    registry, _ = app.extensions[jobs.EXT_KEY]
-    registry[job_id].thread.join(30)
-    done = client.get(f"/billing/exports/{job_id}", headers={"HX-Request": "true"})
+    job_id = re.search(r"/jobs/([\w-]+)", first).group(1)
+    assert 'hx-trigger="every 1s"' in first and "<progress" in first
+    assert "Waiting for a worker" in first
+    assert run_jobs() == 1
+    done = client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
     return job_id, done.get_data(as_text=True)
 
 
@@ -57,14 +57,15 @@ def read_csv(data: bytes) -> list[dict]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
 
 
-def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, world, two_days, app):
+def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, world, two_days, run_jobs):
     first, last = two_days
     login.as_(world.billing)
-    job_id, partial = run_csv_export(client, app, {"from": first.isoformat(), "to": last.isoformat()})
-    assert "Export ready" in partial and "every 600ms" not in partial
-    assert f"/billing/exports/{job_id}/download" in partial
+    job_id, partial = run_csv_export(client, run_jobs, {"from": first.isoformat(), "to": last.isoformat()})
+    assert "Claim-line export ready." in partial and "every 1s" not in partial
+    assert "5 lines for 3 patients." in partial
+    assert f"/jobs/{job_id}/download" in partial
     assert exports_logged() == []  # starting is not yet a disclosure; the download is
-    resp = client.get(f"/billing/exports/{job_id}/download")
+    resp = client.get(f"/jobs/{job_id}/download")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = read_csv(resp.data)
@@ -77,16 +78,16 @@ def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, worl
     assert alvarez["modifiers"] == "HF:HQ" and alvarez["charge_cents"] == "16500"
     assert alvarez["charge_dollars"] == "165.00" and alvarez["authorization_number"] == "SMC-A-1001"
     assert alvarez["rendering_npi"] == "1487654323" and alvarez["blocking_reasons"] == ""
-    (log,) = exports_logged("billing.export_download")
+    (log,) = exports_logged("jobs.download")
     assert log.user_id == world.billing.id and "claim-lines CSV" in log.path
     assert "lines=5" in log.path and "ready only" in log.path
 
 
-def test_csv_export_all_includes_blocked_with_reasons_for_one_payer(client, login, world, two_days, app):
+def test_csv_export_all_includes_blocked_with_reasons_for_one_payer(client, login, world, two_days, run_jobs):
     login.as_(world.admin)
-    job_id, _ = run_csv_export(client, app, {"from": DAY.isoformat(), "to": DAY.isoformat(),
+    job_id, _ = run_csv_export(client, run_jobs, {"from": DAY.isoformat(), "to": DAY.isoformat(),
                                              "payer": "sunrise_medicaid_mco", "all": "1"})
-    rows = read_csv(client.get(f"/billing/exports/{job_id}/download").data)
+    rows = read_csv(client.get(f"/jobs/{job_id}/download").data)
     by_mrn = {r["mrn"]: r for r in rows}
     assert set(by_mrn) == {"100231", "100232", "100250"}  # no other payer, no no-service rows
     assert by_mrn["100232"]["status"] == "blocked"
@@ -95,22 +96,28 @@ def test_csv_export_all_includes_blocked_with_reasons_for_one_payer(client, logi
     assert "roster_not_closed" in by_mrn["100250"]["blocking_reasons"]
 
 
-def test_export_jobs_belong_to_their_user(client, login, world, two_days, app):
+def test_export_jobs_belong_to_their_user(client, login, world, two_days, run_jobs):
     login.as_(world.billing)
-    job_id, _ = run_csv_export(client, app, {"from": DAY.isoformat(), "to": DAY.isoformat()})
+    job_id, _ = run_csv_export(client, run_jobs, {"from": DAY.isoformat(), "to": DAY.isoformat()})
     login.as_(world.admin)
-    assert client.get(f"/billing/exports/{job_id}").status_code == 404
-    assert client.get(f"/billing/exports/{job_id}/download").status_code == 404
+    assert client.get(f"/jobs/{job_id}").status_code == 404
+    assert client.get(f"/jobs/{job_id}/download").status_code == 404
     assert exports_logged() == []
 
 
-def test_export_status_full_page_without_htmx(client, login, world, two_days, app):
+def test_export_status_full_page_without_htmx(client, login, world, two_days, run_jobs):
     login.as_(world.billing)
     resp = client.post("/billing/exports", data={"csrf_token": token(client), "from": str(DAY),
                                                  "to": str(DAY)})
-    assert resp.status_code == 303
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/jobs/")
     page = client.get(resp.headers["Location"])
-    assert page.status_code == 200 and "<html" in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<html" in html and "<h1>Claim-line export</h1>" in html
+    assert "Refresh progress" in html  # without script, a link does the polling
+    assert '<a href="/billing/exports">Back to exports</a>' in html
+    run_jobs()
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Claim-line export ready." in html and "Refresh progress" not in html
 
 
 @pytest.mark.parametrize("data, message", [
@@ -126,7 +133,7 @@ def test_bad_export_input_is_400_and_starts_nothing(client, login, world, app, d
         resp = client.post(url, data={"csrf_token": token(client), **payload})
         assert resp.status_code == 400, (url, resp.get_data(as_text=True))
         assert message in resp.get_data(as_text=True)
-    assert not app.extensions.get(jobs.EXT_KEY, ({}, None))[0]
+    assert db.session.scalar(db.select(db.func.count()).select_from(BackgroundJob)) == 0
     assert exports_logged() == []
 
 
@@ -178,18 +185,43 @@ def check_837p_structure(text: str) -> dict:
     return out
 
 
-def post_837p(client, payer, first, last):
+def post_837p(client, payer, first, last, **extra):
     return client.post("/billing/837p", data={"csrf_token": token(client), "payer": payer,
-                                              "from": first.isoformat(), "to": last.isoformat()})
+                                              "from": first.isoformat(), "to": last.isoformat(),
+                                              **extra})
 
 
-def test_837p_structure_and_control_numbers(client, login, world, two_days):
+def run_837p(client, run_jobs, resp):
+    """A good form starts a job (303 to its progress page); run it; returns (job page html,
+    download response or None)."""
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    job_url = resp.headers["Location"]
+    assert job_url.startswith("/jobs/")
+    assert "Waiting for a worker" in client.get(job_url).get_data(as_text=True)
+    assert run_jobs() == 1
+    html = client.get(job_url).get_data(as_text=True)
+    if "837P claim file ready." not in html:
+        return html, None
+    return html, client.get(f"{job_url}/download")
+
+
+def sent_837p(client, run_jobs, payer, first, last, **extra):
+    """Post the form, run the job, download: the 200 response with the file."""
+    html, resp = run_837p(client, run_jobs, post_837p(client, payer, first, last, **extra))
+    assert resp is not None, html
+    assert resp.status_code == 200
+    return resp
+
+
+def test_837p_structure_and_control_numbers(client, login, world, two_days, run_jobs):
     first, last = two_days
     login.as_(world.billing)
-    resp = post_837p(client, "sunrise_medicaid_mco", first, last)
+    html, resp = run_837p(client, run_jobs, post_837p(client, "sunrise_medicaid_mco", first, last))
+    assert "Export #1: 2 claims, 3 lines, $495.00, ISA13 000000001." in html
     assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert "attachment" in resp.headers["Content-Disposition"]
-    assert resp.headers["Content-Disposition"].endswith('000000001.x12"')
+    assert resp.mimetype == "application/edi-x12"
+    assert resp.headers["Content-Disposition"] == \
+        f"attachment; filename=837p-sunrise_medicaid_mco-{first}-{last}-000000001.x12"
     text = resp.get_data(as_text=True)
     info = check_837p_structure(text)
     assert info["isa13"] == "000000001"
@@ -210,18 +242,18 @@ def test_837p_structure_and_control_numbers(client, login, world, two_days):
     (patel_clm, patel_body), = claims["100250"]
     assert ["NM1", "82", "1", "GREENE", "MARCUS", "", "", "", "XX", "1598765430"] in patel_body
     assert "NM1*85*2*LAKESHORE RECOVERY IOP*****XX*1234567893" in text
-    (log,) = exports_logged("billing.x12_837p")
+    (log,) = exports_logged("billing.x12_837p")  # making the file is the disclosure
     assert "ISA13=000000001" in log.path and "lines=3" in log.path
-    # the same lines again: refused, naming the earlier export; the form keeps its values
-    again = post_837p(client, "sunrise_medicaid_mco", first, last)
-    html = again.get_data(as_text=True)
-    assert again.status_code == 409 and "already sent in export #1" in html
-    assert f'value="{first.isoformat()}"' in html and 'value="sunrise_medicaid_mco" selected' in html
+    (dl,) = exports_logged("jobs.download")  # and so is each download of it
+    assert "EXPORT 837P file export=1 ISA13=000000001" in dl.path
+    # the same lines again: refused, naming the earlier export, with the lines listed
+    html, none = run_837p(client, run_jobs, post_837p(client, "sunrise_medicaid_mco", first, last))
+    assert none is None and 'role="alert"' in html and "already sent in export #1" in html
+    assert "<li>100231 Nov 17</li>" in html
     assert len(exports_logged("billing.x12_837p")) == 1
     # an explicit replacement of export #1: frequency 7 with each original claim's reference
-    resp = client.post("/billing/837p", data={"csrf_token": token(client), "payer": "sunrise_medicaid_mco",
-                                              "from": first.isoformat(), "to": last.isoformat(),
-                                              "frequency": "7", "replaces": "1"})
+    _, resp = run_837p(client, run_jobs, post_837p(client, "sunrise_medicaid_mco", first, last,
+                                                   frequency="7", replaces="1"))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     replacement = check_837p_structure(resp.get_data(as_text=True))
     assert replacement["isa13"] == "000000002"
@@ -229,14 +261,16 @@ def test_837p_structure_and_control_numbers(client, login, world, two_days):
         assert clm[5].endswith(":B:7") and ["REF", "F8", clm[1]] in body
 
 
-def test_837p_refusals_write_nothing(client, login, world, two_days):
+def test_837p_refusals_write_nothing(client, login, world, two_days, run_jobs):
     first, last = two_days
     login.as_(world.billing)
-    self_pay = post_837p(client, "self_pay", first, last)
-    assert self_pay.status_code == 422 and "Self-pay" in self_pay.get_data(as_text=True)
-    none_ready = post_837p(client, "blueriver_ppo", first, last)  # García-López lacks an authorization
-    assert none_ready.status_code == 422 and "No ready lines" in none_ready.get_data(as_text=True)
+    html, none = run_837p(client, run_jobs, post_837p(client, "self_pay", first, last))
+    assert none is None and "Self-pay days are not billed to a payer" in html
+    # García-López lacks an authorization
+    html, none = run_837p(client, run_jobs, post_837p(client, "blueriver_ppo", first, last))
+    assert none is None and "No ready lines for BlueRiver PPO" in html
     missing = client.post("/billing/837p", data={"csrf_token": token(client), "from": str(first),
                                                  "to": str(last)})
     assert missing.status_code == 400 and "Choose a payer" in missing.get_data(as_text=True)
     assert exports_logged() == []
+    assert db.session.scalar(db.select(db.func.count()).select_from(db.text("claim_exports"))) == 0

@@ -12,7 +12,7 @@ from portal.fact_loader import load_facts
 from portal.models import ArchivedDocument, Authorization, ClaimExport
 from portal.rules.claim_lines import derive_claim_lines
 from tests.web.test_billing_board import DAY, prepare_day
-from tests.web.test_billing_exports import post_837p, token
+from tests.web.test_billing_exports import sent_837p, token
 from tests.x12_check import assert_valid_837p, pyx12_result
 
 
@@ -41,13 +41,12 @@ def test_php_authorization_blocks_iop_the_same_day_through_the_loader(world, app
     assert ln.authorization_number == "SMC-A-1001"  # the PHP authorization is not an IOP one
 
 
-def test_export_history_download_chain_and_999(client, login, world):
+def test_export_history_download_chain_and_999(client, login, world, run_jobs):
     first, last = DAY - timedelta(days=1), DAY
     prepare_day(world, first, close_pm=True)
     prepare_day(world, DAY)
     login.as_(world.billing)
-    resp = post_837p(client, "sunrise_medicaid_mco", first, last)
-    assert resp.status_code == 200
+    resp = sent_837p(client, run_jobs, "sunrise_medicaid_mco", first, last)
     sent = resp.data
     assert_valid_837p(sent.decode())
     export = db.session.scalar(select(ClaimExport))
@@ -85,25 +84,22 @@ def test_export_history_download_chain_and_999(client, login, world):
                       content_type="multipart/form-data")
     assert bad.status_code == 422 and "not a 999" in bad.get_data(as_text=True)
     # rejected by its 999: the lines may be sent again as an original
-    resp = post_837p(client, "sunrise_medicaid_mco", first, last)
-    assert resp.status_code == 200
+    sent_837p(client, run_jobs, "sunrise_medicaid_mco", first, last)
 
 
-def test_void_of_an_export(client, login, world):
+def test_void_of_an_export(client, login, world, run_jobs):
     first, last = DAY - timedelta(days=1), DAY
     prepare_day(world, first, close_pm=True)
     prepare_day(world, DAY)
     login.as_(world.billing)
-    assert post_837p(client, "sunrise_medicaid_mco", first, last).status_code == 200
-    resp = client.post("/billing/837p", data={"csrf_token": token(client), "payer": "sunrise_medicaid_mco",
-                                              "from": str(first), "to": str(last), "frequency": "8",
-                                              "replaces": "1"})
-    assert resp.status_code == 200
+    sent_837p(client, run_jobs, "sunrise_medicaid_mco", first, last)
+    resp = sent_837p(client, run_jobs, "sunrise_medicaid_mco", first, last, frequency="8",
+                     replaces="1")
     text = resp.get_data(as_text=True)
     assert ":B:8*" in text and "REF*F8*" in text
     assert_valid_837p(text)
     # voided: the lines may go out again as originals
-    assert post_837p(client, "sunrise_medicaid_mco", first, last).status_code == 200
+    sent_837p(client, run_jobs, "sunrise_medicaid_mco", first, last)
 
 
 def test_form_keeps_values_and_shows_errors_inline(client, login, world):
@@ -169,7 +165,7 @@ def test_break_minutes_recorded_on_the_roster_reach_the_claim(client, login, wor
     assert ln.minutes_attended == 179 and "under_daily_minimum" in {r.code for r in ln.reasons}
 
 
-def test_census_with_separators_and_odd_sex_values_never_breaks_an_837p(app, world, client, login):
+def test_census_with_separators_and_odd_sex_values_never_breaks_an_837p(app, world, client, login, run_jobs):
     """Every census field that reaches the 837P, with separators and odd sex values: each bad
     value blocks its line naming the field; the clean patients' 837P passes pyx12."""
     from portal.census.importer import import_census
@@ -222,31 +218,30 @@ def test_census_with_separators_and_odd_sex_values_never_breaks_an_837p(app, wor
         else:
             assert ln.status == "blocked" and bad and bad[0].startswith(label), (mrn, bad)
     login.as_(world.billing)
-    resp = post_837p(client, "sunrise_medicaid_mco", DAY, DAY)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
+    resp = sent_837p(client, run_jobs, "sunrise_medicaid_mco", DAY, DAY)
     text = resp.get_data(as_text=True)
     assert_valid_837p(text)
     assert "NM1*IL*1*REYES*ANA" in text and "DMG*D8*19900102*U~" in text
     assert "STAR" not in text and "KC" not in text
 
 
-def test_payer_x12_id_from_setup_is_sent(client, login, world):
+def test_payer_x12_id_from_setup_is_sent(client, login, world, run_jobs):
     first, last = DAY - timedelta(days=1), DAY
     prepare_day(world, first, close_pm=True)
     prepare_day(world, DAY)
     world.payers["sunrise_medicaid_mco"].x12_payer_id = "77027"
     db.session.commit()
     login.as_(world.billing)
-    text = post_837p(client, "sunrise_medicaid_mco", first, last).get_data(as_text=True)
+    text = sent_837p(client, run_jobs, "sunrise_medicaid_mco", first, last).get_data(as_text=True)
     assert "NM1*PR*2*SUNRISE MEDICAID MCO*****PI*77027~" in text
 
 
-def test_auditor_extract_of_an_archived_837p_shows_only_their_member(client, login, world):
+def test_auditor_extract_of_an_archived_837p_shows_only_their_member(client, login, world, run_jobs):
     first, last = DAY - timedelta(days=1), DAY
     prepare_day(world, first, close_pm=True)
     prepare_day(world, DAY)
     login.as_(world.billing)
-    assert post_837p(client, "sunrise_medicaid_mco", first, last).status_code == 200
+    sent_837p(client, run_jobs, "sunrise_medicaid_mco", first, last)
     export = db.session.scalar(select(ClaimExport))
     login.as_(world.auditor)
     alvarez = world.patients[0]

@@ -63,6 +63,7 @@ def staff(world, client, login):
     "/readiness/?from=0001-01-01", "/readiness/?to=0001-01-01", "/readiness/?from=9999-12-31&to=9999-12-31",
     "/readiness/patients/1?from=0001-01-01&to=0001-01-05", "/billing/?date=0001-01-01",
     "/billing/?date=9999-12-31", "/billing/?date=2026-11-3%D9%A0", "/verify/" + "9" * 5000,
+    "/jobs/" + "9" * 5000, "/jobs/%C2%B2/download", "/jobs/%00",
 ])
 def test_odd_ids_and_dates_are_4xx_with_a_message(client, staff, path):
     resp = client.get(path)
