@@ -128,10 +128,12 @@ def _auditor_range(patient: Patient, program) -> tuple[date, date, tuple[date, d
 
 def _ended() -> dict:
     """What the auditor's "access has ended / not started" page shows (no patient data)."""
-    from portal.auditors.service import _grants_of
+    from portal.auditors.service import grants_of, status_of
 
     mine = grants_of(current_user._get_current_object())
-    return {"past": [g for g in mine], "tz": current_program().tz}
+    past = [(g, status_of(g)) for g in mine]
+    return {"past": past, "ended": any(state != "pending" for _g, state in past),
+            "tz": current_program().tz}
 
 
 def _documents_by_seq(patient_id: int) -> dict[int, int]:
