@@ -1,35 +1,32 @@
 """Which patients' records a user may see (42 CFR Part 2 minimum necessary; pure, no Flask).
 
-Clinic staff see the whole program. An auditor is scoped to one payer: they see only that
-payer's members, and a document naming anyone else (a group roster) is never handed over whole;
-they get the member's own extract of it instead (source: 42 CFR 2.13(a) and 2.32, disclosures
-limited to the information necessary; HIPAA minimum necessary, 45 CFR 164.502(b)).
+Clinic staff see the whole program; facilitators the groups they run. An auditor sees only what
+an active grant covers (``portal.auditors.rules``): a document naming anyone outside it (a group
+roster) is never handed over whole; they get the patient's own extract of it instead (source:
+42 CFR 2.13(a) and 2.32, disclosures limited to the information necessary; HIPAA minimum
+necessary, 45 CFR 164.502(b)).
 """
 from __future__ import annotations
 
 from typing import Iterable
 
-
-def sees_all_patients(role: str, payer_scope: int | None) -> bool:
-    """True for clinic roles, and for an auditor with no payer scope (e.g. a state reviewer
-    given the whole program by written agreement)."""
-    return role != "auditor" or payer_scope is None
+SCOPED_ROLES = frozenset({"auditor"})
 
 
-def may_see_patient(role: str, payer_scope: int | None, patient_payer_id: int) -> bool:
-    """May this user see the records of a patient whose payer is ``patient_payer_id``?"""
-    return sees_all_patients(role, payer_scope) or patient_payer_id == payer_scope
+def is_scoped(role: str) -> bool:
+    """True for roles that see only what a grant covers (never the whole program)."""
+    return role in SCOPED_ROLES
 
 
-def may_download_whole(role: str, payer_scope: int | None,
-                       document_patient_payers: Iterable[int]) -> bool:
-    """May this user download a whole archived document concerning patients with these payers?
-    A document about several patients goes whole to a scoped auditor only when every patient on
-    it is in their scope (e.g. never a mixed-payer group roster)."""
-    if sees_all_patients(role, payer_scope):
+def may_download_whole(role: str, patients_covered: Iterable[bool]) -> bool:
+    """May this user download a whole archived document whose patients are, one by one, in
+    (True) or out of (False) their scope? Clinic roles: yes. A scoped user: only when every
+    patient on it is covered (never a group roster naming someone else), and never a document
+    about no patient (a claim export, a policy: program business, not a patient's record)."""
+    if not is_scoped(role):
         return True
-    payers = list(document_patient_payers)
-    return bool(payers) and all(p == payer_scope for p in payers)
+    covered = list(patients_covered)
+    return bool(covered) and all(covered)
 
 
 def facilitator_may_see(user_id: int, group_facilitator_ids: Iterable[int]) -> bool:

@@ -25,6 +25,21 @@ TITLES = {
 }
 
 
+SCOPED_NOT_FOUND = ("There is no such record within your access. Your access covers only the "
+                    "patients and dates of service of your grants.")
+
+
+def _scoped_user() -> bool:
+    from flask_login import current_user
+
+    from portal.access_scope import is_scoped
+
+    try:
+        return current_user.is_authenticated and is_scoped(current_user.role)
+    except Exception:  # no user loader context (e.g. a static file): not scoped
+        return False
+
+
 def is_partial_request() -> bool:
     """True for an htmx request that expects a fragment (a history restore wants a full page)."""
     return (request.headers.get("HX-Request") == "true"
@@ -55,6 +70,10 @@ def register_error_handlers(app: Flask) -> None:
     def _http(err: HTTPException):
         db.session.rollback()
         message = err.description or TITLES.get(err.code or 500, "Error")
+        if err.code == 404 and _scoped_user():
+            # An auditor reads the same words whether a record does not exist or lies outside
+            # their grants: a missing record and a hidden one cannot be told apart.
+            message = SCOPED_NOT_FOUND
         return error_response(err.code or 500, message)
 
     @app.errorhandler(OperationalError)

@@ -9,6 +9,7 @@ def register_web(app: Flask) -> None:
     from portal import access_control, access_log
     from portal.accounts import bp as accounts_bp
     from portal.admin import bp as admin_bp
+    from portal.auditors.views import bp as auditors_bp
     from portal.authorizations import bp as authorizations_bp
     from portal.billing.views import bp as billing_bp
     from portal.census.views import bp as census_bp
@@ -22,7 +23,8 @@ def register_web(app: Flask) -> None:
     from portal.archive.verification import bp as verification_bp
 
     for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp,
-               billing_bp, accounts_bp, admin_bp, authorizations_bp, notes_bp, no_shows_bp):
+               billing_bp, accounts_bp, admin_bp, authorizations_bp, notes_bp, no_shows_bp,
+               auditors_bp):
         app.register_blueprint(bp)
 
     app.before_request(access_control.enforce)

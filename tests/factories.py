@@ -89,7 +89,6 @@ def build_world(today: date | None = None) -> World:
     w.billing = make_user("billing", "Jo Billing", "jo@lakeshore.test")
     w.auditor = make_user("auditor", "Avery Auditor", "avery@payer.test")
     db.session.flush()
-    w.auditor.payer_scope_id = w.payers["sunrise_medicaid_mco"].id  # a payer's auditor
     w.admin = make_user("admin", "Sam Admin", "sam@lakeshore.test")
     w.users = {u.role: u for u in (w.facilitator, w.clinician, w.billing, w.auditor, w.admin)}
     # Both cohorts meet every day so tests can use "today" whatever weekday the suite runs on.
@@ -113,8 +112,30 @@ def build_world(today: date | None = None) -> World:
         db.session.add(Enrollment(patient=p, cohort=w.am, start_date=date(2026, 10, 1)))
     for p in w.pm_patients:
         db.session.add(Enrollment(patient=p, cohort=w.pm, start_date=date(2026, 10, 1)))
+    db.session.flush()
+    w.auditor_grant = grant(w.auditor, payer=med)  # a payer's auditor: Sunrise members
     db.session.commit()
     return w
+
+
+def grant(auditor: User, *, payer: Payer | None = None, patients=(), dos_from=None, dos_to=None,
+          expires_at=None, granted_at=None, legal_basis="audit_2_53", consent_scope="",
+          purpose="Post-payment review of IOP claims", recipient="Sunrise Medicaid MCO SIU"):
+    """An auditor grant written directly (the admin form's checks have their own tests)."""
+    from datetime import datetime, timedelta, timezone
+
+    from portal.auditors.models import AuditorGrant
+
+    now = datetime.now(timezone.utc)
+    g = AuditorGrant(auditor_id=auditor.id, payer_id=payer.id if payer else None,
+                     dos_from=dos_from, dos_to=dos_to, purpose=purpose, legal_basis=legal_basis,
+                     consent_scope=consent_scope, recipient=recipient,
+                     expires_at=expires_at or now + timedelta(days=30),
+                     granted_at=granted_at or now - timedelta(days=1))
+    g.patients = list(patients)
+    db.session.add(g)
+    db.session.flush()
+    return g
 
 
 def sign_and_close(session, facilitator, *, absent=(), now=None):

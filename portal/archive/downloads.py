@@ -1,5 +1,6 @@
 """Archived documents: the stamped PDF exactly as stored, or, for a scoped auditor, one
-patient's extract of a multi-patient document (never another patient's name).
+patient's extract of a multi-patient document (never another patient's name). For an auditor
+anything outside their active grants (patient, date of service) answers 404, never 403.
 
 The portal's index tables are editable; the chain entry is not. So every download takes the
 document hash from the chain entry and refuses when the index row disagrees with it, and an
@@ -17,7 +18,8 @@ from sqlalchemy import select
 
 from audit_archive.entry import chain_hash
 from portal.access_control import allow
-from portal.access_scope import may_download_whole, may_see_patient
+from portal.access_scope import may_download_whole
+from portal.auditors import access as auditor_access
 from portal.clock import now_utc
 from portal.documents.extract import NOT_COVERED, SIGNATURE_NOT_COVERED, extract_facts
 from portal.documents.render import render_pdf
@@ -47,8 +49,9 @@ def may_download(doc: ArchivedDocument) -> bool:
         # Facilitators see the rosters they closed, nothing else.
         session = db.session.scalar(select(GroupSession).where(GroupSession.document_id == doc.id))
         return session is not None and session.facilitator_id == current_user.id
-    return may_download_whole(current_user.role, current_user.payer_scope_id,
-                              [link.patient.payer_id for link in doc.patients])
+    if not auditor_access.scoped():
+        return True
+    return may_download_whole(current_user.role, auditor_access.covers_document(doc))
 
 
 @bp.app_template_global()
@@ -83,6 +86,8 @@ def checked_entry(doc: ArchivedDocument) -> tuple[bytes, dict]:
 def download(document_id: int):
     doc = _document(document_id)
     if not may_download(doc):
+        if auditor_access.scoped():  # no hint that the document exists
+            auditor_access.not_found()
         abort(403, description="This document names patients outside your access. Open the "
                                "patient's readiness page for their own extract of it.")
     if len(doc.patients) == 1:
@@ -132,8 +137,7 @@ def extract(document_id: int, patient_id: int):
     patient = db.session.get(Patient, patient_id)
     if link is None or patient is None or not link.line_json:
         abort(404, description="That patient is not on this document.")
-    if not may_see_patient(current_user.role, current_user.payer_scope_id, patient.payer_id):
-        abort(403, description="This patient is outside your access.")
+    auditor_access.ensure_covered(patient, doc.dos)
     g.patient_id = patient.id
     raw, entry = checked_entry(doc)
     try:

@@ -1,12 +1,13 @@
 """The page a stamp's QR code opens: one archive entry and whether it verifies."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, g, render_template
 from sqlalchemy import select
 
 from audit_archive.entry import EntryFormatError, utc_instant
 from audit_archive.verify import verify_entry
 from portal.access_control import allow
+from portal.auditors import access as auditor_access
 from portal.extensions import db
 from portal.models import ArchivedDocument
 from portal.services.archive_index import document_problems
@@ -50,11 +51,22 @@ def entry(seq: int):
     # 12 digits), so such a number never reaches the database (SQLite would overflow).
     # Checkpoint files count as covering checkpoints too: a deleted checkpoint row must not
     # turn a tampered entry into "awaiting checkpoint".
+    doc = None
+    if auditor_access.scoped():
+        # An auditor sees the entry of a document about a patient their grants cover (on its
+        # date of service), nothing else: 404 before any check runs.
+        doc = db.session.scalar(select(ArchivedDocument).where(ArchivedDocument.entry_seq == seq)) \
+            if 0 < seq < 10**12 else None
+        if doc is None or not any(auditor_access.covers_document(doc)):
+            auditor_access.not_found()
+        covered = [link.patient_id for link, ok in zip(doc.patients,
+                                                        auditor_access.covers_document(doc)) if ok]
+        g.patient_id = covered[0] if len(covered) == 1 else None
     result = verify_entry(db.session.connection(), archive_store(), seq, key,
                           checkpoint_dir=current_app.config["PORTAL_CHECKPOINT_DIR"])
-    doc, index_problems = None, []
+    index_problems = []
     if result.found:
-        doc = db.session.scalar(select(ArchivedDocument).where(ArchivedDocument.entry_seq == seq))
+        doc = doc or db.session.scalar(select(ArchivedDocument).where(ArchivedDocument.entry_seq == seq))
         if doc is not None and result.entry is not None:
             # The portal's index row for this entry must agree with it, or downloads refuse.
             index_problems = document_problems(kind=doc.kind, doc_sha256=doc.doc_sha256,

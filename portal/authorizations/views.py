@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access_control import allow
-from portal.access_scope import may_see_patient
+from portal.auditors import access as auditor_access
 from portal.authorizations import bp, timeline
 from portal.authorizations.queue import build_queue
 from portal.clock import local_today, now_utc
@@ -33,8 +33,9 @@ def _patient(patient_id: int) -> Patient:
     patient = db.session.get(Patient, patient_id)
     if patient is None:
         abort(404, description="There is no patient with that id.")
-    if not may_see_patient(current_user.role, current_user.payer_scope_id, patient.payer_id):
-        abort(403, description="This patient is outside your access.")
+    # The page shows the patient's whole authorization history: an auditor needs a grant
+    # naming the patient with no date-of-service limit (else 404, as for any other record).
+    auditor_access.ensure_whole_history(patient)
     g.patient_id = patient.id
     return patient
 

@@ -64,6 +64,7 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
     for _role, _name, email, _cred, _npi, password in STAFF:
         user = db.session.scalar(select(User).where(User.email == email))
         user.password_hash = hash_password(password)
+    _grant_demo_auditor()
     db.session.commit()
     weekend = db.session.scalar(select(Cohort).where(Cohort.name == "Weekend Relapse Prevention"))
 
@@ -96,6 +97,21 @@ def load_demo(today: date | None = None, seed: int = 7, history_days: int = HIST
 
     checkpoint_now()  # so every demo entry is provable against a signed head right away
     return summary
+
+
+DEMO_GRANT_DAYS = 90
+
+
+def _grant_demo_auditor() -> None:
+    """The Sunrise auditor's access: a §2.53 audit grant for Sunrise members, 90 days."""
+    from portal.auditors.service import grant_for_demo
+    from portal.clock import now_utc
+    from portal.models import Payer
+
+    auditor = db.session.scalar(select(User).where(User.email == "auditor@sunrise-mco.example"))
+    payer = db.session.scalar(select(Payer).where(Payer.rule_key == "sunrise_medicaid_mco"))
+    grant_for_demo(auditor, payer, expires_at=now_utc() + timedelta(days=DEMO_GRANT_DAYS),
+                   by="demo load (command line)", recipient="Sunrise Medicaid MCO, Program Integrity Unit")
 
 
 # Principal SUD diagnoses (ICD-10-CM F10-F19 [S112]); the census export carries none.

@@ -12,10 +12,11 @@ from portal.models.no_shows import (AbsenceNotice, ClinicalReviewTask, FeeLedger
                                     NoShowPolicy, OutreachAttempt, PolicyAcknowledgment)
 from portal.models.people import Patient, User
 from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
+from portal.auditors.models import AuditorGrant  # noqa: E402  (a feature package's table)
 
 __all__ = [
     "AbsenceNotice", "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument",
-    "ArchivedDocumentPatient", "AttendanceEntry", "Authorization", "AuthorizationTransition",
+    "ArchivedDocumentPatient", "AttendanceEntry", "AuditorGrant", "Authorization", "AuthorizationTransition",
     "BackgroundJob",
     "CareEpisode", "ClaimExport", "ClaimExportLine", "ClinicalReviewTask", "Closure", "Cohort",
     "EncounterNote", "Enrollment", "FeeLedgerEntry", "GroupNote", "GroupSession", "NoShowLetter",

@@ -23,8 +23,6 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     credential: Mapped[str | None] = mapped_column(String(40))  # e.g. LCSW, LPC, CADC
     npi: Mapped[str | None] = mapped_column(String(10))
-    # Auditors only: the payer whose members they may see (None = the whole program).
-    payer_scope_id: Mapped[int | None] = mapped_column(ForeignKey("payers.id"))
     # Who supervises this user's credential where a payer requires supervision.
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)

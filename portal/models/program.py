@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, Time, UniqueConstraint
+from sqlalchemy import (Boolean, Date, ForeignKey, Integer, String, Text, Time, UniqueConstraint,
+                        false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -37,6 +38,9 @@ class Program(db.Model):
     contact_name: Mapped[str | None] = mapped_column(String(60))
     contact_phone: Mapped[str | None] = mapped_column(String(10))  # 10 digits
     default_pos: Mapped[str | None] = mapped_column(String(2))
+    # Billing staff may grant and revoke auditor access too (admins always may).
+    billing_grants_auditors: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                          server_default=false())
 
     @property
     def tz(self) -> ZoneInfo:

@@ -85,7 +85,6 @@ class StaffSpec:
     npi: str | None
     supervisor: str | None  # email, lower case
     active: bool
-    payer_scope: str | None  # auditors: the payer (rules key) whose members they see
 
 
 @dataclass(frozen=True)
@@ -512,20 +511,20 @@ def _staff(r: _Reader, top: _Map, checks: Checks, payer_rules: set[str]) -> list
         if not isinstance(active, bool):
             r.fail(r.line(m, "active"), f"{w}.active", f'"{m.raw.get("active")}" is not true/false')
             active = True
-        scope = r.text(m, "payer_scope", w, required=False)
-        if scope is not None and role != "auditor":
-            r.fail(r.line(m, "payer_scope"), f"{w}.payer_scope", "only auditors have a payer scope")
-        elif scope is not None and scope not in payer_rules:
+        if "payer_scope" in m:
+            # Auditor access is a grant with a purpose, a legal basis and an expiry (42 CFR 2.31,
+            # 2.53), made on the admin pages; a permanent scope in a file re-applied forever is
+            # what issue 14 removed.
             r.fail(r.line(m, "payer_scope"), f"{w}.payer_scope",
-                   f'"{scope}" is not the rules key of a payer in this file')
+                   "auditor access is no longer set in the clinic file: remove payer_scope and "
+                   "grant access on Admin \u2192 Auditor grants (scoped, expiring, revocable)")
         supervised = sorted(set(credential_list(credentials)) & checks.supervised_credentials)
         if supervised and not supervisor and active:
             r.fail(r.line(m, "credentials"), f"{w}.supervisor",
                    f"{', '.join(supervised)} may bill only under supervision under the payer "
                    "rules; name the supervisor's email")
         if None not in (name, email, role):
-            out.append(StaffSpec(m.line, name, email, role, credentials, npi, supervisor, active,
-                                 scope))
+            out.append(StaffSpec(m.line, name, email, role, credentials, npi, supervisor, active))
     by_email = {s.email: s for s in out}
     for s in out:
         if s.supervisor is None:

@@ -177,8 +177,7 @@ def _apply_staff(spec: ClinicSpec, payers: dict[str, Payer], log: _Changes) -> d
     for s in spec.staff:
         listed.add(s.email)
         wanted = {"name": s.name, "role": s.role, "credential": s.credentials, "npi": s.npi,
-                  "is_active_user": s.active,
-                  "payer_scope_id": payers[s.payer_scope].id if s.payer_scope else None}
+                  "is_active_user": s.active}
         user = users.get(s.email)
         if user is None:
             user = User(email=s.email, password_hash=accounts.NO_PASSWORD, **wanted)

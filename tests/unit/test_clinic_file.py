@@ -95,6 +95,9 @@ def test_the_example_file_accepts_the_census_payers_and_groups(fixture):
     (("role: facilitator}", "role: facilitator, password: hunter2hunter2}"), 13,
      "staff[2].password", "passwords never go in the clinic file"),
     (("cohorts:", "cohort:"), 14, "cohort", 'unknown key "cohort"'),
+    # issue 14: auditor access is a grant (scoped, expiring), never a permanent scope in the file
+    (("role: facilitator}", "role: auditor, payer_scope: sunrise_medicaid_mco}"), 13,
+     "staff[2].payer_scope", "Auditor grants"),
 ])
 def test_each_bad_input_is_named_with_file_line_and_field(edit, line, field, message):
     text = BASE.replace(*edit, 1)

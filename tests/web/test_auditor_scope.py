@@ -1,5 +1,6 @@
-"""A payer's auditor sees only that payer's members, and gets a one-patient extract, never a
-whole group roster that names other payers' members."""
+"""A payer's auditor (a grant for the payer's members) sees only that payer's members, and gets
+a one-patient extract, never a whole group roster that names other payers' members. Out of scope
+is 404, never 403."""
 from __future__ import annotations
 
 from io import BytesIO
@@ -7,26 +8,24 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
-from portal.access_scope import may_download_whole, may_see_patient, sees_all_patients
+from portal.access_scope import is_scoped, may_download_whole
 from portal.clock import local_today
 from portal.services.schedule import ensure_sessions
 from tests import factories
 
 
-@pytest.mark.parametrize("role, scope, payers, whole", [
-    ("billing", None, [1, 2], True),
-    ("auditor", None, [1, 2], True),     # unscoped (program-wide) auditor
-    ("auditor", 1, [1, 1], True),        # everyone on it is their member
-    ("auditor", 1, [1, 2], False),       # mixed-payer group roster
-    ("auditor", 1, [], False),
+@pytest.mark.parametrize("role, covered, whole", [
+    ("billing", [True, False], True),
+    ("auditor", [True, True], True),      # everyone on it is in their grants
+    ("auditor", [True, False], False),    # mixed-payer group roster
+    ("auditor", [], False),               # about no patient: program business
 ])
-def test_may_download_whole(role, scope, payers, whole):
-    assert may_download_whole(role, scope, payers) is whole
+def test_may_download_whole(role, covered, whole):
+    assert may_download_whole(role, covered) is whole
 
 
 def test_scope_rules():
-    assert sees_all_patients("admin", None) and not sees_all_patients("auditor", 3)
-    assert may_see_patient("auditor", 3, 3) and not may_see_patient("auditor", 3, 4)
+    assert is_scoped("auditor") and not any(is_scoped(r) for r in ("admin", "billing", "clinician"))
 
 
 @pytest.fixture
@@ -42,14 +41,14 @@ def test_auditor_sees_only_their_payers_members(client, login, world, closed_am)
     assert "Alvarez" in page and "O&#39;Brien" in page          # Sunrise members
     assert "García" not in page and "Nguyen" not in page         # BlueRiver, self-pay
     garcia = next(p for p in world.patients if p.mrn == "100233")
-    assert client.get(f"/readiness/patients/{garcia.id}").status_code == 403
+    assert client.get(f"/readiness/patients/{garcia.id}").status_code == 404
 
 
 def test_auditor_gets_an_extract_not_the_group_roster(client, login, world, closed_am):
     alvarez = world.patients[0]
     doc_id = closed_am.document_id
     login.as_(world.auditor)
-    assert client.get(f"/documents/{doc_id}.pdf").status_code == 403
+    assert client.get(f"/documents/{doc_id}.pdf").status_code == 404
     html = client.get(f"/readiness/patients/{alvarez.id}").get_data(as_text=True)
     assert f"/documents/{doc_id}/patients/{alvarez.id}/extract.pdf" in html
     resp = client.get(f"/documents/{doc_id}/patients/{alvarez.id}/extract.pdf")
@@ -59,7 +58,7 @@ def test_auditor_gets_an_extract_not_the_group_roster(client, login, world, clos
     for other in ("Brien", "García", "Nguyen", "100232", "100233", "100234"):
         assert other not in text, other
     garcia = next(p for p in world.patients if p.mrn == "100233")
-    assert client.get(f"/documents/{doc_id}/patients/{garcia.id}/extract.pdf").status_code == 403
+    assert client.get(f"/documents/{doc_id}/patients/{garcia.id}/extract.pdf").status_code == 404
 
 
 def test_clinic_staff_still_get_the_whole_roster(client, login, world, closed_am):

@@ -27,7 +27,10 @@ def test_demo_load_is_idempotent_and_has_gaps(app, runner):
     _documentation_reasons(summary)
     assert db.session.scalar(select(func.max(audit_checkpoints.c.tree_size))) == entries
     auditor = db.session.scalar(select(User).where(User.role == "auditor"))
-    assert auditor.payer_scope_id is not None
+    from portal.auditors.service import active_grants
+
+    (grant,) = active_grants(auditor)  # a scoped, expiring grant, not a permanent payer scope
+    assert grant.payer.rule_key == "sunrise_medicaid_mco" and grant.legal_basis == "audit_2_53"
     again = runner.invoke(args=["demo", "load"])
     assert "already exists" in again.output and "demo-dana" in again.output
     verify = runner.invoke(args=["audit", "verify"])
