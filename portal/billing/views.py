@@ -40,7 +40,6 @@ from portal.models import AccessLogEntry, Cohort, Program
 from portal.no_shows.facts import day_counts
 from portal.program import current_program
 from portal.rules.admin_view import rulebook_view
-from portal.rules.facts import STATUS_BLOCKED, STATUS_READY
 from portal.billing.inputs import MAX_RANGE_DAYS
 from portal.models import ClaimExport
 from portal.rules.x12_837p import FREQUENCIES
