@@ -60,9 +60,23 @@ def test_migration_turns_a_payer_scope_into_an_expiring_grant(tmp_path):
                       "PORTAL_ARCHIVE_DIR": str(tmp_path / "a"),
                       "PORTAL_SIGNING_KEY": str(tmp_path / "k" / "key"),
                       "PORTAL_CHECKPOINT_DIR": str(tmp_path / "c")})
-    with app.app_context():
-        upgrade(revision="20261202_13")
-        db.engine.dispose()
+    import logging
+
+    # Alembic's env.py runs logging.fileConfig, which disables every logger that exists; later
+    # tests read the portal's log (caplog), so put the loggers back as they were.
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values()
+               if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
+    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
+    try:
+        with app.app_context():
+            upgrade(revision="20261202_13")
+            db.engine.dispose()
+    finally:
+        for lg, was in disabled.items():
+            lg.disabled = was
+        logging.root.setLevel(root_level)
+        logging.root.handlers[:] = root_handlers
     spec = importlib.util.spec_from_file_location("mg", MIGRATION)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
