@@ -64,9 +64,23 @@ def test_migration_turns_a_payer_scope_into_an_expiring_grant(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.revision == "20261202_g"
-    with app.app_context():
-        upgrade(revision=mod.down_revision)  # the previous head, wherever the chain puts it
-        db.engine.dispose()
+    import logging
+
+    # Alembic's env.py runs logging.fileConfig, which disables every logger that exists; later
+    # tests read the portal's log (caplog), so put the loggers back as they were.
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values()
+               if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
+    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
+    try:
+        with app.app_context():
+            upgrade(revision=mod.down_revision)  # the previous head, wherever the chain puts it
+            db.engine.dispose()
+    finally:
+        for lg, was in disabled.items():
+            lg.disabled = was
+        logging.root.setLevel(root_level)
+        logging.root.handlers[:] = root_handlers
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO payers (id, rule_key, name, kind, census_aliases) "

@@ -18,7 +18,7 @@ def test_tampered_last_entry_with_its_checkpoint_row_deleted(app, client, login,
     app.config["PORTAL_ARCHIVE_ORIGIN"] = ORIGIN  # the helpers' entries use it
     do_append(db.engine, archive_store(), 20)
     assert checkpoint_now().size == 20  # row + file checkpoint-20.txt
-    login.as_(world.auditor)
+    login.as_(world.clinician)
     page = client.get("/verify/20").get_data(as_text=True)
     assert "Verified" in page
 
