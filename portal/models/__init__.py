@@ -5,6 +5,7 @@ from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import (Authorization, AuthorizationTransition, CareEpisode,
                                           PayerLetter)
 from portal.models.claims import ClaimExport, ClaimExportLine
+from portal.models.disclosures import Disclosure
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.notes import Addendum, EncounterNote, GroupNote, TreatmentPlan
 from portal.models.no_shows import (AbsenceNotice, ClinicalReviewTask, FeeLedgerEntry, NoShowLetter,
@@ -15,7 +16,7 @@ from portal.models.program import Closure, Cohort, Enrollment, Payer, Program
 __all__ = [
     "AbsenceNotice", "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument",
     "ArchivedDocumentPatient", "AttendanceEntry", "Authorization", "AuthorizationTransition",
-    "CareEpisode", "ClaimExport", "ClaimExportLine", "ClinicalReviewTask", "Closure", "Cohort",
+    "CareEpisode", "ClaimExport", "Disclosure", "ClaimExportLine", "ClinicalReviewTask", "Closure", "Cohort",
     "EncounterNote", "Enrollment", "FeeLedgerEntry", "GroupNote", "GroupSession", "NoShowLetter",
     "NoShowPolicy", "OutreachAttempt", "Patient", "Payer", "PayerLetter", "PolicyAcknowledgment",
     "Program", "SetPasswordLink", "TreatmentPlan", "User",
