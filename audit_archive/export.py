@@ -6,7 +6,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import stat
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -25,6 +27,7 @@ from .note import Checkpoint, open_checkpoint, parse_verifier
 from .schema import audit_entries
 
 EXPORT_FORMAT = "iop-audit-export/v1"
+BINDER = "audit-file.pdf"  # the audit file's human-readable binder (not evidence; explained)
 WITHHELD_REASON = "withheld: the document names other patients; the entry and proof are included"
 _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 
@@ -68,6 +71,11 @@ What a passed check proves, and what it does not:
   documents/N.pdf     the archived (stamped) PDF of entry N, when it may be disclosed
   lines/N-K.json      one disclosed patient line of entry N (exact canonical bytes);
                       manifest.json gives its salt, the entry lists its commitment
+  extracts/N-K.pdf    one patient's extract of withheld document N, rendered from line
+                      lines/N-K.json, which it carries as an embedded file; the verifier
+                      checks that embedded line is the committed one
+  audit-file.pdf      (audit files) the binder to read: cover, notice, index, the documents
+                      and extracts in chain order, and how to verify; not evidence itself
   consistency/S.json  RFC 9162 consistency proof from an earlier signed tree size S
   manifest.json       what is where, with SHA-256 of every file
   verifier/           the standalone verifier's source (Python), to run as shown below
@@ -75,10 +83,10 @@ What a passed check proves, and what it does not:
 Documents that also name other patients are withheld; their entry and proof are still
 included, and the disclosed patient's own line is proven through its line commitment.
 
-Every file in entries/, proofs/, documents/, lines/ and consistency/ must be the one
+Every file in entries/, proofs/, documents/, lines/, extracts/ and consistency/ must be the one
 manifest.json names for an entry (or a consistency proof), so that the signed checkpoint
 covers it; the verifier fails on any other file, and on any symbolic link or special file.
-manifest.json, README.txt and NOTICE.txt are not signed: they explain the export, they are
+manifest.json, README.txt, NOTICE.txt and audit-file.pdf are not signed: they explain the export, they are
 not evidence.
 
 To verify you need Python 3.11+ (3.10: see below) with the `cryptography` package
@@ -141,6 +149,17 @@ def _stored_checkpoints(conn: Connection) -> list[tuple[Checkpoint, object, str]
     return out
 
 
+def _sha256(value: bytes | Path) -> str:
+    """SHA-256 of a file's bytes, or of a file read in chunks (never whole in memory)."""
+    if not isinstance(value, Path):
+        return hashlib.sha256(value).hexdigest()
+    h = hashlib.sha256()
+    with open(value, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _dumps(obj) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
@@ -149,7 +168,9 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
            include_documents: Iterable[int] = (),
            line_disclosures: Mapping[int, Sequence[tuple[Mapping, bytes]]] | None = None,
            public_key_text: str, checkpoint: str | None = None,
-           notice: str | None = None) -> Path:
+           notice: str | None = None,
+           extracts: Mapping[int, Sequence[tuple[int, str | os.PathLike]]] | None = None,
+           binder: str | os.PathLike | None = None) -> Path:
     """Write an export directory (or a ``.zip`` file if ``out`` ends in .zip); returns its path.
 
     - ``seqs``: entries to export; each must be covered by the checkpoint.
@@ -161,6 +182,12 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
     - ``checkpoint``: signed checkpoint text to prove against; default the latest stored one.
     - ``notice``: text written as ``NOTICE.txt`` (listed in the manifest, so it is checked too);
       the portal passes the 42 CFR 2.32 redisclosure notice and what was disclosed to whom.
+    - ``extracts``: {seq: [(k, path of a PDF)]} - a one-patient extract of a withheld document,
+      rendered from disclosed line ``k`` of that entry, which it must carry as an uncompressed
+      embedded file (the verifier checks it against the line: ``extracts/N-K.pdf``).
+    - ``binder``: path of the human-readable audit-file PDF, written as ``audit-file.pdf``
+      (listed in the manifest, not evidence: it explains, the entries prove).
+    Files given as paths are streamed into the export, never held in memory all at once.
     Raises ExportError (a ValueError; nothing is written) when ``out`` already exists, for no or
     uncovered seqs, a missing or unverifiable checkpoint, an unusable key, bad disclosures, a
     damaged checkpoints table or entry (the message says to run ``audit verify``);
@@ -212,13 +239,15 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
                           f"make a new checkpoint first (make_checkpoint), or export entries 1..{ck.size} only")
     include = set(include_documents)
     line_disclosures = line_disclosures or {}
-    files: dict[str, bytes] = {
+    files: dict[str, bytes | Path] = {
         "checkpoint.txt": checkpoint.encode(),
         "public-key.txt": (verifier.text() + "\n").encode(),
         "README.txt": README.format(format=EXPORT_FORMAT).encode(),
     }
     if notice:
         files["NOTICE.txt"] = (notice.rstrip() + "\n").encode()
+    if binder is not None:
+        files[BINDER] = Path(binder)
     rows = {r.seq: as_bytes(r.entry_bytes) for r in conn.execute(
         select(audit_entries.c.seq, audit_entries.c.entry_bytes).where(audit_entries.c.seq.in_(seqs)))}
     items = []
@@ -252,6 +281,12 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
                                   "disclose the exact line and salt the entry committed to")
             files[f"lines/{name}-{k}.json"] = lb
             item["lines"].append({"file": f"lines/{name}-{k}.json", "salt": salt.hex(), "commitment": c})
+        for k, pdf_path in (extracts or {}).get(s, ()):
+            if s in include or not 0 <= k < len(item["lines"]):
+                raise ExportError(f"entry {s}: an extract must render a disclosed line of a withheld "
+                                  f"document (line {k})")
+            item.setdefault("extracts", []).append({"file": f"extracts/{name}-{k}.pdf", "line": k})
+            files[f"extracts/{name}-{k}.pdf"] = Path(pdf_path)
         items.append(item)
     consistency = []
     for c, _id, _note in cps:
@@ -265,7 +300,7 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
         "format": EXPORT_FORMAT, "origin": ck.origin, "tree_size": ck.size, "root_hash": ck.root.hex(),
         "checkpoint": "checkpoint.txt", "public_key": "public-key.txt", "entries": items,
         "consistency": consistency,
-        "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
+        "files": {n: _sha256(b) for n, b in sorted(files.items())},
     }
     bundled = verifier_files()
     manifest["verifier"] = {
@@ -279,18 +314,28 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
     files["manifest.json"] = _dumps(manifest)
     out = Path(out)
     if out.suffix == ".zip":
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for n in sorted(files):
-                zi = zipfile.ZipInfo(n, _ZIP_TIME)
-                zi.external_attr = (stat.S_IFREG | 0o644) << 16  # a plain file, readable once unzipped
-                z.writestr(zi, files[n])
         out.parent.mkdir(parents=True, exist_ok=True)
+        # Written to a temporary file beside OUT, then linked into place: OUT appears whole or
+        # not at all, never overwrites what appeared meanwhile, and large documents stream.
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".export-", suffix=".partial")
         try:
-            with open(out, "xb") as f:  # exclusive: never overwrite what appeared meanwhile
-                f.write(buf.getvalue())
-        except FileExistsError:
-            raise ExportError(f"{out} already exists; choose a new path (nothing was written)") from None
+            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+                for n in sorted(files):
+                    zi = zipfile.ZipInfo(n, _ZIP_TIME)
+                    zi.external_attr = (stat.S_IFREG | 0o644) << 16  # a plain file, readable once unzipped
+                    zi.compress_type = zipfile.ZIP_DEFLATED
+                    value = files[n]
+                    if isinstance(value, Path):
+                        with open(value, "rb") as src, z.open(zi, "w") as dst:
+                            shutil.copyfileobj(src, dst, 1 << 20)
+                    else:
+                        z.writestr(zi, value)
+            try:
+                os.link(tmp, out)  # exclusive: never overwrite what appeared meanwhile
+            except FileExistsError:
+                raise ExportError(f"{out} already exists; choose a new path (nothing was written)") from None
+        finally:
+            os.unlink(tmp)
     else:
         try:
             out.mkdir(parents=True, exist_ok=False)
@@ -299,5 +344,8 @@ def export(conn: Connection, store: FileStore, out: str | os.PathLike, seqs: Ite
         for n, b in files.items():
             p = out / n
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(b)
+            if isinstance(b, Path):
+                shutil.copyfile(b, p)
+            else:
+                p.write_bytes(b)
     return out

@@ -34,7 +34,8 @@ from .note import NoteError, Verifier, open_checkpoint, parse_verifier
 EXPORT_FORMAT = "iop-audit-export/v1"
 VERIFIER_PREFIX = "verifier/"  # the standalone verifier's own source, shipped in every export
 # Files that are not evidence: they are listed in manifest.files but explained by no entry.
-FIXED_FILES = ("README.txt", "NOTICE.txt", "manifest.json", "checkpoint.txt", "public-key.txt")
+FIXED_FILES = ("README.txt", "NOTICE.txt", "manifest.json", "checkpoint.txt", "public-key.txt",
+               "audit-file.pdf")
 CONSISTENCY_DIR = "consistency/"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MISSING = object()
@@ -301,6 +302,18 @@ def _manifest_problems(m: dict) -> list[str]:
                 need(_is_hex64(get(ln, "salt")), f"{where}.salt", "64 lowercase hex digits (32 bytes)", get(ln, "salt"))
                 need(_is_hex64(get(ln, "commitment")), f"{where}.commitment", "64 lowercase hex digits",
                      get(ln, "commitment"))
+            extracts = item.get("extracts", [])
+            if not need(isinstance(extracts, list), f"{tag} extracts", "a list", extracts):
+                continue
+            for k, ex in enumerate(extracts):
+                where = f"{tag} extracts[{k}]"
+                if not need(isinstance(ex, dict), where, "an object", ex):
+                    continue
+                line = get(ex, "line")
+                if need(_is_int(line) and 0 <= line < len(lines), f"{where}.line",
+                        f"an index into lines (0..{len(lines) - 1})", line):
+                    need(get(ex, "file") == f"extracts/{n}-{line}.pdf", f"{where}.file",
+                         f"'extracts/{n}-{line}.pdf'", get(ex, "file"))
     cons = m.get("consistency", [])
     if need(isinstance(cons, list), "consistency", "a list", cons):
         seen_sizes: set[int] = set()
@@ -335,6 +348,21 @@ def _proof_hashes(r: _Reader, name: str, want: dict[str, int]) -> list[bytes]:
     if not isinstance(obj["hashes"], list) or not all(_is_hex64(h) for h in obj["hashes"]):
         raise _Unreadable(name, "hashes must be a list of 64-hex-digit strings")
     return _hexes(obj["hashes"])
+
+
+def _carries_line(pdf: bytes, line: bytes) -> bool:
+    """Does the extract PDF embed exactly ``line`` as an uncompressed stream?  The portal
+    attaches the committed line's canonical bytes, unfiltered, so that this check needs no PDF
+    library.  Every unfiltered stream holding a JSON object is an embedded line: there must be
+    one at least, and each must be exactly ``line`` (a second, different line is a failure)."""
+    found = []
+    for m in re.finditer(rb"stream\r?\n(\{.*?\})\r?\nendstream", pdf, re.S):
+        try:
+            if isinstance(json.loads(m.group(1)), dict):
+                found.append(m.group(1))
+        except (ValueError, RecursionError):
+            continue  # binary (compressed) data that happens to start with "{"
+    return bool(found) and all(f == line for f in found)
 
 
 # Fields of a disclosed line that say whose it is (the portal's lines carry both).
@@ -415,6 +443,7 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     referenced: set[str] = set()
     for item in manifest["entries"]:
         referenced |= {item["entry"], item["proof"]} | {ln["file"] for ln in item["lines"]}
+        referenced |= {ex["file"] for ex in item.get("extracts", [])}
         if item["document"]:
             referenced.add(item["document"])
     cons_files = {c["file"] for c in manifest.get("consistency", [])}
@@ -487,7 +516,8 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
     # 3. Each entry, its proof, its document and its disclosed lines.
     if not manifest["entries"]:
         fail("manifest.json lists no entries: the export proves nothing")
-    n_entries = n_docs = n_lines = 0
+    n_entries = n_docs = n_lines = n_extracts = 0
+    extracts_total = sum(len(item.get("extracts", [])) for item in manifest["entries"])
     docs_total = sum(1 for item in manifest["entries"] if item["document"])
     lines_total = sum(len(item["lines"]) for item in manifest["entries"])
     by_seq: dict[int, tuple[str, str | None]] = {}  # seq -> (chain hash, the prev it names)
@@ -568,6 +598,19 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
                 if isinstance(who, (str, int)):
                     mrns_seen.add(who)
                 rep.notes.append(f"{tag}: disclosed line {ln['file']} is committed in the entry")
+        for ex in item.get("extracts", []):
+            ln = item["lines"][ex["line"]]
+            try:
+                pdf, lb = r.read(ex["file"]), r.read(ln["file"])
+            except _Unreadable as exc:
+                fail(f"{tag}: extract {exc}")
+                continue
+            if not _carries_line(pdf, lb):
+                fail(f"{tag}: extract {ex['file']} does not carry the committed line {ln['file']} "
+                     f"(its embedded line differs, or is missing): it is not the archived line")
+            else:
+                n_extracts += 1
+                rep.notes.append(f"{tag}: extract {ex['file']} carries the committed line {ln['file']}")
     for seq, (_h, prev) in by_seq.items():
         if seq - 1 in by_seq and prev != by_seq[seq - 1][0]:
             fail(f"entry {seq}: prev_hash does not match the hash of entry {seq - 1}")
@@ -621,5 +664,6 @@ def verify_export(path: str | Path, key: str | None = None, since: str | None = 
              f"a patient export discloses one patient's lines only")
     rep.notes.append(f"summary: verified {n_entries} of {len(manifest['entries'])} entries, "
                      f"{n_docs} of {docs_total} documents ({len(manifest['entries']) - docs_total} withheld), "
-                     f"{n_lines} of {lines_total} disclosed lines{_whose_summary(whose)}")
+                     f"{n_lines} of {lines_total} disclosed lines{_whose_summary(whose)}"
+                     + (f", {n_extracts} of {extracts_total} extracts" if extracts_total else ""))
     return rep

@@ -260,3 +260,53 @@ def verify_hint(path: Path, public_key: str, witness_keys: tuple[str, ...] = ())
         "(Python 3.10 has no -P: drop it, and run from a directory outside the export that holds "
         "no .py files.)",
     ]
+
+
+@audit_cli.command("file")
+@click.option("--patient", "mrn", required=True, help="Patient MRN.")
+@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--recipient", prompt="Recipient (who receives the audit file)",
+              help="Who receives the audit file (recorded as a disclosure).")
+@click.option("--purpose", prompt="Purpose of the disclosure", help="Why it is disclosed.")
+@click.option("--legal-basis", "legal_basis", prompt="Legal basis (consent_2_31, audit_2_53, or text)",
+              help="consent_2_31 (written consent, 42 CFR 2.31), audit_2_53 (audit and "
+                   "evaluation, 42 CFR 2.53), or the basis in words.")
+@click.option("--consent-scope", "consent_scope", default="",
+              help="The consent's text or scope, printed in the binder.")
+@click.option("--out-dir", "out_dir", default=".", show_default=True,
+              type=click.Path(file_okay=False), help="Folder the audit file (.zip) is written to.")
+def file_command(mrn, first, last, recipient, purpose, legal_basis, consent_scope, out_dir):
+    """Write a patient's audit file (PDF binder + verifiable manifest, one zip) for a DOS range
+    and record it in the patient's accounting of disclosures."""
+    from portal.audit_files.service import build_audit_file
+    from portal.input_dates import DATE_MAX, DATE_MIN
+
+    for label, value in (("--from", first), ("--to", last)):
+        if not DATE_MIN <= value.date() <= DATE_MAX:
+            _fail(f"{label} {value.date()} is outside {DATE_MIN.year}-{DATE_MAX.year}; check the year.")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        _fail(f"--out-dir {out} is not a directory (nothing was written)")
+
+    def report(pct, stage):
+        click.echo(f"[{pct:3d}%] {stage}", err=True)
+
+    try:
+        result = build_audit_file(patient=mrn, first=first.date(), last=last.date(), requester=None,
+                                  recipient=recipient, purpose=purpose, legal_basis=legal_basis,
+                                  consent_scope=consent_scope, out_dir=out, report=report)
+    except CheckpointError as exc:
+        _fail(f"cannot sign a checkpoint to export against: {exc}. Run `flask --app portal "
+              f"audit verify`.")
+    except (ExportError, SigningKeyMissing, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write the audit file to {out}: {exc.strerror or exc}")
+    click.echo(f"Wrote {result.path}: {_plural(result.entries, 'entry', 'entries')} "
+               f"({_plural(result.whole, 'document')} in full, "
+               f"{_plural(result.extracts, 'extract')} of group documents), "
+               f"{_plural(result.pages, 'page')} in audit-file.pdf; recorded as disclosure "
+               f"#{result.disclosure_id}.")
+    for line in verify_hint(result.path, result.public_key, result.witness_keys):
+        click.echo(line)

@@ -21,10 +21,11 @@ def register_web(app: Flask) -> None:
     from portal.readiness.views import bp as readiness_bp
     from portal.rosters import bp as rosters_bp
     from portal.archive.verification import bp as verification_bp
+    from portal.audit_files.views import bp as audit_files_bp
 
     for bp in (home_bp, rosters_bp, readiness_bp, documents_bp, census_bp, verification_bp,
                billing_bp, accounts_bp, admin_bp, authorizations_bp, notes_bp, no_shows_bp,
-               auditors_bp):
+               auditors_bp, audit_files_bp):
         app.register_blueprint(bp)
 
     app.before_request(access_control.enforce)

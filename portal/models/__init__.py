@@ -5,6 +5,7 @@ from portal.models.attendance import AttendanceEntry, GroupSession
 from portal.models.authorizations import (Authorization, AuthorizationTransition, CareEpisode,
                                           PayerLetter)
 from portal.models.claims import ClaimExport, ClaimExportLine
+from portal.models.disclosures import Disclosure
 from portal.models.documents import ArchivedDocument, ArchivedDocumentPatient
 from portal.models.jobs import BackgroundJob
 from portal.models.notes import Addendum, EncounterNote, GroupNote, TreatmentPlan
@@ -18,7 +19,7 @@ __all__ = [
     "AbsenceNotice", "AccessLogEntry", "Addendum", "AdminLogEntry", "ArchivedDocument",
     "ArchivedDocumentPatient", "AttendanceEntry", "AuditorGrant", "Authorization", "AuthorizationTransition",
     "BackgroundJob",
-    "CareEpisode", "ClaimExport", "ClaimExportLine", "ClinicalReviewTask", "Closure", "Cohort",
+    "CareEpisode", "ClaimExport", "ClaimExportLine", "Disclosure", "ClinicalReviewTask", "Closure", "Cohort",
     "EncounterNote", "Enrollment", "FeeLedgerEntry", "GroupNote", "GroupSession", "NoShowLetter",
     "NoShowPolicy", "OutreachAttempt", "Patient", "Payer", "PayerLetter", "PolicyAcknowledgment",
     "Program", "SetPasswordLink", "TreatmentPlan", "User",
