@@ -14,12 +14,12 @@ from __future__ import annotations
 import io
 from datetime import date
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access_control import allow
-from portal.audit_files import rules
+from portal.audit_files import jobs as _jobs, rules  # noqa: F401  (jobs: registers the "audit_file" kind in every process)
 from portal.clock import fmt_local, local_today, now_utc
 from portal.extensions import db
 from portal.input_dates import DateInputError, read_date
@@ -112,10 +112,17 @@ def request_form(patient_id: int):
 
 
 def start_build(patient, values: dict):
-    """Start the build on the task queue and answer with its progress panel.
+    """Start the build on the task queue (portal/audit_files/jobs.py) and go to its progress
+    page; the file is the requester's only and expires like every job result."""
+    from portal.audit_files.jobs import KIND
+    from portal.jobs import JobLimit, start
 
-    NOT WIRED YET: portal.jobs (branch h-q) was not merged into this branch in time. Until it
-    is, a valid request is refused with a clear message instead of building in the web
-    process (nothing is written or recorded); `flask audit file` builds the same file."""
-    abort(503, description="Building audit files from the web page is not available yet; "
-                           "ask an administrator to run `flask audit file` for this patient.")
+    params = {"patient_id": patient.id, "from": values["dos_from"].isoformat(),
+              "to": values["dos_to"].isoformat(), "recipient": values["recipient"],
+              "purpose": values["purpose"], "legal_basis": values["legal_basis"],
+              "consent_scope": values["consent_scope"]}
+    try:
+        job = start(KIND, user_id=current_user.id, params=params)
+    except JobLimit as exc:
+        abort(429, description=str(exc))
+    return redirect(url_for("jobs.progress", job_id=job.id), code=303)

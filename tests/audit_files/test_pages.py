@@ -94,3 +94,33 @@ def test_cli_audit_file(app, world, rosters, runner, tmp_path):
         assert res.exit_code == 1 and needle in res.output, res.output
         assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
     assert db.session.scalar(select(func.count(Disclosure.id))) == 1
+
+
+def test_request_form_builds_on_the_task_queue_for_the_requester_only(app, world, rosters, client,
+                                                                      login, run_jobs):
+    """A good request starts a background job, the progress page polls it, and the finished
+    zip (binder, manifest, verifier) downloads for the requester only; the disclosure is
+    recorded once the file exists, not when it was asked for."""
+    import zipfile
+
+    p = _patient()
+    login.as_(world.billing)
+    page = client.get(f"/patients/{p.id}/audit-file").get_data(as_text=True)
+    resp = client.post(f"/patients/{p.id}/audit-file", data={
+        "csrf_token": factories.csrf_from(page), "dos_from": str(rosters["first"]),
+        "dos_to": str(rosters["last"]), "recipient": "Sunrise Medicaid MCO",
+        "purpose": "Payer audit", "legal_basis": "audit_2_53", "consent_scope": ""})
+    assert resp.status_code == 303 and "/jobs/" in resp.headers["Location"]
+    job_url = resp.headers["Location"]
+    assert db.session.scalar(select(func.count(Disclosure.id))) == 0
+    assert run_jobs() == 1
+    page = client.get(job_url).get_data(as_text=True)
+    assert "recorded as disclosure" in page
+    download = client.get(job_url.rstrip("/") + "/download")
+    assert download.status_code == 200 and download.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(download.data)).namelist()
+    assert any(n.endswith("audit-file.pdf") for n in names)
+    assert any(n.endswith("manifest.json") for n in names)
+    assert db.session.scalar(select(func.count(Disclosure.id))) == 1
+    login.as_(world.admin)
+    assert client.get(job_url.rstrip("/") + "/download").status_code == 404
