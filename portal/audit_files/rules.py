@@ -8,7 +8,7 @@ Sources: 42 CFR 2.24 (accounting of disclosures, as amended by the 2024 final ru
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 
 ACCOUNTING_YEARS = 3  # 42 CFR 2.24(a): the 3 years before the request
 MAX_RANGE_DAYS = 366 * 7  # a request over more than 7 years of care is a typo, not an audit

@@ -14,7 +14,6 @@ holds one document's layout at a time. Bad input writes nothing and records noth
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from flask import current_app
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfWriter
 from sqlalchemy import select
 
 from audit_archive.canonical import line_bytes
@@ -284,8 +283,8 @@ def build_audit_file(*, patient, first: date, last: date, requester: User | None
             "mrn": facts["mrn"], "origin": ck.origin, "size": ck.size, "root": ck.root.hex(),
             "public_key": key, "n_entries": len(seqs), "seqs": ", ".join(f"#{s}" for s in seqs),
             "cosignatures": _cosignatures(note), "notice": REDISCLOSURE_NOTICE,
-            "command": (f"PYTHONPATH=AUDITFILE.zip/verifier python3 -P -m audit_archive verify "
-                        f"AUDITFILE.zip --key 'KEY'"
+            "command": ("PYTHONPATH=AUDITFILE.zip/verifier python3 -P -m audit_archive verify "
+                        "AUDITFILE.zip --key 'KEY'"
                         + "".join(f" --witness-key '{w}'" for w in _witness_keys())),
         }
         verification_path = scratch / "verification.pdf"

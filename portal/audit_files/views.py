@@ -16,7 +16,6 @@ from datetime import date
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.access_control import allow
 from portal.audit_files import jobs as _jobs, rules  # noqa: F401  (jobs: registers the "audit_file" kind in every process)

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from portal.audit_files.service import AuditFileError, build_audit_file
 from portal.extensions import db
-from portal.models import AttendanceEntry, Disclosure, GroupSession, Patient
+from portal.models import AttendanceEntry, Disclosure, Patient
 
 MRN = "100231"
 
