@@ -20,7 +20,7 @@ def log_access(response):
     db.session.rollback()
     db.session.add(AccessLogEntry(
         user_id=current_user.id, role=current_user.role, method=request.method,
-        path=request.full_path.rstrip("?")[:500], endpoint=request.endpoint,
+        path=request.full_path.rstrip("?").replace("\x00", "%00")[:500], endpoint=request.endpoint,
         patient_id=g.get("patient_id"), status_code=response.status_code,
         remote_addr=(request.remote_addr or "")[:64],
     ))

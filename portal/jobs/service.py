@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -299,10 +300,15 @@ def _phi_free_trace(exc: BaseException) -> str:
 # Read and expire (web process, periodic task)
 # ----------------------------------------------------------------------------------------
 
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def job_for(job_id: str, user_id: int) -> BackgroundJob | None:
     """The job if it exists and belongs to ``user_id`` (else None: never another user's).
     A result past its time is deleted here, on access, and the job comes back ``expired``."""
-    job = db.session.get(BackgroundJob, job_id) if job_id and len(job_id) <= 64 else None
+    # Ids are url-safe tokens: anything else (a NUL byte, which PostgreSQL refuses in text)
+    # is simply not a job, and never reaches the database.
+    job = db.session.get(BackgroundJob, job_id) if _JOB_ID.fullmatch(job_id or "") else None
     if job is None or job.user_id != user_id:
         return None
     now = utcnow()
