@@ -113,7 +113,7 @@ checkpoint you saved earlier to prove the log was only appended to since then.
 
 The verifier in verifier/ came in the same package as the data, so it cannot vouch for itself:
 it is not covered by the checks (manifest.json lists its files' SHA-256 for information only).
-You may read it (under 1,900 lines), or, best, use your own copy instead: the `audit_archive`
+You may read it (under 2,000 lines), or, best, use your own copy instead: the `audit_archive`
 package of the portal's source (PYTHONPATH=the folder holding your audit_archive/, the rest of
 the command as above), or an implementation of your own.  The format and every check are
 specified in docs/audit-format.md of the portal's source.
