@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import struct
 from dataclasses import dataclass
@@ -23,19 +22,24 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .note import SIG_PREFIX, NoteError
+from .note import (
+    SIG_PREFIX,
+    NoteError,
+    _valid_name,
+    create_key_file,
+    parse_private_key_text,
+    parse_public_key_text,
+    private_key_text,
+    typed_key_id,
+)
 
 ALG_COSIGNATURE_V1 = 0x04
 HEADER = b"cosignature/v1\n"
 MAX_TIMESTAMP = 2 ** 63 - 1
 
 
-def _valid_name(name: str) -> bool:
-    return bool(name) and not any(c.isspace() or c == "+" for c in name)
-
-
 def cosigner_key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public_key).digest()[:4]
+    return typed_key_id(name, ALG_COSIGNATURE_V1, public_key)
 
 
 def signed_message(body: str, timestamp: int) -> bytes:
@@ -108,22 +112,8 @@ class WitnessKey:
 def parse_witness_key(text: str) -> WitnessKey:
     """``name+hexid+base64(0x04||pub)``; NoteError if malformed or the ID does not match.
     The base64 may contain "+": split on the first two "+" only."""
-    parts = text.strip().split("+", 2)
-    if len(parts) != 3:
-        raise NoteError("witness key must be name+keyid+base64key")
-    name, hid, b64 = parts
-    if not _valid_name(name):
-        raise NoteError(f"invalid witness key name {name!r}")
-    try:
-        kid = bytes.fromhex(hid)
-        raw = base64.b64decode(b64, validate=True)
-    except (ValueError, binascii.Error) as exc:
-        raise NoteError(f"witness key is not hex/base64: {exc}") from None
-    if len(kid) != 4 or len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-        raise NoteError("witness key is not an Ed25519 cosignature/v1 (type 0x04) key with a 4-byte ID")
-    if cosigner_key_id(name, raw[1:]) != kid:
-        raise NoteError("witness key ID does not match its name and public key")
-    return WitnessKey(name, kid, raw[1:])
+    return WitnessKey(*parse_public_key_text(text, ALG_COSIGNATURE_V1, "witness key",
+                                             "Ed25519 cosignature/v1"))
 
 
 @dataclass(frozen=True)
@@ -147,25 +137,13 @@ class Cosigner:
         return f"{SIG_PREFIX}{self.name} {base64.b64encode(raw).decode()}\n"
 
     def text(self) -> str:
-        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
-        seed = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return (f"PRIVATE+KEY+{self.name}+{self.key.key_id.hex()}+"
-                f"{base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + seed).decode()}")
+        return private_key_text(self.name, ALG_COSIGNATURE_V1, self.key.key_id, self.private_key)
 
 
 def parse_cosigner(text: str) -> Cosigner:
-    parts = text.strip().split("+", 4)
-    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-        raise NoteError("witness signing key must be PRIVATE+KEY+name+keyid+base64key")
-    name, hid, b64 = parts[2:]
-    try:
-        raw = base64.b64decode(b64, validate=True)
-    except (ValueError, binascii.Error):
-        raise NoteError("witness signing key is not base64") from None
-    if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-        raise NoteError("witness signing key is not an Ed25519 cosignature/v1 key")
-    c = Cosigner(name, Ed25519PrivateKey.from_private_bytes(raw[1:]))
+    name, hid, private_key = parse_private_key_text(text, ALG_COSIGNATURE_V1, "witness signing key",
+                                                    "Ed25519 cosignature/v1")
+    c = Cosigner(name, private_key)
     if c.key.key_id.hex() != hid:
         raise NoteError("witness signing key ID does not match")
     return c
@@ -177,17 +155,7 @@ def load_or_create_cosigner(path: str | os.PathLike, name: str | None) -> Cosign
     if not p.exists():
         if not name or not _valid_name(name):
             raise NoteError(f"no witness key at {p}; give a valid --name to create one")
-        c = Cosigner(name, Ed25519PrivateKey.generate())
-        p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(c.text() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        create_key_file(p, Cosigner(name, Ed25519PrivateKey.generate()).text())
     c = parse_cosigner(p.read_text())
     if name and c.name != name:
         raise NoteError(f"witness key at {p} is named {c.name!r}, not {name!r}")

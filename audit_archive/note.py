@@ -35,9 +35,73 @@ def _valid_name(name: str) -> bool:
     return bool(name) and not any(c.isspace() or c == "+" for c in name)
 
 
+def typed_key_id(name: str, alg: int, public_key: bytes) -> bytes:
+    """4-byte key ID per C2SP signed-note: SHA-256(name || 0x0A || type || public key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
+
+
 def key_id(name: str, public_key: bytes) -> bytes:
     """4-byte key ID per C2SP signed-note for an Ed25519 key."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
+    return typed_key_id(name, ALG_ED25519, public_key)
+
+
+def parse_public_key_text(text: str, alg: int, what: str, kind: str) -> tuple[str, bytes, bytes]:
+    """``name+hexid+base64(type||pub)`` as (name, key ID, 32-byte public key), for note verifier
+    keys (type 0x01) and witness cosignature keys (type 0x04) alike. NoteError names ``what``
+    (e.g. "verifier key") and ``kind`` (the key type in words) when the text is malformed or the
+    ID does not match. The base64 may contain "+": split on the first two "+" only."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise NoteError(f"{what} must be name+keyid+base64key")
+    name, hid, b64 = parts
+    if not _valid_name(name):
+        raise NoteError(f"invalid {what} name {name!r}")
+    try:
+        kid = bytes.fromhex(hid)
+        raw = base64.b64decode(b64, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise NoteError(f"{what} is not hex/base64: {exc}") from None
+    if len(kid) != 4 or len(raw) != 33 or raw[0] != alg:
+        raise NoteError(f"{what} is not an {kind} (type 0x{alg:02x}) key with a 4-byte ID")
+    if typed_key_id(name, alg, raw[1:]) != kid:
+        raise NoteError(f"{what} ID does not match its name and public key")
+    return name, kid, raw[1:]
+
+
+def parse_private_key_text(text: str, alg: int, what: str, kind: str) -> tuple[str, str, Ed25519PrivateKey]:
+    """``PRIVATE+KEY+name+hexid+base64(type||seed)`` as (name, hex key ID, private key); the
+    caller checks the ID against the key's public half."""
+    parts = text.strip().split("+", 4)
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+        raise NoteError(f"{what} must be PRIVATE+KEY+name+keyid+base64key")
+    name, hid, b64 = parts[2:]
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (ValueError, binascii.Error):
+        raise NoteError(f"{what} is not base64") from None
+    if len(raw) != 33 or raw[0] != alg:
+        raise NoteError(f"{what} is not an {kind} key")
+    return name, hid, Ed25519PrivateKey.from_private_bytes(raw[1:])
+
+
+def private_key_text(name: str, alg: int, kid: bytes, private_key: Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+    seed = private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return f"PRIVATE+KEY+{name}+{kid.hex()}+{base64.b64encode(bytes([alg]) + seed).decode()}"
+
+
+def create_key_file(path: Path, text: str) -> None:
+    """Write a new private key file (mode 0600) unless one exists: O_EXCL, so when two processes
+    start at once the second reads the first one's key instead of replacing it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 @dataclass(frozen=True)
@@ -60,23 +124,7 @@ class Verifier:
 
 def parse_verifier(text: str) -> Verifier:
     """Parse a verifier key ``name+hexid+base64``.  Raises NoteError if malformed or the ID mismatches."""
-    parts = text.strip().split("+", 2)  # base64 may itself contain "+"
-    if len(parts) != 3:
-        raise NoteError("verifier key must be name+keyid+base64key")
-    name, hid, b64 = parts
-    if not _valid_name(name):
-        raise NoteError(f"invalid key name {name!r}")
-    try:
-        kid = bytes.fromhex(hid)
-        raw = base64.b64decode(b64, validate=True)
-    except (ValueError, binascii.Error) as exc:
-        raise NoteError(f"verifier key is not hex/base64: {exc}") from None
-    if len(kid) != 4 or len(raw) != 33 or raw[0] != ALG_ED25519:
-        raise NoteError("verifier key is not an Ed25519 (type 0x01) key with a 4-byte ID")
-    pub = raw[1:]
-    if key_id(name, pub) != kid:
-        raise NoteError("verifier key ID does not match its name and public key")
-    return Verifier(name, kid, pub)
+    return Verifier(*parse_public_key_text(text, ALG_ED25519, "verifier key", "Ed25519"))
 
 
 @dataclass(frozen=True)
@@ -95,22 +143,13 @@ class Signer:
         return Verifier(self.name, key_id(self.name, pub), pub)
 
     def text(self) -> str:
-        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-        seed = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        kid = key_id(self.name, self.public_key)
-        return f"PRIVATE+KEY+{self.name}+{kid.hex()}+{base64.b64encode(bytes([ALG_ED25519]) + seed).decode()}"
+        return private_key_text(self.name, ALG_ED25519, key_id(self.name, self.public_key), self.private_key)
 
 
 def parse_signer(text: str) -> Signer:
     """Parse ``PRIVATE+KEY+name+hexid+base64(0x01||seed)``; checks the key ID."""
-    parts = text.strip().split("+", 4)
-    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-        raise NoteError("signer key must be PRIVATE+KEY+name+keyid+base64key")
-    name, hid, b64 = parts[2:]
-    raw = base64.b64decode(b64, validate=True)
-    if len(raw) != 33 or raw[0] != ALG_ED25519:
-        raise NoteError("signer key is not an Ed25519 key")
-    signer = Signer(name, Ed25519PrivateKey.from_private_bytes(raw[1:]))
+    name, hid, private_key = parse_private_key_text(text, ALG_ED25519, "signer key", "Ed25519")
+    signer = Signer(name, private_key)
     if signer.verifier.key_id.hex() != hid:
         raise NoteError("signer key ID does not match")
     return signer
@@ -125,17 +164,7 @@ def load_or_create_signer(path: str | os.PathLike, name: str) -> Signer:
     if not p.exists():
         if not _valid_name(name):
             raise NoteError(f"invalid key name {name!r}")
-        signer = Signer(name, Ed25519PrivateKey.generate())
-        p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first; read theirs below
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(signer.text() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        create_key_file(p, Signer(name, Ed25519PrivateKey.generate()).text())
     signer = parse_signer(p.read_text())
     if signer.name != name:
         raise NoteError(f"key at {p} is for {signer.name!r}, not {name!r}")

@@ -138,3 +138,24 @@ def test_witness_key_text_round_trips_and_rejects_log_keys(tmp_path, log):
     assert parse_witness_key(key.text()) == key
     with pytest.raises(NoteError):
         parse_witness_key(log.verifier.text())  # a type 0x01 log key is not a witness key
+
+
+@pytest.mark.parametrize("mangle, message", [
+    (lambda t: t.replace("PRIVATE+KEY+", "PUBLIC+KEY+"), r"must be PRIVATE\+KEY\+name"),
+    (lambda t: t.rsplit("+", 1)[0] + "+not*base64", "is not base64"),
+    (lambda t: t.replace("example.org/", "example.net/"), "ID does not match"),
+])
+@pytest.mark.parametrize("kind", ["log", "witness"])
+def test_a_damaged_private_key_file_is_named_not_a_crash(tmp_path, kind, mangle, message):
+    """Log signing keys and witness keys share one reader: a damaged file answers NoteError
+    naming what is wrong (a bad base64 used to escape as binascii.Error for the log key)."""
+    path = tmp_path / "key"
+    if kind == "log":
+        load_or_create_signer(path, "example.org/log")
+        reload = lambda: load_or_create_signer(path, "example.org/log")  # noqa: E731
+    else:
+        load_or_create_cosigner(path, "example.org/w1")
+        reload = lambda: load_or_create_cosigner(path, None)  # noqa: E731
+    path.write_text(mangle(path.read_text().strip()) + "\n")
+    with pytest.raises(NoteError, match=message):
+        reload()
