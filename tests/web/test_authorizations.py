@@ -197,17 +197,24 @@ def test_overlap_allowed_only_as_documented_extension(app, client, login, world)
     assert resp.status_code == 302
 
 
-def test_units_below_units_used_are_refused(app, client, login, world):
+def _approved_with_today_billed(world, number):
+    """An approved 10-unit authorization around today for the first patient, and today's AM
+    group closed and documented (note + plan, issue 11), so one unit is used."""
     today = local_today(world.program.tz)
     patient = world.patients[0]
-    a = Authorization(patient=patient, payer=patient.payer, number="IOP-9", level_of_care="2.1",
+    a = Authorization(patient=patient, payer=patient.payer, number=number, level_of_care="2.1",
                       start_date=today - timedelta(days=3), end_date=today + timedelta(days=20),
                       units=10, status="approved")
     db.session.add(a)
     db.session.commit()
     sessions = {s.cohort.name: s for s in ensure_sessions(world.program, today)}
     factories.sign_and_close(sessions["AM IOP"], world.facilitator)
-    factories.document_sessions([sessions["AM IOP"]], world.clinician)  # note + plan (issue 11)
+    factories.document_sessions([sessions["AM IOP"]], world.clinician)
+    return today, patient, a
+
+
+def test_units_below_units_used_are_refused(app, client, login, world):
+    today, patient, a = _approved_with_today_billed(world, "IOP-9")
     login.as_(world.billing)
     page = f"/authorizations/patients/{patient.id}"
     assert "1 used on billable lines" in client.get(page).get_data(as_text=True)
@@ -226,16 +233,7 @@ def test_units_below_units_used_are_refused(app, client, login, world):
 
 def test_units_below_used_message(app, client, login, world):
     """Two billable days used; amending to one unit is refused with the count."""
-    today = local_today(world.program.tz)
-    patient = world.patients[0]
-    a = Authorization(patient=patient, payer=patient.payer, number="IOP-10", level_of_care="2.1",
-                      start_date=today - timedelta(days=3), end_date=today + timedelta(days=20),
-                      units=10, status="approved")
-    db.session.add(a)
-    db.session.commit()
-    sessions = {s.cohort.name: s for s in ensure_sessions(world.program, today)}
-    factories.sign_and_close(sessions["AM IOP"], world.facilitator)
-    factories.document_sessions([sessions["AM IOP"]], world.clinician)  # note + plan (issue 11)
+    today, patient, a = _approved_with_today_billed(world, "IOP-10")
     # the same patient in the PM group too is still one day (per diem): use yesterday
     yesterday = today - timedelta(days=1)
     y = {s.cohort.name: s for s in ensure_sessions(world.program, yesterday)}
