@@ -10,10 +10,9 @@ from portal.services.schedule import ensure_sessions
 from tests import factories
 
 
-@pytest.fixture
-def tamperable(app):
-    """Drop the append-only triggers (an insider with DDL rights); put them back afterwards,
-    since on PostgreSQL the schema outlives the test."""
+def _without_triggers(drop, restore):
+    """Run ``drop`` DDL (as an insider with DDL rights could), yield the dialect, then put the
+    triggers back with ``drop + restore``, since on PostgreSQL the schema outlives the test."""
     dialect = db.engine.dialect.name
 
     def run(stmts):
@@ -22,30 +21,25 @@ def tamperable(app):
                 conn.exec_driver_sql(s)
 
     db.session.rollback()
-    run(drop_append_only_ddl(dialect))
+    run(drop(dialect))
     yield dialect
     db.session.rollback()
-    run(drop_append_only_ddl(dialect) + append_only_ddl(dialect))
+    run(drop(dialect) + restore(dialect))
+
+
+@pytest.fixture
+def tamperable(app):
+    """Drop the ledger's append-only triggers."""
+    yield from _without_triggers(drop_append_only_ddl, append_only_ddl)
 
 
 @pytest.fixture
 def thawed_rosters(app):
-    """Drop the closed-roster triggers (portal.models.roster_freeze), as an insider with DDL
-    rights could, to show what the archive checks catch past them; put them back afterwards."""
+    """Drop the closed-roster triggers (portal.models.roster_freeze), to show what the archive
+    checks catch past them."""
     from portal.models.roster_freeze import freeze_ddl, unfreeze_ddl
 
-    dialect = db.engine.dialect.name
-
-    def run(stmts):
-        with db.engine.begin() as conn:
-            for s in stmts:
-                conn.exec_driver_sql(s)
-
-    db.session.rollback()
-    run(unfreeze_ddl(dialect))
-    yield dialect
-    db.session.rollback()
-    run(unfreeze_ddl(dialect) + freeze_ddl(dialect))
+    yield from _without_triggers(unfreeze_ddl, freeze_ddl)
 
 
 @pytest.fixture
