@@ -16,10 +16,12 @@ from datetime import date
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal.access_control import allow
 from portal.audit_files import jobs as _jobs, rules  # noqa: F401  (jobs: registers the "audit_file" kind in every process)
 from portal.clock import fmt_local, local_today, now_utc
+from portal.errors import is_partial_request
 from portal.extensions import db
 from portal.input_dates import DateInputError, read_date
 from portal.patient_access import patient_for_page
@@ -114,7 +116,7 @@ def start_build(patient, values: dict):
     """Start the build on the task queue (portal/audit_files/jobs.py) and go to its progress
     page; the file is the requester's only and expires like every job result."""
     from portal.audit_files.jobs import KIND
-    from portal.jobs import JobLimit, start
+    from portal.jobs import JobLimit, progress_partial, start
 
     params = {"patient_id": patient.id, "from": values["dos_from"].isoformat(),
               "to": values["dos_to"].isoformat(), "recipient": values["recipient"],
@@ -124,4 +126,9 @@ def start_build(patient, values: dict):
         job = start(KIND, user_id=current_user.id, params=params)
     except JobLimit as exc:
         abort(429, description=str(exc))
+    if is_partial_request():
+        # The form swaps #audit-file-panel out of the answer: a redirect to the job's page
+        # would leave it nothing to select, and the form would vanish without a word.
+        return render_template("audit_files/_started.html",
+                               progress=Markup(progress_partial(job))), 202
     return redirect(url_for("jobs.progress", job_id=job.id), code=303)

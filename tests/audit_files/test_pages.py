@@ -123,3 +123,41 @@ def test_request_form_builds_on_the_task_queue_for_the_requester_only(app, world
     assert db.session.scalar(select(func.count(Disclosure.id))) == 1
     login.as_(world.admin)
     assert client.get(job_url.rstrip("/") + "/download").status_code == 404
+
+
+def test_request_form_through_htmx_shows_problems_then_progress_in_its_panel(app, world, rosters,
+                                                                             client, login, run_jobs):
+    """The form swaps only #audit-file-panel (hx-select): the answer must carry that panel, with
+    the problems in it when refused and the job's polling progress when started (a redirect to
+    the job page left the form empty, with no progress and no file)."""
+    import re
+
+    def panel(html: str) -> str:
+        """The answer from the panel's opening tag on (nothing of the page precedes it)."""
+        at = html.find('id="audit-file-panel"')
+        assert at >= 0, html[:500]
+        return html[at:]
+
+    p = _patient()
+    login.as_(world.billing)
+    page = client.get(f"/patients/{p.id}/audit-file").get_data(as_text=True)
+    data = {"csrf_token": factories.csrf_from(page), "dos_from": str(rosters["last"]),
+            "dos_to": str(rosters["first"]), "recipient": "Sunrise Medicaid MCO",
+            "purpose": "Payer audit", "legal_basis": "audit_2_53", "consent_scope": ""}
+    htmx = {"HX-Request": "true"}
+    resp = client.post(f"/patients/{p.id}/audit-file", data=data, headers=htmx)
+    assert resp.status_code == 400
+    refused = panel(resp.get_data(as_text=True))
+    above_form = refused[:refused.index("<form")]  # inside the panel, so the swap keeps it
+    assert 'role="alert"' in above_form and "before it starts" in above_form
+    assert db.session.scalar(select(func.count(Disclosure.id))) == 0
+
+    data.update(dos_from=str(rosters["first"]), dos_to=str(rosters["last"]))
+    resp = client.post(f"/patients/{p.id}/audit-file", data=data, headers=htmx)
+    assert resp.status_code == 202
+    started = panel(resp.get_data(as_text=True))
+    poll = re.search(r'class="job-progress"[^>]* hx-get="(/jobs/[^"]+)"', started)
+    assert poll is not None, started
+    assert run_jobs() == 1
+    done = client.get(poll.group(1), headers=htmx).get_data(as_text=True)
+    assert "/download" in done and "recorded as disclosure" in done
