@@ -29,6 +29,9 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(bp)
 
     app.before_request(access_control.enforce)
+    from portal.form_guard import refuse_invisible_characters
+
+    app.before_request(refuse_invisible_characters)
     app.after_request(access_log.log_access)
     from portal.security_headers import add_security_headers
 

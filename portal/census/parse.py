@@ -19,6 +19,8 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Iterable, Mapping
 
+from portal.rules.invisible_text import describe, first_invisible
+
 COLUMNS = (
     "MRN", "Last Name", "First Name", "DOB", "Sex", "Primary Payer", "Member ID", "Level of Care",
     "Admit Date", "Group", "Primary Counselor", "Prior Level of Care", "Prior Auth #", "Auth #",
@@ -61,10 +63,6 @@ _UNITS = re.compile(r"[0-9]{1,6}")
 # A census of one IOP program is tens to a few hundred rows; past this the file is not a census
 # (110,000 near-empty rows once took 8 s and 52 MB of HTML to report).
 MAX_ROWS = 5000
-# NUL and other control characters, and the bidi controls that can make "Smith" display as
-# another name (Trojan Source style), never belong in a census value.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f"
-                        "\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -361,9 +359,11 @@ def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]
         errors.append(RowError(line, column, reason))
 
     for col, value in raw.items():
-        bad = _FORBIDDEN.search(value)
-        if bad:
-            fail(col, f"contains the invisible control character U+{ord(bad.group()):04X}; "
+        # NUL and other controls, and the bidi controls that can make "Smith" display as
+        # another name (Trojan Source), never belong in a census value.
+        bad = first_invisible(value)
+        if bad is not None:
+            fail(col, f"contains the invisible control character {describe(bad)}; "
                       "retype the value in the EHR")
     if errors:
         return None, errors

@@ -6,7 +6,6 @@ written nothing. Note text and signatures are never logged.
 """
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -25,6 +24,7 @@ from portal.rules import notes as rules
 from portal.rules.deadlines import is_late
 from portal.rules.attendance_time import attended_window, minutes_attended
 from portal.rules.facts import ATTENDED_STATUSES
+from portal.rules.invisible_text import describe, first_invisible
 from portal.rules.payer_rules import NoRulesInForceError, UnknownPayerError
 from portal.services.archiving import PatientLine, archive_document
 from portal.services.checkpoints import checkpoint_if_due
@@ -38,13 +38,13 @@ WRITERS = ("facilitator", "clinician", "admin")
 
 def clean_text(value: str | None, label: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:
     """Text as typed, with Windows line ends normalised. HTML is kept (every page and PDF
-    escapes it); control characters other than tab and newline are refused, naming the field,
-    because they are invisible in print and PostgreSQL cannot store NUL."""
+    escapes it); invisible characters (portal.rules.invisible_text: controls other than tab and
+    newline, bidirectional overrides) are refused, naming the field. The web's form guard
+    refuses them first; this covers the service's other callers (demo, CLI)."""
     text = (value or "").replace("\r\n", "\n").replace("\r", "\n")
-    bad = next((ch for ch in text if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cs")),
-               None)
+    bad = first_invisible(text)
     if bad is not None:
-        raise Invalid(f"{label}: remove the invisible control character (U+{ord(bad):04X}); "
+        raise Invalid(f"{label}: remove the invisible character {describe(bad)}; "
                       "paste the text as plain text.", field=label)
     if len(text) > max_chars:
         raise Invalid(f"{label}: {len(text):,} characters is more than the {max_chars:,} "

@@ -152,10 +152,10 @@ def test_individual_and_group_sections_may_not_name_other_attendees(world, day):
                       form=dict(GOOD, individual_text="Supported O'Brien during role play."))
 
 
-@pytest.mark.parametrize("text", ["bad\x00nul", "bell\x07", "esc\x1b[31m"])
+@pytest.mark.parametrize("text", ["bad\x00nul", "bell\x07", "esc\x1b[31m", "ecaf\u202eface"])
 def test_control_characters_are_refused_with_the_field_named(world, day, text):
     am, _ = day
-    with pytest.raises(Invalid, match="Individual section: remove the invisible control"):
+    with pytest.raises(Invalid, match="Individual section: remove the invisible character U\\+"):
         svc.save_note(am.id, world.patients[0].id, author=world.facilitator,
                       form=dict(GOOD, individual_text=text))
 
