@@ -50,7 +50,8 @@ def test_htmx_forms_get_the_message_in_the_flash_region(app, client, login, worl
 def test_a_text_area_keeps_its_line_breaks_and_tabs(app, client, login, world):
     login.as_(world.admin)
     page = client.get("/admin/closures").get_data(as_text=True)
+    day = local_today(world.program.tz) + timedelta(days=5)
     resp = client.post("/admin/closures", data={"csrf_token": factories.csrf_from(page),
-                                                "date": (local_today(world.program.tz) + timedelta(days=5)).isoformat(),
+                                                "date": day.isoformat(),
                                                 "reason": "Holiday\r\n\tclinic closed"})
     assert resp.status_code == 302
