@@ -22,6 +22,7 @@ from datetime import date
 from sqlalchemy import select
 
 from portal.census.parse import CensusRow, RowError, RowNote, parse_census
+from portal.clock import local_today
 from portal.extensions import db
 from portal.models import Authorization, Cohort, Enrollment, Patient, Payer, Program
 
@@ -113,7 +114,8 @@ def _plan(data: bytes) -> ImportReport:
         select(Cohort).where(Cohort.program_id == program.id))}
     aliases = {spelling: p.name for p in payers.values()
                for spelling in (p.census_aliases or "").splitlines() if spelling.strip()}
-    parsed = parse_census(data, {name: p.kind for name, p in payers.items()}, cohorts, aliases)
+    parsed = parse_census(data, {name: p.kind for name, p in payers.items()}, cohorts, aliases,
+                          today=local_today(program.tz))
     errors = list(parsed.errors)
     plans = []
     for row in parsed.rows:
@@ -184,6 +186,9 @@ def _plan_row(row: CensusRow, payer: Payer, cohort: Cohort) -> tuple[RowPlan, li
     errors: list[RowError] = []
     patient = db.session.scalar(select(Patient).where(Patient.mrn == row.mrn))
     if patient is not None:
+        mismatch = _identity_mismatch(row, patient)
+        if mismatch:
+            return plan, [mismatch]
         plan.patient_id = patient.id
         for attr, (column, value) in _patient_fields(row, payer).items():
             old = getattr(patient, attr)
@@ -196,6 +201,23 @@ def _plan_row(row: CensusRow, payer: Payer, cohort: Cohort) -> tuple[RowPlan, li
     if row.auth is not None:
         errors.extend(_plan_authorization(plan, patient, payer))
     return plan, errors
+
+
+def _identity_mismatch(row: CensusRow, patient: Patient) -> RowError | None:
+    """A row whose MRN is on file under another name AND another date of birth is another
+    person (a reused or mistyped MRN), not an update: importing it would file one patient's
+    records under another's identity. One of the two changing is a correction and shows in the
+    preview as an update."""
+    same_name = (row.last_name.casefold(), row.first_name.casefold()) == (
+        patient.legal_last.casefold(), patient.legal_first.casefold())
+    if same_name or row.dob == patient.dob:
+        return None
+    return RowError(row.line, "MRN", (
+        f"MRN {row.mrn} is {patient.legal_last}, {patient.legal_first} (DOB {_fmt(patient.dob)}) "
+        f"in the portal, but this row names {row.last_name}, {row.first_name} (DOB {_fmt(row.dob)}): "
+        "both the name and the date of birth differ, so this is another person or a mistyped "
+        "MRN. Check the MRN in the EHR; a real correction of both goes in as two imports, "
+        "one field at a time"))
 
 
 def _plan_enrollment(plan: RowPlan, patient: Patient, cohort: Cohort) -> list[RowError]:

@@ -16,10 +16,16 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, timedelta
 from typing import Iterable, Mapping
 
 from portal.rules.invisible_text import describe, first_invisible
+
+# Plausible dates: a living patient's DOB; program dates (admission, authorizations) in the
+# 2000-2100 window every other date field of the portal uses (portal.input_dates).
+PROGRAM_DATES = (date(2000, 1, 1), date(2100, 12, 31))
+DATE_RANGES = {"DOB": (date(1900, 1, 1), date(2100, 12, 31))}
+ADMIT_AHEAD = timedelta(days=366)
 
 COLUMNS = (
     "MRN", "Last Name", "First Name", "DOB", "Sex", "Primary Payer", "Member ID", "Level of Care",
@@ -199,14 +205,15 @@ def parse_date(text: str) -> date:
 
 
 def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str],
-                 aliases: Mapping[str, str] | None = None) -> ParseResult:
+                 aliases: Mapping[str, str] | None = None, *, today: date | None = None) -> ParseResult:
     """Parse and check a census export.
 
     ``payers`` maps each known payer name to its kind (``"self_pay"`` needs no member ID);
     ``groups`` are the known group (cohort) names. Both are matched case-insensitively with
     spaces collapsed, and rows carry the canonical spelling passed in. ``aliases`` maps other
     spellings the EHR uses (a payer's ``census_aliases``) to the canonical payer name.
-    Never raises for bad input: every fault is a ``RowError`` in the result.
+    ``today`` (the program's date), when given, also refuses a DOB in the future and an Admit
+    Date more than a year ahead. Never raises for bad input: every fault is a ``RowError``.
     """
     text, errors = _decode(data)
     if errors:
@@ -255,7 +262,7 @@ def parse_census(data: bytes, payers: Mapping[str, str], groups: Iterable[str],
             continue
         values = {col: "" for col in OPTIONAL_COLUMNS}
         values.update({col: record[i] for col, i in index.items()})
-        row, row_errors = _parse_row(line, values, payer_by_key, group_by_key)
+        row, row_errors = _parse_row(line, values, payer_by_key, group_by_key, today)
         errors.extend(row_errors)
         if row is None:
             continue
@@ -352,7 +359,8 @@ def _check_header(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
 
 
 def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]],
-               groups: dict[str, str]) -> tuple[CensusRow | None, list[RowError]]:
+               groups: dict[str, str], today: date | None = None
+               ) -> tuple[CensusRow | None, list[RowError]]:
     errors: list[RowError] = []
 
     def fail(column: str, reason: str) -> None:
@@ -382,14 +390,25 @@ def _parse_row(line: int, raw: dict[str, str], payers: dict[str, tuple[str, str]
         if not v[col]:
             return None
         try:
-            return parse_date(v[col])
+            value = parse_date(v[col])
         except ValueError as exc:
             fail(col, str(exc))
             return None
+        first, last = DATE_RANGES.get(col, PROGRAM_DATES)
+        if not first <= value <= last:
+            fail(col, f"{col} {v[col]} is outside {first.year}–{last.year}; check the year")
+            return None
+        return value
 
     dob, admit = read_date("DOB"), read_date("Admit Date")
     if dob and admit and dob > admit:
         fail("DOB", f"DOB {v['DOB']} is after Admit Date {v['Admit Date']}")
+    if today is not None:
+        if dob and dob > today:
+            fail("DOB", f"DOB {v['DOB']} is in the future")
+        if admit and admit > today + ADMIT_AHEAD:
+            fail("Admit Date", f"Admit Date {v['Admit Date']} is more than a year ahead; "
+                               "check the year")
 
     payer = kind = None
     if v["Primary Payer"]:

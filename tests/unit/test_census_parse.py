@@ -304,3 +304,29 @@ def test_fixture_every_other_row_parses():
     assert by_mrn["100235"].prior_level_of_care == "3.7" and by_mrn["100235"].auth is None
     # lines 5, 6, 12, 13, 19 and 22 carry no authorization
     assert sum(1 for r in result.rows if r.auth) == 15
+
+
+@pytest.mark.parametrize("over, column, words", [
+    ({"DOB": "1/1/1890"}, "DOB", "DOB 1/1/1890 is outside 1900–2100"),
+    ({"Admit Date": "1/1/1999", "DOB": "1/1/1980"}, "Admit Date", "Admit Date 1/1/1999 is outside 2000–2100"),
+    ({"Auth Start": "1/1/2101", "Auth End": "1/2/2101"}, "Auth Start", "outside 2000–2100"),
+])
+def test_implausible_years_are_named(over, column, words):
+    """QA: DOB 1890 and an admit date in year 1 were taken (the latter only as 'DOB is after
+    Admit Date')."""
+    found = errors_of(csv_bytes(over))
+    assert any(c == column and words in reason for _, c, reason in found), found
+
+
+@pytest.mark.parametrize("over, column, words", [
+    ({"DOB": "12/31/2026"}, "DOB", "is in the future"),
+    ({"Admit Date": "1/1/2035", "Auth Start": "1/1/2035", "Auth End": "1/31/2035"},
+     "Admit Date", "more than a year ahead"),
+])
+def test_with_today_a_future_dob_or_a_far_admission_is_named(over, column, words):
+    result = parse_census(csv_bytes(over), PAYERS, GROUPS, today=date(2026, 12, 3))
+    assert any(e.column == column and words in e.reason for e in result.errors), result.errors
+    # a year ahead to the day is still a plan, not a typo
+    near = parse_census(csv_bytes({"Admit Date": "12/3/2027", "Auth Start": "12/3/2027",
+                                   "Auth End": "12/31/2027"}), PAYERS, GROUPS, today=date(2026, 12, 3))
+    assert near.ok, near.errors

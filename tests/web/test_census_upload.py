@@ -207,3 +207,26 @@ def test_header_only_file_shows_the_empty_state(world, client, login):
     resp = upload(client, FIXTURE.read_bytes().splitlines(keepends=True)[0])
     assert resp.status_code == 200
     assert "The file has a header but no patient rows." in text(resp)
+
+
+def test_an_mrn_on_file_under_another_name_and_dob_is_refused_not_updated(world, client, login):
+    """QA: a row with an existing MRN but another person's name and date of birth previewed as a
+    plain "updated". Both differing is another person (or a mistyped MRN): refused, named,
+    nothing written. One of them differing is a correction and previews as an update."""
+    from tests.unit.test_census_parse import csv_bytes
+
+    login.as_(world.admin)
+    base = {"Auth #": "", "Auth Start": "", "Auth End": "", "Auth Units": "", "Prior Auth #": "",
+            "Prior Level of Care": ""}
+    before = counts()
+    resp = upload(client, csv_bytes({**base, "Last Name": "Different", "First Name": "Person",
+                                     "DOB": "1/1/1990"}))
+    assert resp.status_code == 422
+    body = text(resp)
+    assert "MRN 100231 is Alvarez, Marisol (DOB 03/14/1988) in the portal" in body
+    assert "names Different, Person (DOB 01/01/1990)" in body and "Nothing was written." in body
+    assert counts() == before
+
+    resp = upload(client, csv_bytes({**base, "Last Name": "Alvarez-Reyes"}))  # a married name
+    assert resp.status_code == 200, text(resp)
+    assert "Last Name: Alvarez -> Alvarez-Reyes" in text(resp)
