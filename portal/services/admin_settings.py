@@ -269,7 +269,10 @@ def add_closure(program: Program, day_text: str, reason: str, *, by) -> Closure:
         day = read_date(day_text or "", "closure date")
     except DateInputError as exc:
         raise Invalid(str(exc), field="date") from exc
-    reason = " ".join((reason or "").split())[:200]
+    reason = " ".join((reason or "").split())
+    # Refused, not cut: a cut reason prints on the cancelled sessions as something nobody wrote.
+    for problem in too_long(Closure, {"reason": reason}):
+        raise Invalid(problem, field="reason")
     if db.session.scalar(select(Closure).where(Closure.program_id == program.id,
                                                Closure.date == day)):
         raise Conflict(f"{day.isoformat()} is already a closure.")

@@ -251,3 +251,13 @@ def test_overlong_staff_name_is_refused_and_nothing_written(admin_client, world)
                                                    "role": "facilitator"})
     assert resp.status_code == 422 and "at most 200 characters" in resp.get_data(as_text=True)
     assert db.session.scalar(select(db.func.count()).select_from(User)) == before
+
+
+def test_an_overlong_closure_reason_is_refused_not_cut(app, admin_client, world):
+    """QA: 5,000 characters were stored as the first 200, silently."""
+    assert 'maxlength="200"' in admin_client.get("/admin/closures").get_data(as_text=True)
+    day = local_today(world.program.tz) + timedelta(days=4)
+    resp = admin_client.post("/admin/closures", data={"date": day.isoformat(), "reason": "r" * 5000})
+    assert resp.status_code == 422
+    assert "Reason: at most 200 characters (5000 given)" in resp.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count()).select_from(Closure)) == 0

@@ -55,3 +55,4 @@ def test_a_text_area_keeps_its_line_breaks_and_tabs(app, client, login, world):
                                                 "date": day.isoformat(),
                                                 "reason": "Holiday\r\n\tclinic closed"})
     assert resp.status_code == 302
+
