@@ -198,8 +198,10 @@ def _exports_page(status: int = 200, *, values=None, errors=None, error_details=
     program = current_program()
     today = local_today(program.tz)
     values = values or {}
+    payers = _payer_choices()
     return render_template(
-        "billing/exports.html", payers=_payer_choices(), first=today.replace(day=1), last=today,
+        "billing/exports.html", payers=payers, payer_names={p.key: p.name for p in payers},
+        first=today.replace(day=1), last=today,
         x12_values=values, x12_errors=errors or {}, x12_details=error_details or [],
         history=exports_of(program), ack_labels=ACK_LABELS, fmt_local=fmt_local,
         tz=program.tz), status

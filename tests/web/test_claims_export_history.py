@@ -55,6 +55,7 @@ def test_export_history_download_chain_and_999(client, login, world, run_jobs):
     assert doc.kind == "claim_837p"
     page = client.get("/billing/exports").get_data(as_text=True)
     assert "#1" in page and export.sha256[:12] in page and "000000001" in page
+    assert "<td>Sunrise Medicaid MCO</td>" in page and "<td>sunrise_medicaid_mco</td>" not in page  # QA
     again = client.get(f"/billing/837p/{export.id}/download")
     assert again.data == sent
     detail = client.get(f"/billing/837p/{export.id}").get_data(as_text=True)
