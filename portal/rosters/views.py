@@ -159,6 +159,9 @@ def sign_panel(session_id: int, entry_id: int):
     if not session.is_signing_day:
         abort(409, description="Patients sign only on the date of service "
                                f"({session.dos:%A, %B %-d}).")
+    early = svc.signing_not_open(session)
+    if early:
+        abort(409, description=early)
     if not is_partial_request():
         return redirect(url_for(".roster", session_id=session_id))
     return render_template("rosters/_sign_panel.html", session=session, entry=entry)

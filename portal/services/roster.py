@@ -114,6 +114,14 @@ def _entry(session: GroupSession, entry_id: int) -> AttendanceEntry:
     return entry
 
 
+def signing_not_open(session: GroupSession, now: datetime | None = None) -> str | None:
+    """Why patients cannot sign this roster yet (signing opens a set time before the scheduled
+    start), or None. Read-only: the tablet asks before it opens the pad, so a patient is not
+    asked to draw a signature the portal will then refuse."""
+    tz = session.cohort.program.tz
+    return signature_too_early(now or now_utc(), session.scheduled_start, margins(), tz)
+
+
 def sign_attendance(session_id: int, entry_id: int, *, png: bytes, strokes: str | None,
                     user_agent: str | None, max_png_bytes: int, now: datetime | None = None
                     ) -> AttendanceEntry:
@@ -132,7 +140,7 @@ def sign_attendance(session_id: int, entry_id: int, *, png: bytes, strokes: str 
         # a backdated record, which an auditor treats as no record at all.
         raise Conflict(f"Roster signatures are taken on the date of service "
                        f"({session.dos:%A, %B %-d}); today is {now.astimezone(tz):%A, %B %-d}.")
-    early = signature_too_early(now, session.scheduled_start, margins(), tz)
+    early = signing_not_open(session, now)
     if early:
         raise Conflict(early)
     if entry.is_signed:

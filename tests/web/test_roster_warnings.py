@@ -284,3 +284,21 @@ def test_roster_says_when_signing_opens(client, login, world, real_margins, monk
     monkeypatch.setattr(portal.clock, "now_utc", lambda: am.scheduled_start)
     html = client.get(f"/sessions/{am.id}").get_data(as_text=True)
     assert "Signing opens" not in html
+
+
+def test_the_pad_does_not_open_before_signing_opens(client, login, world, real_margins, monkeypatch):
+    """QA: before signing opened the pad still came up, and refused only after the patient had
+    drawn. Now the tablet answers at once, with the time signing opens."""
+    import portal.services.roster as roster_service
+
+    am = sessions_today(world)["AM IOP"]
+    entry = am.entries[0]
+    login.as_(world.facilitator)
+    url = f"/sessions/{am.id}/entries/{entry.id}/sign"
+    monkeypatch.setattr(roster_service, "now_utc", lambda: am.scheduled_start - timedelta(hours=2))
+    resp = client.get(url, headers={"HX-Request": "true"})
+    assert resp.status_code == 409 and "Signing opens at 8:30 AM" in resp.get_data(as_text=True)
+    assert "canvas" not in resp.get_data(as_text=True)
+    monkeypatch.setattr(roster_service, "now_utc", lambda: am.scheduled_start - timedelta(minutes=30))
+    resp = client.get(url, headers={"HX-Request": "true"})
+    assert resp.status_code == 200 and "<canvas" in resp.get_data(as_text=True)
