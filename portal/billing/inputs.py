@@ -23,9 +23,12 @@ def parse_day(text: str | None, default: date, field: str = "date") -> date:
         abort(400, description=str(exc))
 
 
-def parse_range(values, default_last: date) -> tuple[date, date]:
-    """``from``/``to`` (inclusive, program-local). Default: the month up to ``default_last``.
+def parse_range(values, default_last: date, *, required: bool = False) -> tuple[date, date]:
+    """``from``/``to`` (inclusive, program-local). Default: the month up to ``default_last``,
+    unless ``required`` (a posted export: what leaves the portal is what was asked for).
     Refuses from > to and ranges longer than a year."""
+    if required and not all((values.get(k) or "").strip() for k in ("from", "to")):
+        abort(400, description="Give the first and the last date of service to export.")
     last = parse_day(values.get("to"), default_last, "end date")
     first = parse_day(values.get("from"), last.replace(day=1), "start date")
     if first > last:

@@ -178,7 +178,7 @@ def export_start():
     for all), ``all=1`` to include blocked lines with their reasons."""
     program = current_program()
     values = request.form
-    first, last = parse_range(values, local_today(program.tz))
+    first, last = parse_range(values, local_today(program.tz), required=True)
     payer = parse_payer(values.get("payer"), _rulebook(), required=False)
     include_all = parse_flag(values.get("all") or request.args.get("all"))
     params = {"program_id": program.id, "from": first.isoformat(), "to": last.isoformat(),

@@ -137,6 +137,16 @@ def test_bad_export_input_is_400_and_starts_nothing(client, login, world, app, d
     assert exports_logged() == []
 
 
+@pytest.mark.parametrize("data", [{"from": "", "to": ""}, {"from": "2026-11-01"}, {"to": " "}])
+def test_a_posted_csv_export_needs_both_dates(client, login, world, data):
+    """QA: a raw POST without dates exported a default range nobody asked for."""
+    login.as_(world.billing)
+    resp = client.post("/billing/exports", data={"csrf_token": token(client), **data})
+    assert resp.status_code == 400
+    assert "Give the first and the last date of service" in resp.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count()).select_from(BackgroundJob)) == 0
+
+
 # ----------------------------------------------------------------------------------------
 # 837P
 # ----------------------------------------------------------------------------------------
