@@ -37,6 +37,17 @@ class RequestProblem(ValueError):
 def check_request(first: date, last: date, *, today: date, recipient: str, purpose: str,
                   legal_basis: str) -> list[str]:
     """Problems with a request, in the words shown to the requester (empty: fine)."""
+    problems = check_range(first, last, today=today)
+    for name, value in (("recipient", recipient), ("purpose", purpose), ("legal basis", legal_basis)):
+        if not (value or "").strip():
+            problems.append(f"Say the {name} of this disclosure.")
+        elif len(value.strip()) > FIELD_LIMITS[name.replace(" ", "_")]:
+            problems.append(f"The {name} is longer than {FIELD_LIMITS[name.replace(' ', '_')]} characters.")
+    return problems
+
+
+def check_range(first: date, last: date, *, today: date) -> list[str]:
+    """Problems with the dates of service asked for (the part of a request an auditor chooses)."""
     problems = []
     if last < first:
         problems.append(f"The range ends ({last}) before it starts ({first}).")
@@ -44,11 +55,6 @@ def check_request(first: date, last: date, *, today: date, recipient: str, purpo
         problems.append(f"The range {first} to {last} spans more than 7 years; check the years.")
     if first > today:
         problems.append(f"The range starts in the future ({first}).")
-    for name, value in (("recipient", recipient), ("purpose", purpose), ("legal basis", legal_basis)):
-        if not (value or "").strip():
-            problems.append(f"Say the {name} of this disclosure.")
-        elif len(value.strip()) > FIELD_LIMITS[name.replace(" ", "_")]:
-            problems.append(f"The {name} is longer than {FIELD_LIMITS[name.replace(' ', '_')]} characters.")
     return problems
 
 

@@ -25,7 +25,9 @@ from portal.services.errors import Conflict, Invalid, NotFound
 ROLE = "auditor"
 GRANTERS = ("admin", "billing")  # billing only when the program allows it
 DEFAULT_EXPIRY_CLOCK = time(23, 59)
-MAX_PURPOSE = 2000
+# A grant's purpose becomes the purpose of every audit file requested under it, in the
+# accounting of disclosures (portal.audit_files.rules.FIELD_LIMITS["purpose"]).
+MAX_PURPOSE = 300
 MAX_CONSENT_SCOPE = 4000
 _MRN_SPLIT = re.compile(r"[\s,;]+")
 
@@ -59,6 +61,20 @@ def grant_covering(user, patient: Patient, first: date, last: date,
     found = rules.grant_covering_range([g.scope() for g in grants], patient.id, patient.payer_id,
                                        first, last, at)
     return next((g for g in grants if found is not None and g.id == found.id), None)
+
+
+def grant_still_covering(user, grant_id: int, patient: Patient, first: date, last: date,
+                         at: datetime | None = None) -> AuditorGrant | None:
+    """The grant ``grant_id`` if it is ``user``'s, still active, and covers ``patient`` for
+    every DOS in ``[first, last]``; else None. An audit file requested under a grant is built
+    and handed out only while that very grant allows it (a later, different grant would change
+    the disclosure's recipient or legal basis)."""
+    at = at or now_utc()
+    grant = next((g for g in active_grants(user, at) if g.id == grant_id), None)
+    if grant is None or rules.grant_covering_range([grant.scope()], patient.id, patient.payer_id,
+                                                   first, last, at) is None:
+        return None
+    return grant
 
 
 def covers_patient(user, patient: Patient, dos: date | None = None,

@@ -69,6 +69,12 @@ class Kind:
     describe: Callable[[BackgroundJob], str] | None
     #: (endpoint, label) of the page the job was started from, linked from its progress page.
     back: tuple[str, str] | None = None
+    #: ``still_allowed(job) -> bool``: may its owner still see the job and take its file? (An
+    #: auditor's audit file: only while the grant it was made under is active.) None: always.
+    still_allowed: Callable[[BackgroundJob], bool] | None = None
+    #: ``patient_of(job) -> int | None``: the patient whose records the file holds, for the
+    #: access-log row of its download.
+    patient_of: Callable[[BackgroundJob], int | None] | None = None
 
 
 _KINDS: dict[str, Kind] = {}
@@ -76,13 +82,17 @@ _KINDS: dict[str, Kind] = {}
 
 def register(kind: str, *, title: str | None = None,
              describe: Callable[[BackgroundJob], str] | None = None,
-             back: tuple[str, str] | None = None):
+             back: tuple[str, str] | None = None,
+             still_allowed: Callable[[BackgroundJob], bool] | None = None,
+             patient_of: Callable[[BackgroundJob], int | None] | None = None):
     """Decorator: ``work(ctx)`` runs jobs of ``kind``. Register at import of the feature module
     (web and worker processes both import every feature through ``create_app``).
 
     ``title`` heads the progress page; ``describe(job)`` is the access-log line of a download
     (default: kind and filename); ``back`` = (endpoint without arguments, label) is linked from
-    the progress page."""
+    the progress page; ``still_allowed(job)`` is asked on every progress poll and download
+    (False: 404, as for a job that is not theirs); ``patient_of(job)`` names the patient in the
+    download's access-log row."""
     if not kind or len(kind) > 64:
         raise ValueError("a job kind is 1 to 64 characters")
 
@@ -91,7 +101,7 @@ def register(kind: str, *, title: str | None = None,
         if known is not None and known.work.__qualname__ != work.__qualname__:
             raise ValueError(f"job kind {kind!r} is already registered by {known.work.__qualname__}")
         _KINDS[kind] = Kind(kind, work, title or kind.replace("_", " ").capitalize(), describe,
-                            back)
+                            back, still_allowed, patient_of)
         return work
 
     return mark

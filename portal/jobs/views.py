@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, render_template, request, send_file
+from flask import Blueprint, Response, abort, g, render_template, request, send_file
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -50,8 +50,12 @@ def _expired_message() -> str:
 
 def _owned_or_404(job_id: str) -> BackgroundJob:
     job = job_for(job_id, current_user.id)
-    if job is None:
+    kind = kind_of(job) if job is not None else None
+    if job is None or (kind is not None and kind.still_allowed is not None
+                       and not kind.still_allowed(job)):
         abort(404, description=NOT_FOUND)
+    if kind is not None and kind.patient_of is not None:
+        g.patient_id = kind.patient_of(job)  # the access log names whose records these are
     return job
 
 
@@ -112,7 +116,8 @@ def download(job_id: str):
     # out (the after-request hook rolls back anything a view leaves pending).
     db.session.add(AccessLogEntry(
         user_id=current_user.id, role=current_user.role, method="EXPORT",
-        path=f"{described} job={job.id[:8]}"[:500], endpoint="jobs.download", patient_id=None,
+        path=f"{described} job={job.id[:8]}"[:500], endpoint="jobs.download",
+        patient_id=kind.patient_of(job) if kind and kind.patient_of else None,
         status_code=200, remote_addr=(request.remote_addr or "")[:64]))
     db.session.commit()
     mimetype = job.mimetype or "application/octet-stream"

@@ -132,14 +132,36 @@ def _snapshot() -> dict:
     return out
 
 
-def test_auditor_walk_over_the_url_map_changes_nothing(app, client, login, world, closed_am):
-    """Read-only, proven: every route admitting auditors is GET-only (or sign-out), and opening
-    each of them (ids pointing at real, in-scope records) leaves every table as it was."""
+def _changed(before: dict, after: dict) -> dict:
+    """Per table whose rows changed: the rows added (nothing may be removed or altered)."""
+    out = {}
+    for name in before:
+        if before[name] != after[name]:
+            if isinstance(before[name], list):
+                assert set(before[name]) <= set(after[name]), f"{name}: rows changed or removed"
+                out[name] = sorted(set(after[name]) - set(before[name]))
+            else:
+                out[name] = after[name]
+    return out
+
+
+def test_auditor_walk_over_the_url_map_changes_nothing(app, client, login, world, closed_am,
+                                                       run_jobs):
+    """Read-only, proven, with one named exception: every route admitting auditors is GET-only
+    (or sign-out), except the endpoints in ``AUDITOR_WRITES``, which is exactly the auditor's
+    audit-file request. Opening every GET (ids pointing at real, in-scope records) leaves every
+    table as it was; every other write route refuses an auditor; the exception, posted for a
+    covered patient, writes one job and (once built) one disclosure, and nothing else; posted
+    for a patient out of scope, nothing at all."""
+    from portal.access_control import AUDITOR_WRITES, admits_auditor_write
+    from portal.models import BackgroundJob, Disclosure
+    from portal.services.checkpoints import checkpoint_now
+
     app.config["WTF_CSRF_ENABLED"] = False
-    alvarez = world.patients[0]
+    alvarez, garcia = world.patients[0], world.patients[2]
     ids = {"patient_id": alvarez.id, "document_id": closed_am.document_id,
            "seq": closed_am.document.entry_seq}
-    auditor_routes = []
+    auditor_routes, exceptions = [], {}
     for rule in app.url_map.iter_rules():
         policy = policy_of(app, rule.endpoint)
         if rule.endpoint == "static" or policy is PUBLIC or "auditor" not in (policy or ()):
@@ -149,11 +171,19 @@ def test_auditor_walk_over_the_url_map_changes_nothing(app, client, login, world
         if getattr(view, "session_only", False):
             assert rule.endpoint == "auth.logout"
             continue
-        assert methods == {"GET"}, (rule.rule, methods)
         url = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: str(ids.get(m.group(1), 1)), rule.rule)
-        auditor_routes.append(url)
+        if admits_auditor_write(app, rule.endpoint):
+            assert methods == {"GET", "POST"}, (rule.rule, methods)
+            exceptions[rule.endpoint] = url
+        else:
+            assert methods == {"GET"}, (rule.rule, methods)
+        auditor_routes.append(url)  # the exception's GET (its form) writes nothing either
+    # The exception is named, and it is the only one.
+    assert set(exceptions) == set(AUDITOR_WRITES) == {"audit_files.auditor_request"}
+    assert policy_of(app, "audit_files.auditor_request") == frozenset({"auditor"})
     assert len(auditor_routes) >= 8
     login.as_(world.auditor)
+    checkpoint_now()  # a signed head already: an audit file signs no new one over the same log
     db.session.expire_all()
     before = _snapshot()
     logged = db.session.scalar(select(func.count()).select_from(AccessLogEntry))
@@ -164,16 +194,45 @@ def test_auditor_walk_over_the_url_map_changes_nothing(app, client, login, world
     assert _snapshot() == before
     # ... and every one of those views was logged
     assert db.session.scalar(select(func.count()).select_from(AccessLogEntry)) >= logged + len(auditor_routes)
-    # every write route refuses an auditor before its view runs
+    # every write route but the named exception refuses an auditor before its view runs
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         if policy_of(app, rule.endpoint) is PUBLIC or getattr(view, "session_only", False):
             continue  # sign-in and sign-out: the user's own session, no record
+        if rule.endpoint in exceptions:
+            continue  # below
         for method in (rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}:
             url = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: str(ids.get(m.group(1), 1)), rule.rule)
             assert client.open(url, method=method).status_code == 403, (method, url)
     db.session.expire_all()
     assert _snapshot() == before
+
+    # The exception, out of scope (García is not a Sunrise member): 404, nothing written.
+    today = str(local_today(world.program.tz))
+    form = {"dos_from": today, "dos_to": today, "recipient": "Someone else",
+            "purpose": "Anything", "legal_basis": "consent_2_31"}
+    out = client.post(f"/auditor/patients/{garcia.id}/audit-file", data=form)
+    assert out.status_code == 404
+    db.session.expire_all()
+    assert _snapshot() == before
+    # In scope: one job, then one disclosure, with the grant's recipient, purpose and legal
+    # basis (the form's other fields are ignored); nothing else changes.
+    resp = client.post(exceptions["audit_files.auditor_request"], data=form)
+    assert resp.status_code == 303 and "/jobs/" in resp.headers["Location"], resp.get_data(as_text=True)
+    assert run_jobs() == 1
+    db.session.expire_all()
+    changed = _changed(before, _snapshot())
+    assert set(changed) == {"background_jobs", "disclosures"}, changed
+    assert len(changed["background_jobs"]) == 1 and len(changed["disclosures"]) == 1
+    job = db.session.scalar(select(BackgroundJob))
+    assert job.user_id == world.auditor.id and job.state == "done", (job.state, job.error)
+    disclosure = db.session.scalar(select(Disclosure))
+    grant = world.auditor_grant
+    assert (disclosure.patient_id, disclosure.requester_id) == (alvarez.id, world.auditor.id)
+    assert disclosure.recipient == grant.recipient == "Sunrise Medicaid MCO SIU"
+    assert disclosure.purpose == grant.purpose
+    assert disclosure.legal_basis == "Audit and evaluation (42 CFR 2.53)"
+    assert "Someone else" not in repr(changed) and "Anything" not in repr(changed)
 
 
 # ----------------------------------------------------------------------------------------

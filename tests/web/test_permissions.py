@@ -27,10 +27,39 @@ def test_every_route_declares_a_policy(app):
 
 
 def test_auditor_is_admitted_to_no_write_route(app):
+    """... but the named exceptions of ``AUDITOR_WRITES`` (the auditor's audit-file request,
+    tests/web/test_auditor_grants.py proves what it writes)."""
+    from portal.access_control import AUDITOR_WRITES, admits_auditor_write
+
+    admitted = set()
     for endpoint, method, _url in _routes(app):
         view = app.view_functions[endpoint]
         if method in WRITE and not getattr(view, "session_only", False):
+            if admits_auditor_write(app, endpoint):
+                admitted.add(endpoint)
+                continue
             assert "auditor" not in policy_of(app, endpoint), endpoint
+    assert admitted == set(AUDITOR_WRITES) == {"audit_files.auditor_request"}
+
+
+def test_an_auditor_write_must_be_listed_and_marked(app):
+    """A view marked ``@auditor_write`` but not listed in ``AUDITOR_WRITES`` (or an auditor
+    write route not marked) stops the portal at start-up."""
+    from flask import Flask
+
+    from portal.access_control import allow, auditor_write, check_policies
+
+    for mark in (True, False):
+        probe = Flask("probe")
+
+        def view():
+            return ""
+        view = allow("auditor")(view)
+        if mark:
+            view = auditor_write(view)
+        probe.add_url_rule("/x", "probe.write", view, methods=["POST"])
+        with pytest.raises(RuntimeError, match="AUDITOR_WRITES" if mark else "admits auditors"):
+            check_policies(probe)
 
 
 @pytest.mark.parametrize("role", ROLES)
