@@ -120,7 +120,8 @@ def build_world(today: date | None = None) -> World:
 
 def grant(auditor: User, *, payer: Payer | None = None, patients=(), dos_from=None, dos_to=None,
           expires_at=None, granted_at=None, legal_basis="audit_2_53", consent_scope="",
-          purpose="Post-payment review of IOP claims", recipient="Sunrise Medicaid MCO SIU"):
+          purpose="Post-payment review of IOP claims", recipient="Sunrise Medicaid MCO SIU",
+          starts_at=None):
     """An auditor grant written directly (the admin form's checks have their own tests)."""
     from datetime import datetime, timedelta, timezone
 
@@ -130,7 +131,7 @@ def grant(auditor: User, *, payer: Payer | None = None, patients=(), dos_from=No
     g = AuditorGrant(auditor_id=auditor.id, payer_id=payer.id if payer else None,
                      dos_from=dos_from, dos_to=dos_to, purpose=purpose, legal_basis=legal_basis,
                      consent_scope=consent_scope, recipient=recipient,
-                     expires_at=expires_at or now + timedelta(days=30),
+                     starts_at=starts_at, expires_at=expires_at or now + timedelta(days=30),
                      granted_at=granted_at or now - timedelta(days=1))
     g.patients = list(patients)
     db.session.add(g)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Column, Date, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.auditors.rules import LEGAL_BASES, GrantScope
+from portal.auditors.rules import LEGAL_BASES, GrantScope, begins_at
 from portal.extensions import db
 from portal.models.types import UTCDateTime, utcnow
 
@@ -31,6 +31,8 @@ class AuditorGrant(db.Model):
     legal_basis: Mapped[str] = mapped_column(String(20))  # a key of rules.LEGAL_BASES
     consent_scope: Mapped[str] = mapped_column(Text, default="")
     recipient: Mapped[str] = mapped_column(String(200))
+    # Optional: access begins then instead of when granted (never earlier; rules.begins_at).
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -71,4 +73,10 @@ class AuditorGrant(db.Model):
         return GrantScope(id=self.id, granted_at=self.granted_at, expires_at=self.expires_at,
                           revoked_at=self.revoked_at, payer_id=self.payer_id,
                           patient_ids=frozenset(p.id for p in self.patients),
-                          dos_from=self.dos_from, dos_to=self.dos_to)
+                          dos_from=self.dos_from, dos_to=self.dos_to,
+                          starts_at=self.starts_at)
+
+    @property
+    def begins_at(self) -> datetime:
+        """When access under this grant begins (its start, or when it was granted)."""
+        return begins_at(self.scope())

@@ -8,8 +8,10 @@ patients, and optionally a date-of-service range) and an expiry, and access ends
 that instant.
 
 Boundaries (tested in tests/unit/test_auditor_rules.py):
-- a grant is active from ``granted_at`` (inclusive) until ``expires_at`` (exclusive): at the very
-  instant of expiry access has ended;
+- a grant is active from its start (inclusive) until ``expires_at`` (exclusive): at the very
+  instant of expiry access has ended. The start is ``starts_at`` when the grant names one (a
+  consent or an audit engagement may begin on a later date, 42 CFR 2.31(a)), never before the
+  grant was made (``granted_at``): a start typed in the past begins access when it is granted;
 - a revoked grant is inactive from ``revoked_at`` (inclusive);
 - the DOS range is inclusive at both ends, either end optional;
 - payer and patients both given: the listed patients, each of whom must be the payer's member
@@ -44,12 +46,20 @@ class GrantScope:
     patient_ids: frozenset[int] = field(default_factory=frozenset)
     dos_from: date | None = None
     dos_to: date | None = None
+    starts_at: datetime | None = None
+
+
+def begins_at(grant: GrantScope) -> datetime:
+    """The instant access under the grant begins: its start, never before it was granted."""
+    if grant.starts_at is None:
+        return grant.granted_at
+    return max(grant.starts_at, grant.granted_at)
 
 
 def is_active(grant: GrantScope, now: datetime) -> bool:
     if grant.revoked_at is not None and grant.revoked_at <= now:
         return False
-    return grant.granted_at <= now < grant.expires_at
+    return begins_at(grant) <= now < grant.expires_at
 
 
 def status(grant: GrantScope, now: datetime) -> str:
@@ -58,7 +68,7 @@ def status(grant: GrantScope, now: datetime) -> str:
         return "revoked"
     if now >= grant.expires_at:
         return "expired"
-    if now < grant.granted_at:
+    if now < begins_at(grant):
         return "pending"
     return "active"
 
@@ -126,8 +136,10 @@ def clamp_range(grants: Iterable[GrantScope], patient_id: int, patient_payer_id:
 def scope_problems(*, payer_id: int | None, patient_ids: Sequence[int],
                    dos_from: date | None, dos_to: date | None, expires_at: datetime | None,
                    now: datetime, legal_basis: str, consent_scope: str, purpose: str,
-                   recipient: str) -> list[str]:
-    """What is wrong with a grant as typed (empty list: it may be written)."""
+                   recipient: str, starts_at: datetime | None = None) -> list[str]:
+    """What is wrong with a grant as typed (empty list: it may be written). ``starts_at``
+    (optional) must come before ``expires_at``; a start in the past is allowed (access then
+    begins when the grant is made)."""
     problems = []
     if payer_id is None and not patient_ids:
         problems.append("Scope: choose a payer, list patients by MRN, or both.")
@@ -137,6 +149,9 @@ def scope_problems(*, payer_id: int | None, patient_ids: Sequence[int],
         problems.append("Expiry: enter the date and time the access ends.")
     elif expires_at <= now:
         problems.append("Expiry: it must be in the future.")
+    elif starts_at is not None and starts_at >= expires_at:
+        problems.append("Start: access must start before it expires; choose a start date "
+                        "before the expiry (or leave the start empty to begin now).")
     if legal_basis not in LEGAL_BASES:
         problems.append("Legal basis: choose written consent (§2.31) or audit and evaluation (§2.53).")
     elif legal_basis in NEEDS_CONSENT_SCOPE and not consent_scope.strip():

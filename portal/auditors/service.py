@@ -180,6 +180,22 @@ def _read_expiry(form, tz, problems: list[str]) -> datetime | None:
     return local_to_utc(day, clock, tz)
 
 
+def _read_start(form, tz, problems: list[str]) -> datetime | None:
+    """The optional start (``starts_on``, ``starts_time`` default 00:00), program-local."""
+    raw_day, raw_clock = _text(form, "starts_on"), _text(form, "starts_time")
+    if not raw_day:
+        if raw_clock:
+            problems.append("Start: enter the date access starts, or leave the time empty too.")
+        return None
+    try:
+        day = read_date(raw_day, "start date")
+        clock = parse_clock(raw_clock, "Start time") if raw_clock else time(0, 0)
+    except (DateInputError, TimeInputError) as exc:
+        problems.append(f"Start: {exc}")
+        return None
+    return local_to_utc(day, clock, tz)
+
+
 def _read_optional_date(form, key: str, label: str, problems: list[str]) -> date | None:
     raw = _text(form, key)
     if not raw:
@@ -196,8 +212,9 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
     ``auditor_id``, ``payer_id`` (optional), ``mrns`` (optional; MRNs separated by spaces,
     commas or new lines), ``dos_from``/``dos_to`` (optional, YYYY-MM-DD, program-local),
     ``purpose``, ``legal_basis`` (a ``rules.LEGAL_BASES`` code), ``consent_scope``,
-    ``recipient``, ``expires_on`` (YYYY-MM-DD) and ``expires_time`` (optional, default 23:59),
-    program-local. Raises ``Invalid`` (nothing written) listing every problem. Commits."""
+    ``recipient``, ``starts_on``/``starts_time`` (optional: access begins then, not now;
+    default time 00:00), ``expires_on`` (YYYY-MM-DD) and ``expires_time`` (optional, default
+    23:59), program-local. Raises ``Invalid`` (nothing written) listing every problem. Commits."""
     now = now or now_utc()
     if not may_grant(by, program):
         raise Conflict("Only an administrator (or billing, when the program allows it) may "
@@ -240,6 +257,7 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
                                 "those patients.")
     dos_from = _read_optional_date(form, "dos_from", "first date of service", problems)
     dos_to = _read_optional_date(form, "dos_to", "last date of service", problems)
+    starts_at = _read_start(form, program.tz, problems)
     expires_at = _read_expiry(form, program.tz, problems)
     purpose, consent_scope = _text(form, "purpose"), _text(form, "consent_scope")
     recipient, legal_basis = _one_line(form, "recipient"), _text(form, "legal_basis")
@@ -249,7 +267,7 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
         patient_ids=[p.id for p in patients] or ([-1] if mrns else []),
         dos_from=dos_from, dos_to=dos_to, expires_at=expires_at, now=now,
         legal_basis=legal_basis, consent_scope=consent_scope, purpose=purpose,
-        recipient=recipient)
+        recipient=recipient, starts_at=starts_at)
     if expiry_typed and expires_at is None:  # the date itself was refused above
         rule_problems = [p for p in rule_problems if not p.startswith("Expiry:")]
     problems += rule_problems
@@ -267,8 +285,8 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
                          legal_basis=legal_basis,
                          consent_scope=consent_scope if legal_basis in rules.NEEDS_CONSENT_SCOPE
                          or consent_scope else "",
-                         recipient=recipient, expires_at=expires_at, granted_by_id=by.id,
-                         granted_at=now)
+                         recipient=recipient, starts_at=starts_at, expires_at=expires_at,
+                         granted_by_id=by.id, granted_at=now)
     grant.patients = patients
     db.session.add(grant)
     db.session.flush()
@@ -280,8 +298,9 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
 
 def _describe(grant: AuditorGrant) -> str:
     return (f"scope: {grant.scope_text}; purpose: {grant.purpose}; legal basis: "
-            f"{grant.legal_basis_text}; recipient: {grant.recipient}; expires: "
-            f"{grant.expires_at.isoformat(timespec='minutes')}")
+            f"{grant.legal_basis_text}; recipient: {grant.recipient}; "
+            + (f"starts: {grant.starts_at.isoformat(timespec='minutes')}; " if grant.starts_at else "")
+            + f"expires: {grant.expires_at.isoformat(timespec='minutes')}")
 
 
 def find_grant(grant_id: int) -> AuditorGrant:

@@ -75,6 +75,7 @@ def program():
     return render_template("readiness/program.html", rows=rows, first=first, last=last,
                            totals=Counter(ln.status for ln in lines),
                            grants=auditor_access.scope().grants if scoped else (),
+                           upcoming=_upcoming() if scoped else (),
                            witness_alarms=recent_alarms() if current_user.role == "admin" else ())
 
 
@@ -126,13 +127,21 @@ def _auditor_range(patient: Patient, program) -> tuple[date, date, tuple[date, d
     return allowed[0], allowed[1], narrowed
 
 
+def _upcoming() -> list:
+    """The auditor's grants that have not started yet (a start date later than now)."""
+    from portal.auditors.service import grants_of, status_of
+
+    return [g for g in grants_of(current_user._get_current_object()) if status_of(g) == "pending"]
+
+
 def _ended() -> dict:
     """What the auditor's "access has ended / not started" page shows (no patient data)."""
     from portal.auditors.service import grants_of, status_of
 
     mine = grants_of(current_user._get_current_object())
     past = [(g, status_of(g)) for g in mine]
-    return {"past": past, "ended": any(state != "pending" for _g, state in past),
+    # A grant still to start outweighs the ended ones: the auditor's access is coming, not over.
+    return {"past": past, "ended": bool(past) and all(state != "pending" for _g, state in past),
             "tz": current_program().tz}
 
 

@@ -15,10 +15,11 @@ ALVAREZ, OBRIEN, GARCIA = 10, 11, 12  # Alvarez, O'Brien: Sunrise; García: Blue
 
 
 def grant(id=1, *, payer=SUNRISE, patients=(), dos_from=None, dos_to=None,
-          expires=NOW + timedelta(days=30), granted=NOW - timedelta(days=1), revoked=None):
+          expires=NOW + timedelta(days=30), granted=NOW - timedelta(days=1), revoked=None,
+          starts=None):
     return GrantScope(id=id, granted_at=granted, expires_at=expires, revoked_at=revoked,
                       payer_id=payer, patient_ids=frozenset(patients), dos_from=dos_from,
-                      dos_to=dos_to)
+                      dos_to=dos_to, starts_at=starts)
 
 
 NOV = date(2026, 11, 15)
@@ -105,6 +106,33 @@ def test_clamp_range_keeps_pages_inside_the_grant():
     assert rules.clamp_range(g, GARCIA, BLUERIVER, date(2026, 11, 1), date(2026, 11, 30), NOW) is None
 
 
+HOUR = timedelta(hours=1)
+STARTS = [
+    # (case, grant, now, begins at, active, status)
+    ("no start: from when granted", grant(), NOW, NOW - timedelta(days=1), True, "active"),
+    ("start later: not yet", grant(starts=NOW + HOUR), NOW, NOW + HOUR, False, "pending"),
+    ("start exactly now: begun", grant(starts=NOW), NOW, NOW, True, "active"),
+    ("one microsecond before the start", grant(starts=NOW + timedelta(microseconds=1)), NOW,
+     NOW + timedelta(microseconds=1), False, "pending"),
+    ("start passed", grant(starts=NOW - HOUR), NOW, NOW - HOUR, True, "active"),
+    ("start before it was granted: from when granted",
+     grant(granted=NOW + HOUR, starts=NOW - HOUR), NOW, NOW + HOUR, False, "pending"),
+    ("started, then expired", grant(starts=NOW - 12 * HOUR, expires=NOW), NOW,
+     NOW - 12 * HOUR, False, "expired"),
+    ("revoked before its start", grant(starts=NOW + HOUR, revoked=NOW - HOUR), NOW, NOW + HOUR,
+     False, "revoked"),
+]
+
+
+@pytest.mark.parametrize("case, g, now, begins, active, state", STARTS,
+                         ids=[c[0] for c in STARTS])
+def test_start(case, g, now, begins, active, state):
+    assert rules.begins_at(g) == begins
+    assert rules.is_active(g, now) is active
+    assert rules.status(g, now) == state
+    assert rules.covers([g], ALVAREZ, SUNRISE, NOV, now) is active
+
+
 @pytest.mark.parametrize("g, state", [
     (grant(), "active"), (grant(expires=NOW), "expired"), (grant(revoked=NOW), "revoked"),
     (grant(granted=NOW + timedelta(seconds=1)), "pending"),
@@ -135,6 +163,10 @@ PROBLEMS = [
     ("unknown basis", {"legal_basis": "because"}, "Legal basis"),
     ("no purpose", {"purpose": "  "}, "Purpose"),
     ("no recipient", {"recipient": ""}, "Recipient"),
+    ("start before expiry", {"starts_at": NOW + timedelta(hours=1)}, None),
+    ("start in the past (begins when granted)", {"starts_at": NOW - timedelta(days=3)}, None),
+    ("start exactly at expiry", {"starts_at": NOW + timedelta(days=1)}, "start before it expires"),
+    ("start after expiry", {"starts_at": NOW + timedelta(days=2)}, "start before it expires"),
 ]
 
 

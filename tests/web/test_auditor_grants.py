@@ -6,7 +6,7 @@ access log."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, text
@@ -299,6 +299,11 @@ BAD = [
     ("no recipient", {"recipient": "  "}, "Recipient"),
     ("unknown legal basis", {"legal_basis": "verbal"}, "Legal basis"),
     ("no auditor chosen", {"auditor_id": ""}, "choose the auditor"),
+    ("start after the expiry", {"starts_on": "AFTER_EXPIRY"}, "must start before it expires"),
+    ("start on the expiry, at the same time", {"starts_on": "EXPIRY", "starts_time": "17:00"},
+     "must start before it expires"),
+    ("bad start date", {"starts_on": "2026-13-01"}, "Start:"),
+    ("start time without a date", {"starts_time": "09:00"}, "enter the date access starts"),
 ]
 
 
@@ -307,6 +312,11 @@ def test_bad_grant_input_writes_nothing(app, client, login, world, case, change,
     app.config["WTF_CSRF_ENABLED"] = False
     if change.get("payer_id") == "PAYER":
         change = {"payer_id": str(world.payers["sunrise_medicaid_mco"].id)}
+    expiry = _form(world)["expires_on"]
+    if change.get("starts_on") == "AFTER_EXPIRY":
+        change = {"starts_on": str(date.fromisoformat(expiry) + timedelta(days=1))}
+    elif change.get("starts_on") == "EXPIRY":
+        change = {**change, "starts_on": expiry}
     login.as_(world.admin)
     before, logs = _grants(), db.session.scalar(select(func.count()).select_from(AdminLogEntry))
     resp = client.post("/auditors/grants", data=_form(world, **change))
@@ -315,6 +325,54 @@ def test_bad_grant_input_writes_nothing(app, client, login, world, case, change,
     assert "nothing was saved" in html and message in html.replace("&#39;", "'"), html[-3000:]
     assert _grants() == before
     assert db.session.scalar(select(func.count()).select_from(AdminLogEntry)) == logs
+
+
+def test_a_grant_with_a_later_start(app, client, login, world, closed_am):
+    """Granted today to start in three days: listed as not started, with its start; the auditor
+    sees when it starts and no record until then; from its start, the records."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    tz = world.program.tz
+    start = local_today(tz) + timedelta(days=3)
+    world.auditor_grant.revoked_at = NOW - timedelta(seconds=1)  # only the new grant counts
+    db.session.commit()
+    login.as_(world.admin)
+    resp = client.post("/auditors/grants", data=_form(world, starts_on=str(start),
+                                                      starts_time="08:00"))
+    assert resp.status_code == 303, resp.get_data(as_text=True)[-2000:]
+    g = db.session.scalar(select(AuditorGrant).order_by(AuditorGrant.id.desc()))
+    assert g.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") == f"{start} 08:00"
+    log = db.session.scalar(select(AdminLogEntry).where(AdminLogEntry.object_type == "auditor grant",
+                                                        AdminLogEntry.object_id == g.id))
+    assert "starts: " in log.after
+    page = client.get("/auditors/grants").get_data(as_text=True)
+    pending = page[page.index('id="h-pending"'):page.index('id="h-expired"')]
+    assert f'id="grant-{g.id}"' in pending and start.strftime("%b %-d") in pending
+    assert "Access from" in page
+    garcia = world.patients[2]
+    login.as_(world.auditor)
+    home = client.get("/readiness/").get_data(as_text=True)
+    assert "Your access has not started" in home and "Starts" in home
+    assert start.strftime("%b %-d") in home and "García" not in home
+    assert client.get(f"/readiness/patients/{garcia.id}").status_code == 404
+    # From the start on (moved to the past here): the records, and the panel says since when.
+    from flask import g as flask_g
+
+    g.starts_at = NOW - timedelta(minutes=5)
+    db.session.commit()
+    flask_g.pop("_auditor_scope", None)  # the test client shares the test's app context
+    page = client.get(f"/readiness/patients/{garcia.id}")
+    assert page.status_code == 200 and "Access from" in page.get_data(as_text=True)
+
+
+def test_the_auditor_sees_a_grant_starting_later_beside_the_active_one(client, login, world):
+    later = factories.grant(world.auditor, patients=[world.patients[2]],
+                            starts_at=NOW + timedelta(days=5))
+    db.session.commit()
+    login.as_(world.auditor)
+    html = client.get("/readiness/").get_data(as_text=True)
+    assert "Starting later" in html and "MRN 100233" in html
+    assert (later.starts_at.astimezone(world.program.tz).strftime("%b %-d")) in html
+    assert "García" not in html  # not in scope before the start
 
 
 def test_only_auditor_accounts_get_grants(app, client, login, world):
