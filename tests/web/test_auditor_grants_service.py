@@ -103,3 +103,57 @@ def test_migration_turns_a_payer_scope_into_an_expiring_grant(tmp_path):
         assert conn.execute(text("SELECT payer_scope_id FROM users WHERE id = 1")).scalar() == 1
         assert "auditor_grants" not in inspect(conn).get_table_names()
     engine.dispose()
+
+
+START_MIGRATION = (Path(__file__).resolve().parents[2]
+                   / "migrations/versions/20261203_b_grant_starts.py")
+
+
+def test_migration_adds_an_empty_start_and_keeps_the_grants(tmp_path):
+    """Existing grants get no start (access keeps beginning when granted); downgrade drops the
+    column and keeps the grants."""
+    import logging
+
+    from flask_migrate import upgrade
+
+    from portal import create_app
+
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url,
+                      "PORTAL_ARCHIVE_DIR": str(tmp_path / "a"),
+                      "PORTAL_SIGNING_KEY": str(tmp_path / "k" / "key"),
+                      "PORTAL_CHECKPOINT_DIR": str(tmp_path / "c")})
+    spec = importlib.util.spec_from_file_location("ms", START_MIGRATION)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.revision == "20261203_b"
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values()
+               if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
+    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
+    try:
+        with app.app_context():
+            upgrade(revision=mod.down_revision)
+            db.engine.dispose()
+    finally:  # Alembic's fileConfig disables the loggers later tests read (see above)
+        for lg, was in disabled.items():
+            lg.disabled = was
+        logging.root.setLevel(root_level)
+        logging.root.handlers[:] = root_handlers
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, name, email, password_hash, role, "
+                          "is_active_user, created_at) VALUES (1, 'U', 'u@x.test', 'x', 'auditor', "
+                          "1, '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO auditor_grants (id, auditor_id, purpose, legal_basis, consent_scope, "
+            "recipient, expires_at, granted_at) VALUES (7, 1, 'Review', 'audit_2_53', '', 'SIU', "
+            "'2027-01-01 00:00:00', '2026-12-01 00:00:00')"))
+        with Operations.context(MigrationContext.configure(conn)):
+            mod.upgrade()
+        assert conn.execute(text("SELECT id, starts_at FROM auditor_grants")).all() == [(7, None)]
+        with Operations.context(MigrationContext.configure(conn)):
+            mod.downgrade()
+        assert "starts_at" not in {c["name"] for c in inspect(conn).get_columns("auditor_grants")}
+        assert conn.execute(text("SELECT id FROM auditor_grants")).scalars().all() == [7]
+    engine.dispose()
