@@ -100,14 +100,17 @@ def test_request_builds_under_the_grant_and_downloads_with_the_access_log(
     assert grant.recipient in accounting and "Avery Auditor (auditor)" in accounting
 
 
-def test_htmx_request_goes_to_the_progress_page(world, rosters, client, login):
+def test_htmx_request_shows_the_progress_in_the_panel(world, rosters, client, login):
     p = _patient()
     login.as_(world.auditor)
     page = client.get(f"/auditor/patients/{p.id}/audit-file").get_data(as_text=True)
     resp = client.post(f"/auditor/patients/{p.id}/audit-file", headers={"HX-Request": "true"},
                        data={"csrf_token": factories.csrf_from(page),
                              "dos_from": str(rosters["first"]), "dos_to": str(rosters["last"])})
-    assert resp.status_code == 204 and resp.headers["HX-Redirect"].startswith("/jobs/")
+    html = resp.get_data(as_text=True)
+    job = db.session.scalar(select(BackgroundJob))
+    assert resp.status_code == 202 and 'id="audit-file-panel"' in html
+    assert f'hx-get="/jobs/{job.id}"' in html  # the job's own polling progress component
 
 
 @pytest.mark.parametrize("form, message", [

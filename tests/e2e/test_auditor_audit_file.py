@@ -1,5 +1,5 @@
 """Browser walk (issue 14): an auditor signs in, opens a patient in scope, asks for the audit
-file (a reversed range first: the message, nothing requested), waits on the progress page,
+file (a reversed range first: the message, nothing requested), waits on its progress bar,
 downloads the zip, and the standalone verifier bundled in it passes it, with that patient's
 extracts of the group rosters and no other patient's name; the auditor pages pass axe-core."""
 from __future__ import annotations
@@ -81,17 +81,23 @@ def test_auditor_downloads_and_verifies_an_audit_file(live_server, job_worker, b
     page.fill("#dos_from", str(today - timedelta(days=1)))
     page.fill("#dos_to", str(today))
     page.click("#audit-file-panel button[type=submit]")
-    page.wait_for_url(f"{live_server}/jobs/*")
-    assert page.locator("h1").inner_text() == "Audit file"
-    link = page.locator("a:has-text('Download audit-file-')")
-    link.wait_for(timeout=180_000)  # the page polls its progress until the file is ready
-    assert "recorded as disclosure" in page.inner_text("main")
+    # The panel becomes the job's progress component, which polls until the file is ready.
+    page.wait_for_selector("#audit-file-panel progress, #audit-file-panel a[href$='/download']")
+    link = page.locator("#audit-file-panel a:has-text('Download audit-file-')")
+    link.wait_for(timeout=180_000)
+    assert "recorded as disclosure" in page.inner_text("#audit-file-panel")
     if found := audit(page, live_server):
-        problems["progress (done)"] = found
+        problems["request form (done)"] = found
     with page.expect_download() as dl:
         link.click()
     path = tmp_path / dl.value.suggested_filename
     dl.value.save_as(path)
+    # The job's own page (its address is the download link's without /download) says the same.
+    page.goto(live_server + link.get_attribute("href").removesuffix("/download"))
+    assert page.locator("h1").inner_text() == "Audit file"
+    assert "recorded as disclosure" in page.inner_text("main")
+    if found := audit(page, live_server):
+        problems["job page"] = found
     context.close()
 
     run = run_verifier(path, key, tmp_path)
