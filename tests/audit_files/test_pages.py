@@ -1,6 +1,7 @@
 """The accounting of disclosures (page and PDF), the request form's bad input, the CLI."""
 from __future__ import annotations
 
+import html
 import io
 
 import pytest
@@ -19,12 +20,13 @@ def _patient():
     return db.session.scalar(select(Patient).where(Patient.mrn == MRN))
 
 
-@pytest.mark.xfail(reason="UNFINISHED: the page answered the lock screen in this test; not yet diagnosed", strict=False)
 def test_accounting_empty_then_listing_the_audit_file(app, world, rosters, client, login, tmp_path):
     p = _patient()
     login.as_(world.clinician)
-    page = client.get(f"/patients/{p.id}/disclosures").get_data(as_text=True)
-    assert "No disclosures of this patient&#39;s records in the last 3 years" in page
+    page = html.unescape(client.get(f"/patients/{p.id}/disclosures").get_data(as_text=True))
+    # Read as text: the sentence's apostrophe is the template's own, not escaped. (The "lock
+    # screen" this test's failures showed was only the hidden dialog at the end of every page.)
+    assert "No disclosures of this patient's records in the last 3 years" in page
 
     build_audit_file(patient=MRN, first=rosters["first"], last=rosters["last"], requester=world.billing,
                      recipient="Sunrise Medicaid MCO", purpose="Payer audit", legal_basis="audit_2_53",
@@ -36,11 +38,17 @@ def test_accounting_empty_then_listing_the_audit_file(app, world, rosters, clien
 
     resp = client.get(f"/patients/{p.id}/disclosures.pdf")
     assert resp.status_code == 200 and resp.mimetype == "application/pdf"
-    text = "\n".join(pg.extract_text() for pg in PdfReader(io.BytesIO(resp.data)).pages)
-    assert "Accounting of disclosures" in text and "Sunrise Medicaid MCO" in text
+    # Layout mode: pypdf's plain mode drops the later lines of table cells; the table wraps the
+    # recipient over lines in its cell, so look for the row's words.
+    text = "\n".join(pg.extract_text(extraction_mode="layout")
+                     for pg in PdfReader(io.BytesIO(resp.data)).pages)
+    assert "Accounting of disclosures" in text
+    row = text.split()
+    for word in ("Sunrise", "Medicaid", "MCO", "evaluation", "(billing)"):
+        assert word in row, word
 
     # Reachable from the patient's page; another patient's accounting stays empty.
-    assert f"/patients/{p.id}/disclosures" in client.get(f"/patients/{p.id}").get_data(as_text=True)
+    assert f"/patients/{p.id}/disclosures" in client.get(f"/readiness/patients/{p.id}").get_data(as_text=True)
     other = db.session.scalar(select(Patient).where(Patient.mrn == "100232"))
     assert "No disclosures" in client.get(f"/patients/{other.id}/disclosures").get_data(as_text=True)
 
