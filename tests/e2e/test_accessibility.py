@@ -93,7 +93,9 @@ def pages(world):
                     (f"/no-shows/patients/{lan.id}", None), (f"/no-shows/patients/{marisol.id}", None),
                     ("/no-shows/policy", None),
                     (f"/jobs/{waiting.id}", None), (f"/jobs/{done.id}", None)],
-        "auditor": [("/readiness/", None)],
+        # The auditor's pages (#14): a patient in scope and the audit-file request.
+        "auditor": [("/readiness/", None), (f"/readiness/patients/{marisol.id}", None),
+                    (f"/auditor/patients/{marisol.id}/audit-file", None)],
         "clinician": [(f"/no-shows/patients/{lan.id}", None),
                       (f"/no-shows/patients/{marisol.id}/acknowledge", None),
                       (f"/notes/sessions/{pm.id}", None)],
