@@ -64,6 +64,10 @@ def test_csv_export_ready_lines_with_progress_and_disclosure(client, login, worl
     assert "Claim-line export ready." in partial and "every 1s" not in partial
     assert "5 lines for 3 patients." in partial
     assert f"/jobs/{job_id}/download" in partial
+    # The job's full page: the back link in the page, not in its <title>.
+    full = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    title = full[full.index("<title>"):full.index("</title>")]
+    assert "<a" not in title and '<a href="/billing/exports">Back to exports</a>' in full
     assert exports_logged() == []  # starting is not yet a disclosure; the download is
     resp = client.get(f"/jobs/{job_id}/download")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
