@@ -167,6 +167,12 @@ def _one_line(form, key: str) -> str:
     return " ".join((form.get(key) or "").split())
 
 
+def _labelled(label: str, exc: Exception) -> str:
+    """``Expiry: the expiry date …``: the field's label, then the reader's own sentence."""
+    message = str(exc)
+    return f"{label}: {message[:1].lower()}{message[1:]}"
+
+
 def _read_expiry(form, tz, problems: list[str]) -> datetime | None:
     raw_day, raw_clock = _text(form, "expires_on"), _text(form, "expires_time")
     if not raw_day:
@@ -175,7 +181,7 @@ def _read_expiry(form, tz, problems: list[str]) -> datetime | None:
         day = read_date(raw_day, "expiry date")
         clock = parse_clock(raw_clock, "Expiry time") if raw_clock else DEFAULT_EXPIRY_CLOCK
     except (DateInputError, TimeInputError) as exc:
-        problems.append(f"Expiry: {exc}")
+        problems.append(_labelled("Expiry", exc))
         return None
     return local_to_utc(day, clock, tz)
 
@@ -191,7 +197,7 @@ def _read_start(form, tz, problems: list[str]) -> datetime | None:
         day = read_date(raw_day, "start date")
         clock = parse_clock(raw_clock, "Start time") if raw_clock else time(0, 0)
     except (DateInputError, TimeInputError) as exc:
-        problems.append(f"Start: {exc}")
+        problems.append(_labelled("Start", exc))
         return None
     return local_to_utc(day, clock, tz)
 
@@ -203,7 +209,7 @@ def _read_optional_date(form, key: str, label: str, problems: list[str]) -> date
     try:
         return read_date(raw, label)
     except DateInputError as exc:
-        problems.append(f"Dates of service: {exc}")
+        problems.append(_labelled("Dates of service", exc))
         return None
 
 
@@ -252,7 +258,7 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
             others = [p.mrn for p in patients if p.payer_id != payer.id]
             if others:
                 problems.append(f"Patients: MRN {', '.join(others)} "
-                                f"{'is' if len(others) == 1 else 'are'} not {payer.name} "
+                                f"{'is not a' if len(others) == 1 else 'are not'} {payer.name} "
                                 f"member{'s' if len(others) > 1 else ''}; remove the payer or "
                                 "those patients.")
     dos_from = _read_optional_date(form, "dos_from", "first date of service", problems)
@@ -280,6 +286,14 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
         problems.append(f"Recipient: at most 200 characters ({len(recipient)} given).")
     if problems:
         raise Invalid(problems[0], details=problems)
+    same = _same_grant(auditor, payer, patients, dos_from, dos_to, purpose, legal_basis,
+                       recipient, starts_at, expires_at, now)
+    if same is not None:
+        # A resubmitted form (QA: the same grant made four times over) adds nothing but noise
+        # to the auditor's panel and the access review; a longer or different access is a new
+        # grant with something changed.
+        raise Conflict(f"Grant #{same.id} already gives {auditor.name} exactly this access "
+                       f"({same.scope_text}); nothing was added.")
     grant = AuditorGrant(auditor_id=auditor.id, payer_id=payer.id if payer else None,
                          dos_from=dos_from, dos_to=dos_to, purpose=purpose,
                          legal_basis=legal_basis,
@@ -294,6 +308,24 @@ def create_grant(form, *, program: Program, by, now: datetime | None = None) -> 
                      "granted", after=_describe(grant))
     db.session.commit()
     return grant
+
+
+def _same_grant(auditor, payer, patients, dos_from, dos_to, purpose, legal_basis, recipient,
+                starts_at, expires_at, now) -> AuditorGrant | None:
+    """An unrevoked, unexpired grant of ``auditor`` identical in scope, purpose, basis,
+    recipient, start and expiry, or None."""
+    wanted_patients = {p.id for p in patients}
+    candidates = db.session.scalars(select(AuditorGrant).where(
+        AuditorGrant.auditor_id == auditor.id, AuditorGrant.revoked_at.is_(None),
+        AuditorGrant.expires_at == expires_at))
+    for grant in candidates:
+        if (grant.payer_id == (payer.id if payer else None)
+                and {p.id for p in grant.patients} == wanted_patients
+                and (grant.dos_from, grant.dos_to) == (dos_from, dos_to)
+                and (grant.purpose, grant.legal_basis, grant.recipient) == (purpose, legal_basis, recipient)
+                and grant.starts_at == starts_at and grant.expires_at > now):
+            return grant
+    return None
 
 
 def _describe(grant: AuditorGrant) -> str:

@@ -285,13 +285,33 @@ def test_admin_grants_and_revokes_with_the_admin_log(app, client, login, world):
     assert "Audit closed early" in client.get("/auditors/grants").get_data(as_text=True)
 
 
+def test_the_same_grant_twice_is_refused_and_the_empty_states_read_well(app, client, login, world):
+    """QA: resubmitting the form made grants 2-5 with the same scope; the empty state read
+    "No not started yet grants."."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    login.as_(world.admin)
+    page = client.get("/auditors/grants").get_data(as_text=True)
+    assert "No grant is waiting to start." in page and "No not started" not in page
+    assert client.post("/auditors/grants", data=_form(world)).status_code == 303
+    first = db.session.scalar(select(AuditorGrant.id).order_by(AuditorGrant.id.desc()))
+    before = _grants()
+    again = client.post("/auditors/grants", data=_form(world))
+    assert again.status_code == 409
+    assert f"Grant #{first} already gives" in again.get_data(as_text=True)
+    assert _grants() == before
+    # something changed (a later expiry) is a new grant
+    later = str(date.fromisoformat(_form(world)["expires_on"]) + timedelta(days=7))
+    assert client.post("/auditors/grants", data=_form(world, expires_on=later)).status_code == 303
+    assert _grants() == before + 1
+
+
 BAD = [
     ("expiry in the past", {"expires_on": "2020-01-01"}, "must be in the future"),
     ("DOS range reversed", {"dos_from": "2026-11-30", "dos_to": "2026-11-01"},
      "first date is after the last date"),
     ("consent without its scope", {"consent_scope": ""}, "Consent scope"),
     ("unknown MRN", {"mrns": "100233 999999"}, "no patient has MRN 999999"),
-    ("not a member of the payer", {"payer_id": "PAYER"}, "not Sunrise Medicaid MCO member"),
+    ("not a member of the payer", {"payer_id": "PAYER"}, "is not a Sunrise Medicaid MCO member"),
     ("no scope at all", {"mrns": "", "payer_id": ""}, "choose a payer"),
     ("no expiry", {"expires_on": ""}, "Expiry: enter"),
     ("bad expiry date", {"expires_on": "2026-02-30"}, "not a date on the calendar"),
