@@ -16,7 +16,7 @@ TITLES = {
     403: "Not allowed",
     404: "Not found",
     405: "Not allowed here",
-    409: "Already done",
+    409: "Not possible now",
     413: "Too large",
     503: "Not available right now",
     422: "Please fix this",
@@ -56,6 +56,9 @@ def error_response(status: int, message: str):
         # the page's flash region so they never replace the element that triggered them.
         headers["HX-Retarget"] = "#flash"
         headers["HX-Reswap"] = "innerHTML"
+        # A form that keeps only part of its answer (hx-select, e.g. the audit-file panel) would
+        # filter the message out and show nothing at all: select the message itself instead.
+        headers["HX-Reselect"] = ".flash"
         return resp, status, headers
     return render_template("error.html", title=title, message=message, status=status), status
 

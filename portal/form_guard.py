@@ -25,5 +25,6 @@ def refuse_invisible_characters():
         if bad is not None:
             return error_response(422, (
                 f"The field “{_field_label(key)}” contains the invisible character {describe(bad)}. "
-                "Retype the value or paste it as plain text. Nothing was saved."))
+                "Nothing was saved: go back (the Back button keeps what you typed), then retype the "
+                "value or paste it as plain text."))
     return None

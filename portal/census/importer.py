@@ -123,6 +123,10 @@ def _plan(data: bytes) -> ImportReport:
         errors.extend(row_errors)
         plans.append(plan)
     errors.sort(key=lambda e: e.line)
+    # A refused row does nothing: it is listed with its problems, never counted or shown as
+    # "new" beside them (QA: a row refused as another person previewed as a new patient).
+    refused = {e.line for e in errors}
+    plans = [p for p in plans if p.row.line not in refused]
     return ImportReport(plans, errors, parsed.notes)
 
 

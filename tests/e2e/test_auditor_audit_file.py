@@ -117,3 +117,28 @@ def test_auditor_downloads_and_verifies_an_audit_file(live_server, job_worker, b
     assert d.patient_id == patient_id and d.recipient == "Sunrise Medicaid MCO SIU"
     assert d.requester_name == "Avery Auditor (auditor)"
     assert not problems, problems
+
+
+def test_a_refusal_from_the_error_handler_shows_on_the_request_form(live_server, browser, world):
+    """QA: the form keeps only #audit-file-panel of its answer (hx-select), so a message the
+    general error handler sends to the page's flash region (a 422 from the invisible-character
+    guard, a 429 job limit, a 404) was filtered out and the form just sat there."""
+    patient_id = world.patients[0].id
+    email = world.billing.email
+    db.session.rollback()
+    context = browser.new_context(viewport={"width": 820, "height": 1180})
+    page = context.new_page()
+    page.goto(f"{live_server}/login")
+    page.fill("#email", email)
+    page.fill("#password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+    page.goto(f"{live_server}/patients/{patient_id}/audit-file")
+    page.fill("#recipient", "Sunrise\u202e MCO")
+    page.click("#audit-file-panel button[type=submit]")
+    page.wait_for_selector("#flash [role=alert]")
+    assert "invisible character U+202E" in page.inner_text("#flash")
+    assert page.locator("#audit-file-panel form").count() == 1  # the form is still there
+    context.close()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(BackgroundJob)) == 0

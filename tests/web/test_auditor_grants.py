@@ -113,12 +113,12 @@ def test_expired_and_revoked_grants_are_refused(client, login, world, closed_am,
     assert "Your access has ended" in home and "Alvarez" not in home
 
 
-def test_an_auditor_never_granted_sees_access_not_started(client, login, world):
+def test_an_auditor_never_granted_is_told_so(client, login, world):
     db.session.delete(world.auditor_grant)
     db.session.commit()
     login.as_(world.auditor)
     page = client.get("/", follow_redirects=True).get_data(as_text=True)
-    assert "Your access has not started" in page and "Alvarez" not in page
+    assert "No access has been granted to your account yet" in page and "Alvarez" not in page
 
 
 def _snapshot() -> dict:

@@ -225,6 +225,7 @@ def test_an_mrn_on_file_under_another_name_and_dob_is_refused_not_updated(world,
     body = text(resp)
     assert "MRN 100231 is Alvarez, Marisol (DOB 03/14/1988) in the portal" in body
     assert "names Different, Person (DOB 01/01/1990)" in body and "Nothing was written." in body
+    assert "1 new" not in body and "Different, Person</td>" not in body  # not previewed as new
     assert counts() == before
 
     resp = upload(client, csv_bytes({**base, "Last Name": "Alvarez-Reyes"}))  # a married name
