@@ -55,6 +55,10 @@ def check_range(first: date, last: date, *, today: date) -> list[str]:
         problems.append(f"The range {first} to {last} spans more than 7 years; check the years.")
     if first > today:
         problems.append(f"The range starts in the future ({first}).")
+    elif last > today:
+        # The disclosure records the range asked for: one reaching past today would claim to
+        # cover dates of service that have not happened (QA).
+        problems.append(f"The range ends in the future ({last}); end it today ({today}) or earlier.")
     return problems
 
 
