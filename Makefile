@@ -80,6 +80,7 @@ bench: install
 	$(PY) bench/claim_lines.py
 	$(PY) bench/x12_837p.py
 	$(PY) bench/witness.py
+	$(PY) bench/audit_file.py
 
 # On the demo, trust the demo witness (as `make demo` does), so its cosignatures are checked
 # rather than reported as "a witness not in PORTAL_WITNESSES"; elsewhere PORTAL_WITNESSES is

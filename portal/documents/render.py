@@ -6,6 +6,7 @@ images), so a crafted name or note can never make the server read a file or call
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -65,16 +66,37 @@ class RenderTimeout(RuntimeError):
     """Laying out the document took longer than the limit; nothing was produced."""
 
 
-def _render_loop(conn) -> None:  # runs in the render worker process
+#: A render process whose resident memory is above this after a layout is replaced before the
+#: next one. Each layout leaves some of WeasyPrint's caches and allocator arenas behind (about
+#: 1 MB a document, bench/audit_file.py), so a long-lived process would otherwise keep growing
+#: with every roster, note and audit-file extract it lays out.
+RSS_LIMIT = 320 * 1024 * 1024
+
+
+def _rss() -> int:
+    """This process's resident memory in bytes (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _render_loop(conn, rss_limit: int) -> None:  # runs in the render worker process
     while True:
         try:
             html = conn.recv()
         except EOFError:
             return
         try:
-            conn.send(("ok", html_to_pdf(html)))
+            reply = ("ok", html_to_pdf(html))
         except Exception as exc:  # the parent re-raises it as a message, never a hang
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        del html
+        # The third item asks the parent to replace this process (memory above the limit); it
+        # is decided here, idle, so the parent never sends a document to a process that quits.
+        conn.send((*reply, _rss() > rss_limit))
+        del reply
 
 
 class _RenderWorker:
@@ -82,9 +104,10 @@ class _RenderWorker:
     fraction of a second). A layout over the time limit kills it; the next render starts a
     new one. Renders in one web process are serialized through it."""
 
-    def __init__(self):
+    def __init__(self, rss_limit: int = RSS_LIMIT):
         import threading
 
+        self.rss_limit = rss_limit
         self._lock = threading.Lock()
         self._proc = None
         self._conn = None
@@ -97,7 +120,7 @@ class _RenderWorker:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["portal.documents.render"])
         parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_render_loop, args=(child,), daemon=True,
+        self._proc = ctx.Process(target=_render_loop, args=(child, self.rss_limit), daemon=True,
                                  name="pdf-render")
         self._proc.start()
         child.close()
@@ -121,16 +144,32 @@ class _RenderWorker:
                 if not self._conn.poll(seconds):
                     self._stop()
                     raise RenderTimeout(f"The document took longer than {seconds:g} s to lay out.")
-                status, payload = self._conn.recv()
+                status, payload, retire = self._conn.recv()
             except (EOFError, OSError, BrokenPipeError) as exc:
                 self._stop()
                 raise RuntimeError("The PDF renderer stopped unexpectedly; nothing was saved.") from exc
+            if retire:
+                self._stop()  # idle and above RSS_LIMIT: the next render starts a fresh one
         if status != "ok":
             raise RuntimeError(f"The document could not be laid out ({payload}).")
         return payload
 
 
+    def release(self) -> None:
+        """Stop the render process now (it is idle between renders); the next render starts
+        a fresh one."""
+        with self._lock:
+            self._stop()
+
+
 _worker = _RenderWorker()
+
+
+def release_renderer() -> None:
+    """Give back the render process's memory: a job worker calls this after each job, so
+    what one job's layouts left behind is not carried into the next (bench/audit_file.py
+    measures the worker's memory across consecutive audit files)."""
+    _worker.release()
 
 
 def render_pdf_limited(template: str, context: dict, *, seconds: float) -> bytes:

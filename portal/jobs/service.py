@@ -236,11 +236,17 @@ class JobContext:
 def run(app: Flask, job_id: str) -> None:
     """Run one job by id (the queue task). Never raises for the job's own errors: any exception
     marks the job failed with a generic message; the log gets the traceback without values."""
+    from portal.documents.render import release_renderer
+
     with app.app_context():
         try:
             _run(app, job_id)
         finally:
             db.session.remove()
+            # A job may lay out hundreds of documents (an audit file); the render process keeps
+            # part of what they cost. The next job starts from a fresh one, so a worker's
+            # memory does not grow from export to export (bench/audit_file.py).
+            release_renderer()
 
 
 def _run(app: Flask, job_id: str) -> None:

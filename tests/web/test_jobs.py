@@ -55,6 +55,14 @@ def from_path(ctx: JobContext) -> None:
     ctx.save_result(path, filename="binder.pdf", mimetype="application/pdf")
 
 
+@register("test_render")
+def lays_out(ctx: JobContext) -> None:
+    from portal.documents import render
+
+    ctx.save_result(render._worker.render("<p>One page.</p>", 60), filename="one.pdf",
+                    mimetype="application/pdf")
+
+
 @register("test_fail")
 def fail(ctx: JobContext) -> None:
     ctx.save_result(b"half", filename="half.txt", mimetype="text/plain")
@@ -300,6 +308,18 @@ def test_immediate_mode_runs_the_job_inside_start(app, world):
     app.extensions["huey"] = make_huey(app)
     job = start("test_echo", user_id=world.billing.id, params={"word": "now"})
     assert job.state == "done"
+
+
+def test_a_worker_gives_back_its_render_process_after_each_job(app, world, run_jobs):
+    from portal.documents import render
+
+    job = start("test_render", user_id=world.billing.id)
+    assert run_jobs() == 1
+    db.session.refresh(job)
+    assert job.state == "done"
+    with open(job.result_path, "rb") as fh:
+        assert fh.read(5) == b"%PDF-"
+    assert render._worker._proc is None  # the next job lays out in a fresh process
 
 
 def test_kinds_are_checked(app, world):
