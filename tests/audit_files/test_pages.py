@@ -49,6 +49,7 @@ def test_accounting_empty_then_listing_the_audit_file(app, world, rosters, clien
     assert "Accounting of disclosures" in text and "Sunrise Medicaid MCO" in text
     assert "Audit and evaluation (42 CFR 2.53)" in text and "Jo Billing (billing)" in text
     assert "No disclosures" not in text
+    assert "newest first" not in text  # the web table's screen-reader caption is not printed
 
     # Reachable from the patient's page; another patient's accounting stays empty.
     # The patient's page is the readiness one (there is no bare /patients/<id>).
