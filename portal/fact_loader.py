@@ -25,7 +25,7 @@ from portal.models import (Addendum, ArchivedDocument, AttendanceEntry, Authoriz
                            Payer, Program, TreatmentPlan, User)
 from portal.rules.authorizations import APPROVED_STATES, level_kind as asam_kind, policy_for
 from portal.rules.facts import (AttendanceFact, AuthorizationFact, PatientFact, ProgramFact,
-                                SessionFact)
+                                SessionFact, frozen_new)
 from portal.rules.notes import DocumentationFacts, NoteFact, PlanFact
 
 ADOLESCENT_UNDER_YEARS = 18
@@ -135,33 +135,40 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     if patient_ids is not None:
         session_q = session_q.where(GroupSession.id.in_(
             select(AttendanceEntry.session_id).where(AttendanceEntry.patient_id.in_(patient_ids))))
+    # Core rows unpacked by position: the ORM's result wrapping and by-name row access cost more
+    # than reading the rows themselves at a program-year's size (bench/claim_lines.py).
+    conn = db.session.connection()
     sessions = []
-    session_ids = []
-    for r in db.session.execute(session_q):
-        session_ids.append(r.id)
+    for (sid, dos, scheduled_start, scheduled_end, actual_start, actual_end, modality, pos,
+         patient_location, status, cohort, fid, fname, credential, npi, entry_seq, break_minutes,
+         sname, scred, snpi) in conn.execute(session_q):
         sessions.append(SessionFact(
-            session_id=r.id, cohort_name=r.cohort, dos=r.dos, scheduled_start=r.scheduled_start,
-            scheduled_end=r.scheduled_end, actual_start=r.actual_start, actual_end=r.actual_end,
-            facilitator_id=r.fid, facilitator_name=r.fname,
-            facilitator_credential=r.credential or "", facilitator_npi=r.npi,
-            modality=r.modality, patient_location=r.patient_location,
+            session_id=sid, cohort_name=cohort, dos=dos, scheduled_start=scheduled_start,
+            scheduled_end=scheduled_end, actual_start=actual_start, actual_end=actual_end,
+            facilitator_id=fid, facilitator_name=fname,
+            facilitator_credential=credential or "", facilitator_npi=npi,
+            modality=modality, patient_location=patient_location,
             # In person, a POS the session records is a real choice (None: the payer's rule
             # decides); for telehealth the payer's rules derive POS 10/02 from the location.
-            pos_override=r.place_of_service if r.modality == "in_person" else None,
-            supervising_name=r.sname or "", supervising_credential=r.scred,
-            supervising_npi=r.snpi, break_minutes=r.break_minutes or 0,
-            roster_closed=r.status == "closed", archive_seq=r.entry_seq))
+            pos_override=pos if modality == "in_person" else None,
+            supervising_name=sname or "", supervising_credential=scred,
+            supervising_npi=snpi, break_minutes=break_minutes or 0,
+            roster_closed=status == "closed", archive_seq=entry_seq))
+    session_ids = [s.session_id for s in sessions]
 
     attendance = []
-    notes: dict[tuple, list] = {}
+    notes: dict[tuple, NoteFact] = {}
     note_by_doc: dict[int, tuple] = {}
     patient_set: set[int] = set(patient_ids or ())
     if session_ids:
         # Each row's encounter note comes with it (one outer join, not a second 90,000-row
         # query): see load_documentation.
-        rows = db.session.execute(
+        # Only whether a patient signed matters to the rules: the database answers that, so the
+        # signature time is not parsed for every row.
+        rows = conn.execute(
             select(AttendanceEntry.session_id, AttendanceEntry.patient_id, AttendanceEntry.status,
-                   AttendanceEntry.arrival, AttendanceEntry.departure, AttendanceEntry.signed_at,
+                   AttendanceEntry.arrival, AttendanceEntry.departure,
+                   AttendanceEntry.signed_at.is_not(None).label("signed"),
                    EncounterNote.status.label("note_status"),
                    EncounterNote.signed_at.label("note_signed_at"), EncounterNote.objective_key,
                    EncounterNote.plan_id, EncounterNote.clone_flag,
@@ -171,24 +178,24 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
             .where(AttendanceEntry.session_id.in_(
                 select(GroupSession.id).join(Cohort).where(
                     Cohort.program_id == program.id, GroupSession.dos >= start,
-                    GroupSession.dos <= last_dos))))
+                    GroupSession.dos <= last_dos)))).all()
         wanted = set(session_ids)
-        for r in rows:
-            if r.session_id not in wanted:
+        for (sid, pid, status, arrival, departure, signed, note_status, note_signed_at,
+             objective_key, plan_id, clone_flag, note_doc) in rows:
+            if sid not in wanted:
                 continue
-            patient_set.add(r.patient_id)
-            attendance.append(AttendanceFact(
-                session_id=r.session_id, patient_id=r.patient_id, status=r.status,
-                arrival=r.arrival, departure=r.departure, signed=r.signed_at is not None))
-            if r.note_status is not None:
-                # NoteFact field order: session, patient, signed_at (drafts: None), objective,
-                # plan version, similarity flag, archive seq.
-                notes[(r.session_id, r.patient_id)] = [
-                    r.session_id, r.patient_id,
-                    r.note_signed_at if r.note_status == "signed" else None, r.objective_key,
-                    r.plan_id, r.clone_flag, None]
-                if r.note_doc is not None:
-                    note_by_doc[r.note_doc] = (r.session_id, r.patient_id)
+            attendance.append(frozen_new(AttendanceFact, {
+                "session_id": sid, "patient_id": pid, "status": status, "arrival": arrival,
+                "departure": departure, "signed": bool(signed), "archive_differs": None}))
+            if note_status is not None:
+                notes[(sid, pid)] = frozen_new(NoteFact, {
+                    "session_id": sid, "patient_id": pid,
+                    "signed_at": note_signed_at if note_status == "signed" else None,
+                    "objective_key": objective_key, "plan_version_id": plan_id,
+                    "clone_flag": clone_flag, "archive_seq": None})
+                if note_doc is not None:
+                    note_by_doc[note_doc] = (sid, pid)
+        patient_set |= {a.patient_id for a in attendance}
 
     auth_q = select(Authorization.id, Authorization.patient_id, Authorization.number,
                     Authorization.start_date, Authorization.end_date, Authorization.units,
@@ -234,7 +241,8 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
         for r in db.session.execute(patient_q))
     known = {p.patient_id for p in patients}
     facts = Facts(program_fact(program), patients, tuple(sessions),
-                  tuple(a for a in attendance if a.patient_id in known), authorizations)
+                  tuple(attendance) if patient_set <= known
+                  else tuple(a for a in attendance if a.patient_id in known), authorizations)
     # The archive decides: closed rosters whose rows differ from their chain entry are marked
     # so the rules block them (two more queries, see portal/archive_binding.py). Addenda are
     # applied after that check: the original rows are what the roster's entry commits to.
@@ -322,9 +330,10 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
         else:
             note = notes[target]
             if "objective_key" in fields:
-                note[3] = fields["objective_key"]
+                note = replace(note, objective_key=fields["objective_key"])
             if fields.get("clone_review"):
-                note[5] = "resolved"
+                note = replace(note, clone_flag="resolved")
+            notes[target] = note
     if roster_fix:
         dos_of = {s.session_id: s.dos for s in sessions}
         fixed = []
@@ -362,7 +371,7 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
     closures = frozenset(db.session.scalars(
         select(Closure.date).where(Closure.program_id == program.id)))
     documentation = DocumentationFacts(
-        notes=tuple(NoteFact(*n) for n in notes.values()),
+        notes=tuple(notes.values()),
         plans=tuple(plans), unsigned_plan_patients=frozenset(drafts), closures=closures,
         time_zone=program.time_zone, today=local_today(tz))
     return attendance, documentation
