@@ -19,15 +19,17 @@ from dataclasses import dataclass, replace
 from typing import Hashable, Iterable
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from audit_archive.commitments import commit_line_bytes
 from audit_archive.entry import EntryFormatError, described_fields, jcs_bytes
 from audit_archive.schema import audit_entries
 from portal.extensions import db
-from portal.models import (ArchivedDocument, ArchivedDocumentPatient, AttendanceEntry,
-                           GroupSession)
-from portal.rules.archive_binding import (Difference, RowRecord, SessionRecord,
-                                          addendum_differences, roster_differences)
+from portal.models import (Addendum, ArchivedDocument, ArchivedDocumentPatient,
+                           AttendanceEntry, GroupSession)
+from portal.rules.archive_binding import (AddendumEntry, Difference, RowRecord, SessionRecord,
+                                          addenda_without_rows, addendum_differences,
+                                          addendum_entry, roster_differences)
 
 _first = itemgetter(0)
 # SQLite allows 32,766 bound parameters; stay far below it per IN list.
@@ -305,3 +307,37 @@ def closed_roster_differences() -> list[RosterDifference]:
             if diffs:
                 out.append(RosterDifference(s.id, s.entry_seq, s.title, tuple(diffs)))
     return out
+
+
+def addendum_entries(after_seq: int = 0) -> list[AddendumEntry]:
+    """Every addendum the chain holds after entry ``after_seq``, as its entry names it. One
+    query, whatever the number of addenda (an addendum's entry always follows its original's,
+    so a caller correcting entries from seq N on passes N - 1). Unreadable entries are left to
+    ``audit verify``, which checks every entry's form."""
+    out = []
+    for seq, data in db.session.execute(
+            select(audit_entries.c.seq, audit_entries.c.entry_bytes)
+            .where(audit_entries.c.kind == "addendum", audit_entries.c.seq > after_seq)
+            .order_by(audit_entries.c.seq)):
+        try:
+            subject = described_fields(bytes(data)).get("subject")
+        except EntryFormatError:
+            continue
+        out.append(addendum_entry(seq, subject))
+    return out
+
+
+def addenda_missing_rows(entries: list[AddendumEntry], rows=None) -> list[AddendumEntry]:
+    """The addenda among ``entries`` that no ``addenda`` row stands for (deleted, or moved to
+    another patient or original). ``rows``: (own entry seq, patient id, original's entry seq)
+    of the addendum rows the caller already read; None reads them (one query)."""
+    if not entries:
+        return []
+    if rows is None:
+        own = aliased(ArchivedDocument)
+        original = aliased(ArchivedDocument)
+        rows = db.session.execute(
+            select(own.entry_seq, Addendum.patient_id, original.entry_seq)
+            .join(original, original.id == Addendum.original_document_id)
+            .outerjoin(own, own.id == Addendum.document_id)).all()
+    return addenda_without_rows(entries, rows)

@@ -5,8 +5,10 @@ one bridge. The query count does not grow with the number of patients or days (a
 tests/web/test_fact_loader.py): one query each for patients, sessions, attendance rows and
 authorizations (each attendance row with its encounter note), plus two for the archive
 binding step and one each for addenda, treatment plans and closures (``load_documentation``;
-when the window has addenda, two more check them against their own chain entries),
-selecting columns rather than ORM objects because a program-year is ~90,000 attendance rows.
+when the window has addenda, two more check them against their own chain entries; when it has
+archived rosters, one reads the chain's addenda so a deleted addendum row is noticed, and one
+more finds the notes such an addendum corrects), selecting columns rather than ORM objects
+because a program-year is ~90,000 attendance rows.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from portal.clock import local_today, local_to_utc
-from portal.archive_binding import AddendumRecord, addenda_differing, bind_facts
+from portal.archive_binding import (AddendumRecord, addenda_differing, addenda_missing_rows,
+                                    addendum_entries, bind_facts)
 from portal.extensions import db
 from portal.models import (Addendum, ArchivedDocument, AttendanceEntry, Authorization,
                            CareEpisode, Closure, Cohort, EncounterNote, GroupSession, Patient,
@@ -275,6 +278,35 @@ def _other_level_days(patient_ids, first: date, last: date) -> dict:
     return {pid: {k: frozenset(v) for k, v in kinds.items()} for pid, kinds in out.items()}
 
 
+def _addenda_without_rows(sessions: list, rows: list, note_by_doc: dict) -> list[tuple]:
+    """((session, patient), addendum entry seq) for every addendum to a loaded roster or note
+    whose chain entry has no ``addenda`` row. One query for the chain's addenda since the
+    window's first archived roster (notes are archived after their roster), and one more only
+    when a missing addendum corrects something other than a loaded roster (a note)."""
+    roster_seqs = {s.archive_seq: s.session_id for s in sessions if s.archive_seq is not None}
+    if not roster_seqs:
+        return []
+    missing = addenda_missing_rows(addendum_entries(min(roster_seqs) - 1),
+                                   [(r.seq, r.patient_id, r.original_seq) for r in rows])
+    if not missing:
+        return []
+    others = {e.original_seq for e in missing
+              if e.original_seq is not None and e.original_seq not in roster_seqs}
+    note_of_seq = {}
+    if others and note_by_doc:
+        note_of_seq = {seq: note_by_doc[doc] for doc, seq in db.session.execute(
+            select(ArchivedDocument.id, ArchivedDocument.entry_seq)
+            .where(ArchivedDocument.entry_seq.in_(others))) if doc in note_by_doc}
+    out = []
+    for e in missing:
+        if e.original_seq in roster_seqs:
+            if e.patient_id is not None and e.patient_id.isdigit():
+                out.append(((roster_seqs[e.original_seq], int(e.patient_id)), e.seq))
+        elif e.original_seq in note_of_seq:
+            out.append((note_of_seq[e.original_seq], e.seq))
+    return out
+
+
 def load_documentation(program: Program, start: date, last_dos: date, sessions: list,
                        attendance: list[AttendanceFact], notes: dict, note_by_doc: dict,
                        patient_ids: set | None
@@ -312,6 +344,10 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
                        parsed[r.id] if parsed[r.id] is not None else {"": "unreadable"})
         for r in rows]) if rows else {}
     blocked: dict[tuple, int] = {}  # (session, patient) -> entry seq the addendum differs from
+    # An addendum the chain holds but no row stands for (deleted, or moved away): without this
+    # the day would silently be billed on the facts the addendum corrected.
+    for target, seq in _addenda_without_rows(sessions, rows, note_by_doc):
+        blocked.setdefault(target, seq)
     roster_fix: dict[tuple, dict] = {}
     for r in rows:
         target = None
