@@ -59,6 +59,8 @@ PAYERS = ("sunrise_medicaid_mco", "blueriver_ppo", "keystone_commercial_hmo", "s
 COHORT_SIZE = 12
 GROUPS = (((9, 0), (10, 30)), ((10, 45), (12, 15)))
 MEETING_WEEKDAYS = (0, 2, 4)  # Mon, Wed, Fri
+#: Issue 9 "Bench": loader + derivation with the archive check on <= 4x one SQL read.
+TARGET_RATIO = 4.0
 
 
 def make_synthetic(n_patients: int = 300, days: int = 365, first_dos: date = date(2026, 1, 5),
@@ -398,6 +400,13 @@ def sql_comparison(n: int, days: int, rounds: int = 7) -> None:
         spread = sorted(a / b for a, b in zip(times["full"], base))
         print(f"ratio: {ratio['full']:.2f}x the baseline with the archive check on (target <= 4x; "
               f"per-round ratios {spread[0]:.2f}x-{spread[-1]:.2f}x; cold {ratio['cold']:.2f}x)")
+        # The target (issue 9 "Bench") is for the check as a running worker does it (warm); a
+        # restarted worker's first read proves every roster again (cold), shown beside it.
+        verdict = "PASS" if ratio["full"] <= TARGET_RATIO else "FAIL"
+        cold = "within" if ratio["cold"] <= TARGET_RATIO else "over"
+        print(f"{verdict}: load_facts + derive_claim_lines with the archive check on (warm worker) "
+              f"{ratio['full']:.2f}x <= {TARGET_RATIO:g}x is {verdict == 'PASS'}; cold (every roster "
+              f"proven again) {ratio['cold']:.2f}x, {cold} the target")
         db.session.remove()
         db.engine.dispose()
     shutil.rmtree(tmp, ignore_errors=True)

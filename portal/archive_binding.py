@@ -30,6 +30,7 @@ from portal.models import (Addendum, ArchivedDocument, ArchivedDocumentPatient,
 from portal.rules.archive_binding import (AddendumEntry, Difference, RowRecord, SessionRecord,
                                           addenda_without_rows, addendum_differences,
                                           addendum_entry, roster_differences)
+from portal.rules.facts import frozen_new
 
 _first = itemgetter(0)
 # SQLite allows 32,766 bound parameters; stay far below it per IN list.
@@ -76,24 +77,39 @@ def _chunks(ids: list) -> Iterable[list]:
         yield ids[i:i + _CHUNK]
 
 
+def _parsed_batch(texts: list[str]) -> list | None:
+    """``json.loads`` of each text, in one parse of their concatenation: each text is one
+    object the portal committed to (its salted hash is in the entry), so the array has exactly
+    one element per text. None if that does not hold (the caller parses them one by one)."""
+    try:
+        parsed = json.loads("[" + ",".join(texts) + "]")
+    except ValueError:
+        return None
+    return parsed if len(parsed) == len(texts) else None
+
+
 def proven_lines(doc_of_session: dict[Hashable, tuple[int, int]]) -> dict[Hashable, ProvenLines]:
     """``doc_of_session``: session id -> (document id, entry seq). Two queries per chunk."""
     out: dict[Hashable, ProvenLines] = {}
     if not doc_of_session:
         return out
+    conn = db.session.connection()
     entries: dict[int, bytes] = {}
     index_rows = []
     for part in _chunks(list(doc_of_session.values())):
         seqs = [seq for _doc, seq in part]
-        entries.update(db.session.execute(
+        entries.update(conn.execute(
             select(audit_entries.c.seq, audit_entries.c.entry_bytes).where(audit_entries.c.seq.in_(seqs))).all())
-        index_rows += db.session.execute(
+        index_rows += conn.execute(
             select(ArchivedDocumentPatient.document_id, ArchivedDocumentPatient.patient_id,
                    ArchivedDocumentPatient.line_json, ArchivedDocumentPatient.line_salt)
             .where(ArchivedDocumentPatient.document_id.in_([doc for doc, _seq in part]))).all()
     by_doc: dict[int, list] = {}
     for r in index_rows:
-        by_doc.setdefault(r.document_id, []).append(r)
+        by_doc.setdefault(r[0], []).append(r)
+    # Lines archived since issue 9 are stored in their canonical bytes: their stored text is
+    # hashed first, and the texts found in their entries are parsed together at the end.
+    hashed: list[tuple] = []  # (lines dict to fill, patient id, stored text)
     for sid, (doc, seq) in doc_of_session.items():
         data = entries.get(seq)
         if data is None:
@@ -109,12 +125,31 @@ def proven_lines(doc_of_session: dict[Hashable, tuple[int, int]]) -> dict[Hashab
         problem = None
         if subject.get("session_id") != str(sid):
             problem = f"chain entry #{seq} is not this session's roster"
-        lines = {}
+        lines: dict = {}
         for r in by_doc.get(doc, ()):
-            line = _proven_line(r, commitments)
-            if line is not None:
-                lines[r.patient_id] = line
+            _doc, pid, text, salt = r
+            try:
+                stored = commit_line_bytes(text.encode(), bytes.fromhex(salt)) in commitments
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if stored:
+                hashed.append((lines, pid, text))
+            else:
+                line = _proven_line(r, commitments)
+                if line is not None:
+                    lines[r.patient_id] = line
         out[sid] = ProvenLines(seq, lines, len(body["line_commitments"]), problem)
+    parsed = _parsed_batch([text for _lines, _pid, text in hashed]) if hashed else []
+    if parsed is None:
+        parsed = []
+        for _lines, _pid, text in hashed:
+            try:
+                parsed.append(json.loads(text))
+            except ValueError:
+                parsed.append(None)
+    for (lines, pid, _text), line in zip(hashed, parsed):
+        if isinstance(line, dict) and line.get("patient_id") == str(pid):
+            lines[pid] = line
     return out
 
 
@@ -194,7 +229,11 @@ def bind_facts(facts):
         session = SessionRecord(sid, s.dos, s.modality,
                                 s.pos_override if s.modality == "in_person" else None,
                                 s.actual_start, s.actual_end)
-        rows = [RowRecord(a.patient_id, a.status, a.arrival, a.departure, a.signed)
+        # billing reads only whether a patient signed: signature time and image not compared
+        rows = [frozen_new(RowRecord, {"patient_id": a.patient_id, "status": a.status,
+                                       "arrival": a.arrival, "departure": a.departure,
+                                       "signed": a.signed, "signed_at": ...,
+                                       "signature_sha256": ...})
                 for a in rows_of.get(sid, ())]
         diffs = _differences(session, rows, proof)
         for d in diffs:

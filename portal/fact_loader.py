@@ -28,7 +28,7 @@ from portal.models import (Addendum, ArchivedDocument, AttendanceEntry, Authoriz
                            Payer, Program, TreatmentPlan, User)
 from portal.rules.authorizations import APPROVED_STATES, level_kind as asam_kind, policy_for
 from portal.rules.facts import (AttendanceFact, AuthorizationFact, PatientFact, ProgramFact,
-                                SessionFact, frozen_new)
+                                SessionFact, check_fields, frozen_new_unchecked)
 from portal.rules.notes import DocumentationFacts, NoteFact, PlanFact
 
 ADOLESCENT_UNDER_YEARS = 18
@@ -144,7 +144,7 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     sessions = []
     for (sid, dos, scheduled_start, scheduled_end, actual_start, actual_end, modality, pos,
          patient_location, status, cohort, fid, fname, credential, npi, entry_seq, break_minutes,
-         sname, scred, snpi) in conn.execute(session_q):
+         sname, scred, snpi) in conn.execute(session_q).all():
         sessions.append(SessionFact(
             session_id=sid, cohort_name=cohort, dos=dos, scheduled_start=scheduled_start,
             scheduled_end=scheduled_end, actual_start=actual_start, actual_end=actual_end,
@@ -183,21 +183,26 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
                     Cohort.program_id == program.id, GroupSession.dos >= start,
                     GroupSession.dos <= last_dos)))).all()
         wanted = set(session_ids)
+        # ~90,000 rows: each fact is made from one dict literal, whose keys are checked against
+        # the dataclass once (below), not per row (portal.rules.facts.frozen_new).
         for (sid, pid, status, arrival, departure, signed, note_status, note_signed_at,
              objective_key, plan_id, clone_flag, note_doc) in rows:
             if sid not in wanted:
                 continue
-            attendance.append(frozen_new(AttendanceFact, {
+            attendance.append(frozen_new_unchecked(AttendanceFact, {
                 "session_id": sid, "patient_id": pid, "status": status, "arrival": arrival,
                 "departure": departure, "signed": bool(signed), "archive_differs": None}))
             if note_status is not None:
-                notes[(sid, pid)] = frozen_new(NoteFact, {
+                notes[(sid, pid)] = frozen_new_unchecked(NoteFact, {
                     "session_id": sid, "patient_id": pid,
                     "signed_at": note_signed_at if note_status == "signed" else None,
                     "objective_key": objective_key, "plan_version_id": plan_id,
                     "clone_flag": clone_flag, "archive_seq": None})
                 if note_doc is not None:
                     note_by_doc[note_doc] = (sid, pid)
+        for fact in (next(iter(attendance), None), next(iter(notes.values()), None)):
+            if fact is not None:
+                check_fields(type(fact), fact.__dict__)
         patient_set |= {a.patient_id for a in attendance}
 
     auth_q = select(Authorization.id, Authorization.patient_id, Authorization.number,
@@ -210,11 +215,18 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     auth_rows = db.session.execute(auth_q).all()
     # Only IOP-level authorizations cover an IOP line (pending ones hold it); the payer's week
     # decides a per-week bucket.
+    week_starts: dict[tuple, int] = {}  # (payer, kind, start) -> the policy's week start
+
+    def week_start(r) -> int:
+        key = (r.rule_key, r.kind, r.start_date)
+        if key not in week_starts:
+            week_starts[key] = policy_for(r.rule_key, r.kind, r.start_date).week_start
+        return week_starts[key]
+
     authorizations = tuple(AuthorizationFact(
         patient_id=r.patient_id, number=r.number or f"R-{r.id}", start=r.start_date,
         end=r.end_date, units_authorized=r.units, code=r.hcpcs_code, status=r.status,
-        units_per_week=r.units_per_week,
-        week_start=policy_for(r.rule_key, r.kind, r.start_date).week_start)
+        units_per_week=r.units_per_week, week_start=week_start(r))
         for r in auth_rows if level_kind(r.level_of_care) is None)
     # Higher-level days: approved PHP/residential authorizations and level-of-care episodes.
     higher = other_level_days([r for r in auth_rows if r.status in APPROVED_STATES], start,

@@ -64,7 +64,8 @@ from portal.rules.facts import (
     ProgramFact,
     Reason,
     SessionFact,
-    frozen_new,
+    check_fields,
+    frozen_new_unchecked,
 )
 from portal.rules.authorizations import (APPROVED_STATES, DENIED_STATES, HOLDING_STATES,
                                          STATE_LABELS, week_of)
@@ -254,13 +255,15 @@ class _Draft:
         reasons = tuple(self.reasons)
         if not self.attended:
             status = STATUS_NO_SERVICE
-        elif any(r.severity == SEVERITY_BLOCK for r in reasons):
-            status = STATUS_BLOCKED
-        elif any(r.severity == SEVERITY_HOLD for r in reasons):
-            status = STATUS_HELD
-        else:
+        else:  # blocked if any reason blocks, else held if any holds, else ready
             status = STATUS_READY
-        return frozen_new(ClaimLine, {
+            for r in reasons:
+                if r.severity == SEVERITY_BLOCK:
+                    status = STATUS_BLOCKED
+                    break
+                if r.severity == SEVERITY_HOLD:
+                    status = STATUS_HELD
+        return frozen_new_unchecked(ClaimLine, {
             "patient_id": self.patient.patient_id, "dos": self.dos,
             "payer_key": self.patient.payer_key, "code": self.code, "units": self.units,
             "modifiers": self.modifiers, "pos": self.pos, "rendering_npi": self.rendering_npi,
@@ -422,7 +425,10 @@ def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[Authoriz
         chosen = next((a for a in covering if used.get(id(a), 0) + d.units <= a.units_authorized),
                       covering[0])
         d.authorization_number = chosen.number
-        why = problem(chosen.number, "id") if d.payer_kind != "self_pay" else None
+        why = None
+        if d.payer_kind != "self_pay":
+            key = ("x12", chosen.number)  # once per authorization number
+            why = cache[key] if key in cache else cache.setdefault(key, problem(chosen.number, "id"))
         if why:
             d.reasons.append(Reason(
                 "x12_invalid_value", f"authorization number: {why}; correct it at the source "
@@ -542,8 +548,12 @@ def derive_claim_lines(
         if d.rules is not None and d.code:
             _apply_authorization(d, d.rules, auths_by_patient.get(d.patient.patient_id, no_auths),
                                  used_units, auth_cache)
-    drafts.sort(key=lambda d: (d.dos, str(d.patient.patient_id)))
-    return [d.freeze() for d in drafts]
+    label = {pid: str(pid) for pid in days_by_patient}
+    drafts.sort(key=lambda d: (d.dos, label[d.patient.patient_id]))
+    lines = [d.freeze() for d in drafts]
+    if lines:  # every line is made from the one dict literal in _Draft.freeze: check it once
+        check_fields(ClaimLine, lines[0].__dict__)
+    return lines
 
 
 def _apply_documentation(d: _Draft, index: DocumentationIndex, attended_days: list[date],
@@ -564,7 +574,10 @@ def _apply_documentation(d: _Draft, index: DocumentationIndex, attended_days: li
 def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: list[AttendanceFact],
                 infos: dict, rulebook: RuleBook, cohort_cache: dict) -> _Draft:
     d = _Draft(patient, dos)
-    attended_rows = [a for a in rows if a.status in ATTENDED_STATUSES]
+    attended_rows = []
+    for a in rows:
+        if a.status in ATTENDED_STATUSES:
+            attended_rows.append(a)
     chosen = attended_rows or rows
     d.session_ids = ((chosen[0].session_id,) if len(chosen) == 1
                      else tuple(dict.fromkeys(a.session_id for a in chosen)))
@@ -840,24 +853,24 @@ def _group_weeks(items, patient_of, dos_of):
 def _apply_weekly(drafts: list[_Draft], rulebook: RuleBook) -> None:
     weeks = _group_weeks((d for d in drafts if d.attended), lambda d: d.patient.patient_id,
                          lambda d: d.dos)
-    def minutes_of(items):
-        return sum(d.minutes for d in items)
-
-    def days_of(items):
-        return sum(1 for d in items if d.minutes > 0)
-
-    runs = _under_runs(weeks, lambda items: max(items, key=lambda d: d.dos).rules, minutes_of,
-                       days_of, lambda items: items[0].patient.age_group == "adolescent")
+    # per week once: its last day (whose payer version decides), minutes and service days
+    totals = {id(items): (max(items, key=_dos_of), sum(d.minutes for d in items),
+                          sum(1 for d in items if d.minutes > 0)) for items in weeks.values()}
+    runs = _under_runs(weeks, lambda items: totals[id(items)][0].rules,
+                       lambda items: totals[id(items)][1], lambda items: totals[id(items)][2],
+                       lambda items: items[0].patient.age_group == "adolescent")
     for (pid, y, w), items in weeks.items():
-        last = max(items, key=lambda d: d.dos)
+        last, minutes, days = totals[id(items)]
         if last.rules is None:
             continue
-        minutes = minutes_of(items)
-        days = days_of(items)
         reasons = _week_reasons(minutes, days, last.rules, last.patient.age_group == "adolescent",
                                 f"{y}-W{w:02d}", runs[(pid, y, w)] or 1)
         for d in items:
             d.reasons.extend(reasons)
+
+
+def _dos_of(d: _Draft) -> date:
+    return d.dos
 
 
 def weekly_summary(lines: Iterable[ClaimLine], patients: Iterable[PatientFact],

@@ -125,7 +125,7 @@ def test_addendum_moved_to_another_patient_blocks_that_patient(world, day):  # n
     addendum = _late_addendum(world, am, alvarez)
     seq = addendum.document.entry_seq
     _sql("UPDATE addenda SET patient_id = :p WHERE id = :a", p=obrien.id, a=addendum.id)
-    line, codes = _reasons(world, obrien)
+    line, _codes = _reasons(world, obrien)
     assert _blocked_by(line, seq)
     # For Alvarez the archived correction now has no row: her day is not billed on the facts it
     # corrected (full minutes), it is blocked, naming the addendum's entry.
