@@ -8,14 +8,16 @@ then compared with the rows by ``portal.rules.archive_binding``.
 
 Used by the fact loader (``bind_facts``: billing and readiness block what differs) and by
 ``audit verify`` (``closed_roster_differences``: lists every closed roster that differs).
+Addenda are bound too: ``addenda_differing`` (a row unlike its own entry) and
+``addenda_missing_rows`` (an archived addendum whose row was deleted or moved away).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import pickle
-from operator import itemgetter
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Hashable, Iterable
 
 from sqlalchemy import select
