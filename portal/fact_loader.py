@@ -145,18 +145,21 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     for (sid, dos, scheduled_start, scheduled_end, actual_start, actual_end, modality, pos,
          patient_location, status, cohort, fid, fname, credential, npi, entry_seq, break_minutes,
          sname, scred, snpi) in conn.execute(session_q).all():
-        sessions.append(SessionFact(
-            session_id=sid, cohort_name=cohort, dos=dos, scheduled_start=scheduled_start,
-            scheduled_end=scheduled_end, actual_start=actual_start, actual_end=actual_end,
-            facilitator_id=fid, facilitator_name=fname,
-            facilitator_credential=credential or "", facilitator_npi=npi,
-            modality=modality, patient_location=patient_location,
+        sessions.append(frozen_new_unchecked(SessionFact, {
+            "session_id": sid, "cohort_name": cohort, "dos": dos,
+            "scheduled_start": scheduled_start, "scheduled_end": scheduled_end,
+            "actual_start": actual_start, "actual_end": actual_end, "facilitator_id": fid,
+            "facilitator_name": fname, "facilitator_credential": credential or "",
+            "facilitator_npi": npi, "modality": modality, "patient_location": patient_location,
             # In person, a POS the session records is a real choice (None: the payer's rule
             # decides); for telehealth the payer's rules derive POS 10/02 from the location.
-            pos_override=pos if modality == "in_person" else None,
-            supervising_name=sname or "", supervising_credential=scred,
-            supervising_npi=snpi, break_minutes=break_minutes or 0,
-            roster_closed=status == "closed", archive_seq=entry_seq))
+            "pos_override": pos if modality == "in_person" else None,
+            "supervising_credential": scred, "supervising_npi": snpi,
+            "supervising_name": sname or "", "roster_closed": status == "closed",
+            "archive_seq": entry_seq, "headcount_present": None, "is_group": True,
+            "archive_differs": None, "break_minutes": break_minutes or 0}))
+    if sessions:  # one dict literal makes every session: its keys checked once
+        check_fields(SessionFact, sessions[0].__dict__)
     session_ids = [s.session_id for s in sessions]
 
     attendance = []
