@@ -30,6 +30,24 @@ plan version every 28 days per patient and a signed encounter note for every att
 (``make_documentation``), so both timings include the note and plan facts and reasons.
 
 Run: ``.venv/bin/python bench/claim_lines.py [n_patients] [days] [--no-sql] [--rounds=N]``.
+
+Last measured (2026-12-03, defaults, ``--rounds=11``, on the shared 2-core machine with other
+sessions' test runs keeping the load average at 3-4, so the baseline itself took 588-822 ms
+instead of ~525 ms when quiet; before this round of work the same bench gave 5.68x warm, 8.55x
+cold at load average 0.5). Two runs, their last lines verbatim::
+
+    baseline: one SQL query, 94200 attendance rows joined to sessions: 588 ms
+    load_facts + derive_claim_lines: 2902 ms (47100 lines, 10151 ready)
+    ratio: 4.49x the baseline with the archive check on (target <= 4x; per-round ratios 2.53x-6.91x; cold 6.36x)
+    FAIL: load_facts + derive_claim_lines with the archive check on (warm worker) 4.49x <= 4x is False; cold (every roster proven again) 6.36x, over the target
+
+    baseline: one SQL query, 94200 attendance rows joined to sessions: 822 ms
+    load_facts + derive_claim_lines: 3350 ms (47100 lines, 10151 ready)
+    ratio: 4.15x the baseline with the archive check on (target <= 4x; per-round ratios 3.43x-5.00x; cold 5.88x)
+    FAIL: load_facts + derive_claim_lines with the archive check on (warm worker) 4.15x <= 4x is False; cold (every roster proven again) 5.88x, over the target
+
+The least loaded round of a third run gave 474 ms baseline, 1791 ms warm (3.78x). Not yet a
+PASS to record: rerun on a quiet machine.
 """
 from __future__ import annotations
 
