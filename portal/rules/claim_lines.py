@@ -741,16 +741,26 @@ def _apply_x12_fields(d: _Draft, cache: dict) -> None:
 
 def _add_cohort_faults(d: _Draft, infos: dict, rules: RuleVersion | None, payer_key: str,
                        cache: dict) -> None:
-    for sid in d.session_ids:
-        info = infos[sid]
-        d.reasons.extend(info.faults)
-        if rules is None:
-            continue
-        key = (sid, payer_key, rules.effective_from, d.code)
-        faults = cache.get(key)
-        if faults is None:
-            faults = cache[key] = _cohort_payer_faults(info, rules, d.code)
-        d.reasons.extend(faults)
+    """The cohort faults of the day's sessions: payer-independent ones and, with ``rules``,
+    the payer's. Cached per session (``cache``) and per combination of sessions, payer version
+    and code (the same for every patient of those groups that day)."""
+    day_key = ("day", d.session_ids, payer_key,
+               rules.effective_from if rules is not None else None, d.code)
+    faults = cache.get(day_key)
+    if faults is None:
+        faults = []
+        for sid in d.session_ids:
+            info = infos[sid]
+            faults.extend(info.faults)
+            if rules is None:
+                continue
+            key = (sid, payer_key, rules.effective_from, d.code)
+            payer_faults = cache.get(key)
+            if payer_faults is None:
+                payer_faults = cache[key] = _cohort_payer_faults(info, rules, d.code)
+            faults.extend(payer_faults)
+        cache[day_key] = faults
+    d.reasons.extend(faults)
 
 
 # ----------------------------------------------------------------------------------------
