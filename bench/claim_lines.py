@@ -30,6 +30,22 @@ plan version every 28 days per patient and a signed encounter note for every att
 (``make_documentation``), so both timings include the note and plan facts and reasons.
 
 Run: ``.venv/bin/python bench/claim_lines.py [n_patients] [days] [--no-sql] [--rounds=N]``.
+
+Last measured (2026-12-03, defaults, ``--rounds=11``, on the shared 2-core machine while other
+sessions ran tests: load average 1-3, the baseline 595 ms instead of ~525 ms when quiet; before
+this round of work the bench gave 5.68x warm, 8.55x cold). The last two runs, verbatim::
+
+    baseline: one SQL query, 94200 attendance rows joined to sessions: 597 ms
+    load_facts + derive_claim_lines: 2417 ms (47100 lines, 10151 ready)
+    ratio: 4.09x the baseline with the archive check on (target <= 4x; per-round ratios 3.56x-4.37x; cold 5.85x)
+    FAIL: load_facts + derive_claim_lines with the archive check on (warm worker) 4.09x <= 4x is False; cold (every roster proven again) 5.85x, over the target
+
+    baseline: one SQL query, 94200 attendance rows joined to sessions: 595 ms
+    load_facts + derive_claim_lines: 2431 ms (47100 lines, 10151 ready)
+    ratio: 3.95x the baseline with the archive check on (target <= 4x; per-round ratios 3.56x-4.33x; cold 5.90x)
+    PASS: load_facts + derive_claim_lines with the archive check on (warm worker) 3.95x <= 4x is True; cold (every roster proven again) 5.90x, over the target
+
+So the warm check is at the target, with no margin on a loaded machine; cold is not.
 """
 from __future__ import annotations
 
@@ -59,6 +75,8 @@ PAYERS = ("sunrise_medicaid_mco", "blueriver_ppo", "keystone_commercial_hmo", "s
 COHORT_SIZE = 12
 GROUPS = (((9, 0), (10, 30)), ((10, 45), (12, 15)))
 MEETING_WEEKDAYS = (0, 2, 4)  # Mon, Wed, Fri
+#: Issue 9 "Bench": loader + derivation with the archive check on <= 4x one SQL read.
+TARGET_RATIO = 4.0
 
 
 def make_synthetic(n_patients: int = 300, days: int = 365, first_dos: date = date(2026, 1, 5),
@@ -398,6 +416,13 @@ def sql_comparison(n: int, days: int, rounds: int = 7) -> None:
         spread = sorted(a / b for a, b in zip(times["full"], base))
         print(f"ratio: {ratio['full']:.2f}x the baseline with the archive check on (target <= 4x; "
               f"per-round ratios {spread[0]:.2f}x-{spread[-1]:.2f}x; cold {ratio['cold']:.2f}x)")
+        # The target (issue 9 "Bench") is for the check as a running worker does it (warm); a
+        # restarted worker's first read proves every roster again (cold), shown beside it.
+        verdict = "PASS" if ratio["full"] <= TARGET_RATIO else "FAIL"
+        cold = "within" if ratio["cold"] <= TARGET_RATIO else "over"
+        print(f"{verdict}: load_facts + derive_claim_lines with the archive check on (warm worker) "
+              f"{ratio['full']:.2f}x <= {TARGET_RATIO:g}x is {verdict == 'PASS'}; cold (every roster "
+              f"proven again) {ratio['cold']:.2f}x, {cold} the target")
         db.session.remove()
         db.engine.dispose()
     shutil.rmtree(tmp, ignore_errors=True)

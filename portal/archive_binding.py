@@ -8,25 +8,33 @@ then compared with the rows by ``portal.rules.archive_binding``.
 
 Used by the fact loader (``bind_facts``: billing and readiness block what differs) and by
 ``audit verify`` (``closed_roster_differences``: lists every closed roster that differs).
+Addenda are bound too: ``addenda_differing`` (a row unlike its own entry) and
+``addenda_missing_rows`` (an archived addendum whose row was deleted or moved away).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Hashable, Iterable
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from audit_archive.commitments import commit_line_bytes
 from audit_archive.entry import EntryFormatError, described_fields, jcs_bytes
 from audit_archive.schema import audit_entries
 from portal.extensions import db
-from portal.models import (ArchivedDocument, ArchivedDocumentPatient, AttendanceEntry,
-                           GroupSession)
-from portal.rules.archive_binding import (Difference, RowRecord, SessionRecord,
-                                          addendum_differences, roster_differences)
+from portal.models import (Addendum, ArchivedDocument, ArchivedDocumentPatient,
+                           AttendanceEntry, GroupSession)
+from portal.rules.archive_binding import (AddendumEntry, Difference, RowRecord, SessionRecord,
+                                          addenda_without_rows, addendum_differences,
+                                          addendum_entry, roster_differences)
+from portal.rules.facts import frozen_new
 
+_first = itemgetter(0)
 # SQLite allows 32,766 bound parameters; stay far below it per IN list.
 _CHUNK = 5000
 
@@ -71,24 +79,39 @@ def _chunks(ids: list) -> Iterable[list]:
         yield ids[i:i + _CHUNK]
 
 
+def _parsed_batch(texts: list[str]) -> list | None:
+    """``json.loads`` of each text, in one parse of their concatenation: each text is one
+    object the portal committed to (its salted hash is in the entry), so the array has exactly
+    one element per text. None if that does not hold (the caller parses them one by one)."""
+    try:
+        parsed = json.loads("[" + ",".join(texts) + "]")
+    except ValueError:
+        return None
+    return parsed if len(parsed) == len(texts) else None
+
+
 def proven_lines(doc_of_session: dict[Hashable, tuple[int, int]]) -> dict[Hashable, ProvenLines]:
     """``doc_of_session``: session id -> (document id, entry seq). Two queries per chunk."""
     out: dict[Hashable, ProvenLines] = {}
     if not doc_of_session:
         return out
+    conn = db.session.connection()
     entries: dict[int, bytes] = {}
     index_rows = []
     for part in _chunks(list(doc_of_session.values())):
         seqs = [seq for _doc, seq in part]
-        entries.update(db.session.execute(
+        entries.update(conn.execute(
             select(audit_entries.c.seq, audit_entries.c.entry_bytes).where(audit_entries.c.seq.in_(seqs))).all())
-        index_rows += db.session.execute(
+        index_rows += conn.execute(
             select(ArchivedDocumentPatient.document_id, ArchivedDocumentPatient.patient_id,
                    ArchivedDocumentPatient.line_json, ArchivedDocumentPatient.line_salt)
             .where(ArchivedDocumentPatient.document_id.in_([doc for doc, _seq in part]))).all()
     by_doc: dict[int, list] = {}
     for r in index_rows:
-        by_doc.setdefault(r.document_id, []).append(r)
+        by_doc.setdefault(r[0], []).append(r)
+    # Lines archived since issue 9 are stored in their canonical bytes: their stored text is
+    # hashed first, and the texts found in their entries are parsed together at the end.
+    hashed: list[tuple] = []  # (lines dict to fill, patient id, stored text)
     for sid, (doc, seq) in doc_of_session.items():
         data = entries.get(seq)
         if data is None:
@@ -104,12 +127,31 @@ def proven_lines(doc_of_session: dict[Hashable, tuple[int, int]]) -> dict[Hashab
         problem = None
         if subject.get("session_id") != str(sid):
             problem = f"chain entry #{seq} is not this session's roster"
-        lines = {}
+        lines: dict = {}
         for r in by_doc.get(doc, ()):
-            line = _proven_line(r, commitments)
-            if line is not None:
-                lines[r.patient_id] = line
+            _doc, pid, text, salt = r
+            try:
+                stored = commit_line_bytes(text.encode(), bytes.fromhex(salt)) in commitments
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if stored:
+                hashed.append((lines, pid, text))
+            else:
+                line = _proven_line(r, commitments)
+                if line is not None:
+                    lines[r.patient_id] = line
         out[sid] = ProvenLines(seq, lines, len(body["line_commitments"]), problem)
+    parsed = _parsed_batch([text for _lines, _pid, text in hashed]) if hashed else []
+    if parsed is None:
+        parsed = []
+        for _lines, _pid, text in hashed:
+            try:
+                parsed.append(json.loads(text))
+            except ValueError:
+                parsed.append(None)
+    for (lines, pid, _text), line in zip(hashed, parsed):
+        if isinstance(line, dict) and line.get("patient_id") == str(pid):
+            lines[pid] = line
     return out
 
 
@@ -129,19 +171,19 @@ _MATCHED: dict[tuple, bytes] = {}
 _MATCHED_LIMIT = 400_000
 
 
-def _ts(at) -> float | None:
-    return at.timestamp() if at is not None else None
-
-
 def _digest(s, rows) -> bytes:
-    """BLAKE2b of every fact the comparison reads, for one session and its rows (instants as
-    POSIX timestamps: the comparison is of instants, and this is ~7x cheaper than their text)."""
-    parts = [repr((s.dos.toordinal(), s.modality,
-                   s.pos_override if s.modality == "in_person" else None,
-                   _ts(s.actual_start), _ts(s.actual_end)))]
-    parts += sorted(repr((a.patient_id, a.status, _ts(a.arrival), _ts(a.departure), a.signed))
-                    for a in rows)
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).digest()
+    """BLAKE2b of every fact the comparison reads, for one session and its rows: pickled (a
+    lossless encoding: equal bytes are equal facts), instants as POSIX timestamps (the
+    comparison is of instants), rows in patient order."""
+    start, end = s.actual_start, s.actual_end
+    facts = [(s.dos.toordinal(), s.modality, s.pos_override if s.modality == "in_person" else None,
+              start.timestamp() if start is not None else None,
+              end.timestamp() if end is not None else None)]
+    facts += sorted([(a.patient_id, a.status,
+                      a.arrival.timestamp() if a.arrival is not None else None,
+                      a.departure.timestamp() if a.departure is not None else None, a.signed)
+                     for a in rows], key=_first)
+    return hashlib.blake2b(pickle.dumps(facts, 5), digest_size=16).digest()
 
 
 def forget_matched() -> None:
@@ -159,8 +201,9 @@ def bind_facts(facts):
     if not closed:
         return facts
     docs: dict = {}
+    conn = db.session.connection()
     for part in _chunks(list(closed)):
-        for r in db.session.execute(
+        for r in conn.execute(
                 select(GroupSession.id, GroupSession.document_id, audit_entries.c.entry_hash)
                 .join(ArchivedDocument, ArchivedDocument.id == GroupSession.document_id)
                 .outerjoin(audit_entries, audit_entries.c.seq == ArchivedDocument.entry_seq)
@@ -188,7 +231,11 @@ def bind_facts(facts):
         session = SessionRecord(sid, s.dos, s.modality,
                                 s.pos_override if s.modality == "in_person" else None,
                                 s.actual_start, s.actual_end)
-        rows = [RowRecord(a.patient_id, a.status, a.arrival, a.departure, a.signed)
+        # billing reads only whether a patient signed: signature time and image not compared
+        rows = [frozen_new(RowRecord, {"patient_id": a.patient_id, "status": a.status,
+                                       "arrival": a.arrival, "departure": a.departure,
+                                       "signed": a.signed, "signed_at": ...,
+                                       "signature_sha256": ...})
                 for a in rows_of.get(sid, ())]
         diffs = _differences(session, rows, proof)
         for d in diffs:
@@ -301,3 +348,37 @@ def closed_roster_differences() -> list[RosterDifference]:
             if diffs:
                 out.append(RosterDifference(s.id, s.entry_seq, s.title, tuple(diffs)))
     return out
+
+
+def addendum_entries(after_seq: int = 0) -> list[AddendumEntry]:
+    """Every addendum the chain holds after entry ``after_seq``, as its entry names it. One
+    query, whatever the number of addenda (an addendum's entry always follows its original's,
+    so a caller correcting entries from seq N on passes N - 1). Unreadable entries are left to
+    ``audit verify``, which checks every entry's form."""
+    out = []
+    for seq, data in db.session.execute(
+            select(audit_entries.c.seq, audit_entries.c.entry_bytes)
+            .where(audit_entries.c.kind == "addendum", audit_entries.c.seq > after_seq)
+            .order_by(audit_entries.c.seq)):
+        try:
+            subject = described_fields(bytes(data)).get("subject")
+        except EntryFormatError:
+            continue
+        out.append(addendum_entry(seq, subject))
+    return out
+
+
+def addenda_missing_rows(entries: list[AddendumEntry], rows=None) -> list[AddendumEntry]:
+    """The addenda among ``entries`` that no ``addenda`` row stands for (deleted, or moved to
+    another patient or original). ``rows``: (own entry seq, patient id, original's entry seq)
+    of the addendum rows the caller already read; None reads them (one query)."""
+    if not entries:
+        return []
+    if rows is None:
+        own = aliased(ArchivedDocument)
+        original = aliased(ArchivedDocument)
+        rows = db.session.execute(
+            select(own.entry_seq, Addendum.patient_id, original.entry_seq)
+            .join(original, original.id == Addendum.original_document_id)
+            .outerjoin(own, own.id == Addendum.document_id)).all()
+    return addenda_without_rows(entries, rows)

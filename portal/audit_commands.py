@@ -18,7 +18,8 @@ from audit_archive.note import NoteError, parse_verifier
 from audit_archive.schema import audit_checkpoints
 from audit_archive.verify import verify_ledger
 from sqlalchemy import func, select
-from portal.archive_binding import closed_roster_differences
+from portal.archive_binding import (addenda_missing_rows, addendum_entries,
+                                    closed_roster_differences)
 from portal.clock import now_utc
 from portal.extensions import db
 from portal.wording import count_noun
@@ -137,6 +138,12 @@ def verify_command(since, key, skip_documents):
         report.fail(f"closed roster {roster.title} (session {roster.session_id}): record differs "
                     f"from archive entry #{roster.seq}: "
                     + "; ".join(_described(d) for d in roster.differences))
+    # Billing applies the latest addendum: an archived addendum whose row is gone (or moved to
+    # another patient or original) would let the facts it corrected be billed again.
+    for missing in addenda_missing_rows(addendum_entries()):
+        report.fail(f"addendum {missing.position or '?'} to entry #{missing.original_seq} "
+                    f"(patient id {missing.patient_id}): record differs from archive entry "
+                    f"#{missing.seq}: no addendum row in the database stands for it")
     db.session.rollback()
     click.echo(report.summary())
     if not report.ok:

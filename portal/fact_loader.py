@@ -5,8 +5,10 @@ one bridge. The query count does not grow with the number of patients or days (a
 tests/web/test_fact_loader.py): one query each for patients, sessions, attendance rows and
 authorizations (each attendance row with its encounter note), plus two for the archive
 binding step and one each for addenda, treatment plans and closures (``load_documentation``;
-when the window has addenda, two more check them against their own chain entries),
-selecting columns rather than ORM objects because a program-year is ~90,000 attendance rows.
+when the window has addenda, two more check them against their own chain entries; when it has
+archived rosters, one reads the chain's addenda so a deleted addendum row is noticed, and one
+more finds the notes such an addendum corrects), selecting columns rather than ORM objects
+because a program-year is ~90,000 attendance rows.
 """
 from __future__ import annotations
 
@@ -18,14 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from portal.clock import local_today, local_to_utc
-from portal.archive_binding import AddendumRecord, addenda_differing, bind_facts
+from portal.archive_binding import (AddendumRecord, addenda_differing, addenda_missing_rows,
+                                    addendum_entries, bind_facts)
 from portal.extensions import db
 from portal.models import (Addendum, ArchivedDocument, AttendanceEntry, Authorization,
                            CareEpisode, Closure, Cohort, EncounterNote, GroupSession, Patient,
                            Payer, Program, TreatmentPlan, User)
 from portal.rules.authorizations import APPROVED_STATES, level_kind as asam_kind, policy_for
 from portal.rules.facts import (AttendanceFact, AuthorizationFact, PatientFact, ProgramFact,
-                                SessionFact)
+                                SessionFact, check_fields, frozen_new_unchecked)
 from portal.rules.notes import DocumentationFacts, NoteFact, PlanFact
 
 ADOLESCENT_UNDER_YEARS = 18
@@ -135,33 +138,43 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     if patient_ids is not None:
         session_q = session_q.where(GroupSession.id.in_(
             select(AttendanceEntry.session_id).where(AttendanceEntry.patient_id.in_(patient_ids))))
+    # Core rows unpacked by position: the ORM's result wrapping and by-name row access cost more
+    # than reading the rows themselves at a program-year's size (bench/claim_lines.py).
+    conn = db.session.connection()
     sessions = []
-    session_ids = []
-    for r in db.session.execute(session_q):
-        session_ids.append(r.id)
-        sessions.append(SessionFact(
-            session_id=r.id, cohort_name=r.cohort, dos=r.dos, scheduled_start=r.scheduled_start,
-            scheduled_end=r.scheduled_end, actual_start=r.actual_start, actual_end=r.actual_end,
-            facilitator_id=r.fid, facilitator_name=r.fname,
-            facilitator_credential=r.credential or "", facilitator_npi=r.npi,
-            modality=r.modality, patient_location=r.patient_location,
+    for (sid, dos, scheduled_start, scheduled_end, actual_start, actual_end, modality, pos,
+         patient_location, status, cohort, fid, fname, credential, npi, entry_seq, break_minutes,
+         sname, scred, snpi) in conn.execute(session_q).all():
+        sessions.append(frozen_new_unchecked(SessionFact, {
+            "session_id": sid, "cohort_name": cohort, "dos": dos,
+            "scheduled_start": scheduled_start, "scheduled_end": scheduled_end,
+            "actual_start": actual_start, "actual_end": actual_end, "facilitator_id": fid,
+            "facilitator_name": fname, "facilitator_credential": credential or "",
+            "facilitator_npi": npi, "modality": modality, "patient_location": patient_location,
             # In person, a POS the session records is a real choice (None: the payer's rule
             # decides); for telehealth the payer's rules derive POS 10/02 from the location.
-            pos_override=r.place_of_service if r.modality == "in_person" else None,
-            supervising_name=r.sname or "", supervising_credential=r.scred,
-            supervising_npi=r.snpi, break_minutes=r.break_minutes or 0,
-            roster_closed=r.status == "closed", archive_seq=r.entry_seq))
+            "pos_override": pos if modality == "in_person" else None,
+            "supervising_credential": scred, "supervising_npi": snpi,
+            "supervising_name": sname or "", "roster_closed": status == "closed",
+            "archive_seq": entry_seq, "headcount_present": None, "is_group": True,
+            "archive_differs": None, "break_minutes": break_minutes or 0}))
+    if sessions:  # one dict literal makes every session: its keys checked once
+        check_fields(SessionFact, sessions[0].__dict__)
+    session_ids = [s.session_id for s in sessions]
 
     attendance = []
-    notes: dict[tuple, list] = {}
+    notes: dict[tuple, NoteFact] = {}
     note_by_doc: dict[int, tuple] = {}
     patient_set: set[int] = set(patient_ids or ())
     if session_ids:
         # Each row's encounter note comes with it (one outer join, not a second 90,000-row
         # query): see load_documentation.
-        rows = db.session.execute(
+        # Only whether a patient signed matters to the rules: the database answers that, so the
+        # signature time is not parsed for every row.
+        rows = conn.execute(
             select(AttendanceEntry.session_id, AttendanceEntry.patient_id, AttendanceEntry.status,
-                   AttendanceEntry.arrival, AttendanceEntry.departure, AttendanceEntry.signed_at,
+                   AttendanceEntry.arrival, AttendanceEntry.departure,
+                   AttendanceEntry.signed_at.is_not(None).label("signed"),
                    EncounterNote.status.label("note_status"),
                    EncounterNote.signed_at.label("note_signed_at"), EncounterNote.objective_key,
                    EncounterNote.plan_id, EncounterNote.clone_flag,
@@ -171,24 +184,29 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
             .where(AttendanceEntry.session_id.in_(
                 select(GroupSession.id).join(Cohort).where(
                     Cohort.program_id == program.id, GroupSession.dos >= start,
-                    GroupSession.dos <= last_dos))))
+                    GroupSession.dos <= last_dos)))).all()
         wanted = set(session_ids)
-        for r in rows:
-            if r.session_id not in wanted:
+        # ~90,000 rows: each fact is made from one dict literal, whose keys are checked against
+        # the dataclass once (below), not per row (portal.rules.facts.frozen_new).
+        for (sid, pid, status, arrival, departure, signed, note_status, note_signed_at,
+             objective_key, plan_id, clone_flag, note_doc) in rows:
+            if sid not in wanted:
                 continue
-            patient_set.add(r.patient_id)
-            attendance.append(AttendanceFact(
-                session_id=r.session_id, patient_id=r.patient_id, status=r.status,
-                arrival=r.arrival, departure=r.departure, signed=r.signed_at is not None))
-            if r.note_status is not None:
-                # NoteFact field order: session, patient, signed_at (drafts: None), objective,
-                # plan version, similarity flag, archive seq.
-                notes[(r.session_id, r.patient_id)] = [
-                    r.session_id, r.patient_id,
-                    r.note_signed_at if r.note_status == "signed" else None, r.objective_key,
-                    r.plan_id, r.clone_flag, None]
-                if r.note_doc is not None:
-                    note_by_doc[r.note_doc] = (r.session_id, r.patient_id)
+            attendance.append(frozen_new_unchecked(AttendanceFact, {
+                "session_id": sid, "patient_id": pid, "status": status, "arrival": arrival,
+                "departure": departure, "signed": bool(signed), "archive_differs": None}))
+            if note_status is not None:
+                notes[(sid, pid)] = frozen_new_unchecked(NoteFact, {
+                    "session_id": sid, "patient_id": pid,
+                    "signed_at": note_signed_at if note_status == "signed" else None,
+                    "objective_key": objective_key, "plan_version_id": plan_id,
+                    "clone_flag": clone_flag, "archive_seq": None})
+                if note_doc is not None:
+                    note_by_doc[note_doc] = (sid, pid)
+        for fact in (next(iter(attendance), None), next(iter(notes.values()), None)):
+            if fact is not None:
+                check_fields(type(fact), fact.__dict__)
+        patient_set |= {a.patient_id for a in attendance}
 
     auth_q = select(Authorization.id, Authorization.patient_id, Authorization.number,
                     Authorization.start_date, Authorization.end_date, Authorization.units,
@@ -200,11 +218,18 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
     auth_rows = db.session.execute(auth_q).all()
     # Only IOP-level authorizations cover an IOP line (pending ones hold it); the payer's week
     # decides a per-week bucket.
+    week_starts: dict[tuple, int] = {}  # (payer, kind, start) -> the policy's week start
+
+    def week_start(r) -> int:
+        key = (r.rule_key, r.kind, r.start_date)
+        if key not in week_starts:
+            week_starts[key] = policy_for(r.rule_key, r.kind, r.start_date).week_start
+        return week_starts[key]
+
     authorizations = tuple(AuthorizationFact(
         patient_id=r.patient_id, number=r.number or f"R-{r.id}", start=r.start_date,
         end=r.end_date, units_authorized=r.units, code=r.hcpcs_code, status=r.status,
-        units_per_week=r.units_per_week,
-        week_start=policy_for(r.rule_key, r.kind, r.start_date).week_start)
+        units_per_week=r.units_per_week, week_start=week_start(r))
         for r in auth_rows if level_kind(r.level_of_care) is None)
     # Higher-level days: approved PHP/residential authorizations and level-of-care episodes.
     higher = other_level_days([r for r in auth_rows if r.status in APPROVED_STATES], start,
@@ -234,7 +259,8 @@ def load_facts(program: Program, first_dos: date, last_dos: date, *,
         for r in db.session.execute(patient_q))
     known = {p.patient_id for p in patients}
     facts = Facts(program_fact(program), patients, tuple(sessions),
-                  tuple(a for a in attendance if a.patient_id in known), authorizations)
+                  tuple(attendance) if patient_set <= known
+                  else tuple(a for a in attendance if a.patient_id in known), authorizations)
     # The archive decides: closed rosters whose rows differ from their chain entry are marked
     # so the rules block them (two more queries, see portal/archive_binding.py). Addenda are
     # applied after that check: the original rows are what the roster's entry commits to.
@@ -265,6 +291,35 @@ def _other_level_days(patient_ids, first: date, last: date) -> dict:
             days.add(day)
             day += timedelta(days=1)
     return {pid: {k: frozenset(v) for k, v in kinds.items()} for pid, kinds in out.items()}
+
+
+def _addenda_without_rows(sessions: list, rows: list, note_by_doc: dict) -> list[tuple]:
+    """((session, patient), addendum entry seq) for every addendum to a loaded roster or note
+    whose chain entry has no ``addenda`` row. One query for the chain's addenda since the
+    window's first archived roster (notes are archived after their roster), and one more only
+    when a missing addendum corrects something other than a loaded roster (a note)."""
+    roster_seqs = {s.archive_seq: s.session_id for s in sessions if s.archive_seq is not None}
+    if not roster_seqs:
+        return []
+    missing = addenda_missing_rows(addendum_entries(min(roster_seqs) - 1),
+                                   [(r.seq, r.patient_id, r.original_seq) for r in rows])
+    if not missing:
+        return []
+    others = {e.original_seq for e in missing
+              if e.original_seq is not None and e.original_seq not in roster_seqs}
+    note_of_seq = {}
+    if others and note_by_doc:
+        note_of_seq = {seq: note_by_doc[doc] for doc, seq in db.session.execute(
+            select(ArchivedDocument.id, ArchivedDocument.entry_seq)
+            .where(ArchivedDocument.entry_seq.in_(others))) if doc in note_by_doc}
+    out = []
+    for e in missing:
+        if e.original_seq in roster_seqs:
+            if e.patient_id is not None and e.patient_id.isdigit():
+                out.append(((roster_seqs[e.original_seq], int(e.patient_id)), e.seq))
+        elif e.original_seq in note_of_seq:
+            out.append((note_of_seq[e.original_seq], e.seq))
+    return out
 
 
 def load_documentation(program: Program, start: date, last_dos: date, sessions: list,
@@ -304,6 +359,10 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
                        parsed[r.id] if parsed[r.id] is not None else {"": "unreadable"})
         for r in rows]) if rows else {}
     blocked: dict[tuple, int] = {}  # (session, patient) -> entry seq the addendum differs from
+    # An addendum the chain holds but no row stands for (deleted, or moved away): without this
+    # the day would silently be billed on the facts the addendum corrected.
+    for target, seq in _addenda_without_rows(sessions, rows, note_by_doc):
+        blocked.setdefault(target, seq)
     roster_fix: dict[tuple, dict] = {}
     for r in rows:
         target = None
@@ -322,9 +381,10 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
         else:
             note = notes[target]
             if "objective_key" in fields:
-                note[3] = fields["objective_key"]
+                note = replace(note, objective_key=fields["objective_key"])
             if fields.get("clone_review"):
-                note[5] = "resolved"
+                note = replace(note, clone_flag="resolved")
+            notes[target] = note
     if roster_fix:
         dos_of = {s.session_id: s.dos for s in sessions}
         fixed = []
@@ -362,7 +422,7 @@ def load_documentation(program: Program, start: date, last_dos: date, sessions: 
     closures = frozenset(db.session.scalars(
         select(Closure.date).where(Closure.program_id == program.id)))
     documentation = DocumentationFacts(
-        notes=tuple(NoteFact(*n) for n in notes.values()),
+        notes=tuple(notes.values()),
         plans=tuple(plans), unsigned_plan_patients=frozenset(drafts), closures=closures,
         time_zone=program.time_zone, today=local_today(tz))
     return attendance, documentation

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Hashable, Mapping
+from typing import Hashable, Iterable, Mapping
 
 ATTENDED = frozenset({"present", "late", "left_early"})
 
@@ -158,3 +158,38 @@ def addendum_differences(*, patient_id: Hashable, position: int, original_seq: i
     if archived != dict(fields):
         out.append("corrected fields differ from the archived addendum")
     return out
+
+
+@dataclass(frozen=True)
+class AddendumEntry:
+    """An addendum as its own chain entry names it (``subject``): the entry's seq, the
+    original's entry seq, the patient and the position in the original's chain of addenda."""
+
+    seq: int
+    original_seq: int | None
+    patient_id: str | None
+    position: str | None
+
+
+def addendum_entry(seq: int, subject: Mapping | None) -> AddendumEntry:
+    """The addendum an entry's subject names (missing or unreadable values become None)."""
+    subject = subject if isinstance(subject, Mapping) else {}
+    original = subject.get("original_entry_seq")
+    try:
+        original_seq = int(original) if isinstance(original, str) else None
+    except ValueError:
+        original_seq = None
+    patient = subject.get("patient_id")
+    position = subject.get("position")
+    return AddendumEntry(seq, original_seq, patient if isinstance(patient, str) else None,
+                         position if isinstance(position, str) else None)
+
+
+def addenda_without_rows(entries: Iterable[AddendumEntry],
+                         rows: Iterable[tuple[int | None, Hashable, int | None]]) -> list[AddendumEntry]:
+    """The archived addenda no database row stands for. ``rows``: (the row's own entry seq,
+    patient id, original's entry seq) per addendum row. An addendum whose row was deleted, or
+    moved to another patient or original, is missing for the day it corrects: billing would
+    otherwise fall back to the facts it corrected."""
+    have = {(seq, str(patient), original) for seq, patient, original in rows}
+    return [e for e in entries if (e.seq, e.patient_id, e.original_seq) not in have]

@@ -64,6 +64,8 @@ from portal.rules.facts import (
     ProgramFact,
     Reason,
     SessionFact,
+    check_fields,
+    frozen_new_unchecked,
 )
 from portal.rules.authorizations import (APPROVED_STATES, DENIED_STATES, HOLDING_STATES,
                                          STATE_LABELS, week_of)
@@ -100,6 +102,7 @@ class _SessionInfo:
     end_utc: object = None
     faults: list[Reason] = field(default_factory=list)  # payer-independent cohort faults
     attended_count: int = 0
+    neg_start: float = 0  # -(start as POSIX seconds): ranks groups, earliest first
 
 
 def _session_info(s: SessionFact) -> _SessionInfo:
@@ -130,6 +133,7 @@ def _session_info(s: SessionFact) -> _SessionInfo:
                 WHO_FACILITATOR, SCOPE_COHORT, SEVERITY_BLOCK, sid))
         else:
             info.start_utc, info.end_utc = to_utc(s.actual_start), to_utc(s.actual_end)
+            info.neg_start = -info.start_utc.timestamp()
     return info
 
 
@@ -222,7 +226,7 @@ def _union_minutes(intervals: list) -> tuple[int, bool]:
     return int(total_seconds // 60), overlap
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     """Mutable line while the derivation runs; frozen into ``ClaimLine`` at the end."""
 
@@ -248,24 +252,28 @@ class _Draft:
     payer_kind: str | None = None
 
     def freeze(self) -> ClaimLine:
+        reasons = tuple(self.reasons)
         if not self.attended:
             status = STATUS_NO_SERVICE
-        elif any(r.severity == SEVERITY_BLOCK for r in self.reasons):
-            status = STATUS_BLOCKED
-        elif any(r.severity == SEVERITY_HOLD for r in self.reasons):
-            status = STATUS_HELD
-        else:
+        else:  # blocked if any reason blocks, else held if any holds, else ready
             status = STATUS_READY
-        return ClaimLine(
-            patient_id=self.patient.patient_id, dos=self.dos, payer_key=self.patient.payer_key,
-            code=self.code, units=self.units, modifiers=self.modifiers, pos=self.pos,
-            rendering_npi=self.rendering_npi, rendering_name=self.rendering_name,
-            rendering_credential=self.rendering_credential, supervising_npi=self.supervising_npi,
-            supervising_name=self.supervising_name,
-            authorization_number=self.authorization_number, charge_cents=self.charge_cents,
-            minutes_attended=self.minutes, status=status, reasons=tuple(self.reasons),
-            session_ids=self.session_ids, modality=self.modality,
-        )
+            for r in reasons:
+                if r.severity == SEVERITY_BLOCK:
+                    status = STATUS_BLOCKED
+                    break
+                if r.severity == SEVERITY_HOLD:
+                    status = STATUS_HELD
+        return frozen_new_unchecked(ClaimLine, {
+            "patient_id": self.patient.patient_id, "dos": self.dos,
+            "payer_key": self.patient.payer_key, "code": self.code, "units": self.units,
+            "modifiers": self.modifiers, "pos": self.pos, "rendering_npi": self.rendering_npi,
+            "rendering_name": self.rendering_name,
+            "rendering_credential": self.rendering_credential,
+            "supervising_npi": self.supervising_npi, "supervising_name": self.supervising_name,
+            "authorization_number": self.authorization_number,
+            "charge_cents": self.charge_cents, "minutes_attended": self.minutes,
+            "status": status, "reasons": reasons, "session_ids": self.session_ids,
+            "modality": self.modality})
 
 
 def _choose_code(d: _Draft, rules: RuleVersion) -> None:
@@ -376,15 +384,29 @@ def _apply_coding(d: _Draft, rules: RuleVersion, primary: SessionFact, modalitie
     d.modifiers = tuple(seen)
 
 
+def _auths_for(auths: Sequence[AuthorizationFact], code: str, cache: dict) -> tuple[list, list]:
+    """(requests for ``code``, the approved ones in draining order: earliest start, then end,
+    then number), once per patient and code; ``cache`` lives for one derivation."""
+    key = (id(auths), code)
+    found = cache.get(key)
+    if found is None:
+        requested = [a for a in auths if a.code is None or a.code == code]
+        matching = sorted((a for a in requested if a.status in APPROVED_STATES),
+                          key=lambda a: (a.start, a.end, a.number))
+        found = cache[key] = (requested, matching)
+    return found
+
+
 def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[AuthorizationFact],
-                         used: dict) -> None:
+                         used: dict, cache: dict) -> None:
     """Attach the authorization covering the DOS and consume its units in DOS order (§9.16),
     in total and in the payer-week bucket, only for a line with no other blocking reason: a
     blocked day is not billed, so it must not use up the units a billable day needs. A day only
     a pending request covers is held."""
-    requested = [a for a in auths if a.code is None or a.code == d.code]
-    matching = [a for a in requested if a.status in APPROVED_STATES]
-    covering = [a for a in matching if a.start <= d.dos <= a.end]
+    requested, matching = _auths_for(auths, d.code, cache)
+    dos = d.dos
+    # in draining order, so overlapping auths drain earliest-starting first
+    covering = [a for a in matching if a.start <= dos <= a.end]
     if not covering and rules.authorization_required:
         for a in requested:
             if a.start <= d.dos <= a.end and a.status in HOLDING_STATES | DENIED_STATES:
@@ -400,11 +422,13 @@ def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[Authoriz
                 return
     if covering:
         # earliest-starting auth with units left, so overlapping auths drain in order
-        covering.sort(key=lambda a: (a.start, a.end, a.number))
         chosen = next((a for a in covering if used.get(id(a), 0) + d.units <= a.units_authorized),
                       covering[0])
         d.authorization_number = chosen.number
-        why = problem(chosen.number, "id") if d.payer_kind != "self_pay" else None
+        why = None
+        if d.payer_kind != "self_pay":
+            key = ("x12", chosen.number)  # once per authorization number
+            why = cache[key] if key in cache else cache.setdefault(key, problem(chosen.number, "id"))
         if why:
             d.reasons.append(Reason(
                 "x12_invalid_value", f"authorization number: {why}; correct it at the source "
@@ -496,6 +520,7 @@ def derive_claim_lines(
     cohort_cache: dict[tuple, list[Reason]] = {}
     drafts: list[_Draft] = []
     doc_index = documentation.index() if documentation is not None else None
+    doc_cache: dict[int, tuple] = {}  # id(rules) -> signing days, day kind, review interval
     for pid, days in days_by_patient.items():
         patient = patients_by_id[pid]
         attended_days: list[date] = []
@@ -509,40 +534,56 @@ def derive_claim_lines(
         if doc_index is not None:
             for d in drafts[len(drafts) - len(days):]:
                 if d.attended:
-                    _apply_documentation(d, doc_index, attended_days)
+                    _apply_documentation(d, doc_index, attended_days, doc_cache)
 
     _apply_weekly(drafts, rulebook)
     # drafts are grouped by patient and in DOS order within each patient (built that way above)
     used_units: dict[int, int] = {}
     x12_cache: dict[int, list[Reason]] = {}
+    auth_cache: dict[tuple, tuple] = {}
+    no_auths: list[AuthorizationFact] = []
     for d in drafts:
         if d.rules is not None and d.attended:
             _apply_x12_fields(d, x12_cache)
         if d.rules is not None and d.code:
-            _apply_authorization(d, d.rules, auths_by_patient.get(d.patient.patient_id, ()),
-                                 used_units)
-    drafts.sort(key=lambda d: (d.dos, str(d.patient.patient_id)))
-    return [d.freeze() for d in drafts]
+            _apply_authorization(d, d.rules, auths_by_patient.get(d.patient.patient_id, no_auths),
+                                 used_units, auth_cache)
+    label = {pid: str(pid) for pid in days_by_patient}
+    drafts.sort(key=lambda d: (d.dos, label[d.patient.patient_id]))
+    lines = [d.freeze() for d in drafts]
+    if lines:  # every line is made from the one dict literal in _Draft.freeze: check it once
+        check_fields(ClaimLine, lines[0].__dict__)
+    return lines
 
 
-def _apply_documentation(d: _Draft, index: DocumentationIndex, attended_days: list[date]) -> None:
-    signing = d.rules.note_signing if d.rules is not None else None
-    plan = d.rules.plan if d.rules is not None else None
-    d.reasons.extend(documentation_reasons(
-        index, d.patient.patient_id, d.dos, d.session_ids, attended_days,
-        signing.days if signing else 3, signing.day_kind if signing else "business",
-        ReviewInterval(plan.review_days, plan.review_sessions, plan.review_combine)
-        if plan else None))
+def _apply_documentation(d: _Draft, index: DocumentationIndex, attended_days: list[date],
+                         cache: dict) -> None:
+    rules = d.rules
+    found = cache.get(id(rules))
+    if found is None:  # the payer version's signing deadline and review interval, once each
+        signing = rules.note_signing if rules is not None else None
+        plan = rules.plan if rules is not None else None
+        found = cache[id(rules)] = (
+            signing.days if signing else 3, signing.day_kind if signing else "business",
+            ReviewInterval(plan.review_days, plan.review_sessions, plan.review_combine)
+            if plan else None)
+    d.reasons.extend(documentation_reasons(index, d.patient.patient_id, d.dos, d.session_ids,
+                                           attended_days, *found))
 
 
 def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: list[AttendanceFact],
                 infos: dict, rulebook: RuleBook, cohort_cache: dict) -> _Draft:
     d = _Draft(patient, dos)
-    attended_rows = [a for a in rows if a.status in ATTENDED_STATUSES]
-    d.attended = bool(attended_rows)
-    d.session_ids = tuple(dict.fromkeys(a.session_id for a in (attended_rows or rows)))
-    if not d.attended:
+    attended_rows = []
+    for a in rows:
+        if a.status in ATTENDED_STATUSES:
+            attended_rows.append(a)
+    chosen = attended_rows or rows
+    d.session_ids = ((chosen[0].session_id,) if len(chosen) == 1
+                     else tuple(dict.fromkeys(a.session_id for a in chosen)))
+    if not attended_rows:
         return d
+    d.attended = True
 
     per_session_minutes: dict[Hashable, int] = {}
     intervals = []
@@ -575,11 +616,13 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
             WHO_FACILITATOR, severity=SEVERITY_WARNING))
 
     # the group with the most minutes (then earliest start) supplies rendering provider & POS
-    primary_info = max(
-        (infos[sid] for sid in d.session_ids),
-        key=lambda i: (per_session_minutes.get(i.session.session_id, 0),
-                       -(i.start_utc.timestamp() if i.start_utc else 0)),
-    )
+    if len(d.session_ids) == 1:
+        primary_info = infos[d.session_ids[0]]
+    else:
+        primary_info = max(
+            (infos[sid] for sid in d.session_ids),
+            key=lambda i: (per_session_minutes.get(i.session.session_id, 0), i.neg_start),
+        )
     primary = primary_info.session
     d.rendering_npi = primary.facilitator_npi
     d.rendering_name = primary.facilitator_name
@@ -628,7 +671,7 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
             "principal_not_sud", f"principal diagnosis {patient.diagnoses[0]} is outside F10-F19",
             WHO_CLINICIAN, severity=SEVERITY_WARNING))
 
-    for level in sorted(rules.exclusive_levels):
+    for level in sorted(rules.exclusive_levels) if patient.other_level_days else ():
         if dos in patient.other_level_days.get(level, ()):
             d.reasons.append(Reason(
                 "exclusive_level_same_day",
@@ -698,16 +741,26 @@ def _apply_x12_fields(d: _Draft, cache: dict) -> None:
 
 def _add_cohort_faults(d: _Draft, infos: dict, rules: RuleVersion | None, payer_key: str,
                        cache: dict) -> None:
-    for sid in d.session_ids:
-        info = infos[sid]
-        d.reasons.extend(info.faults)
-        if rules is None:
-            continue
-        key = (sid, payer_key, rules.effective_from, d.code)
-        faults = cache.get(key)
-        if faults is None:
-            faults = cache[key] = _cohort_payer_faults(info, rules, d.code)
-        d.reasons.extend(faults)
+    """The cohort faults of the day's sessions: payer-independent ones and, with ``rules``,
+    the payer's. Cached per session (``cache``) and per combination of sessions, payer version
+    and code (the same for every patient of those groups that day)."""
+    day_key = ("day", d.session_ids, payer_key,
+               rules.effective_from if rules is not None else None, d.code)
+    faults = cache.get(day_key)
+    if faults is None:
+        faults = []
+        for sid in d.session_ids:
+            info = infos[sid]
+            faults.extend(info.faults)
+            if rules is None:
+                continue
+            key = (sid, payer_key, rules.effective_from, d.code)
+            payer_faults = cache.get(key)
+            if payer_faults is None:
+                payer_faults = cache[key] = _cohort_payer_faults(info, rules, d.code)
+            faults.extend(payer_faults)
+        cache[day_key] = faults
+    d.reasons.extend(faults)
 
 
 # ----------------------------------------------------------------------------------------
@@ -796,33 +849,38 @@ def _under_runs(weeks: dict, rules_of, minutes_of, days_of, adolescent_of) -> di
 
 def _group_weeks(items, patient_of, dos_of):
     weeks: dict[tuple, list] = defaultdict(list)
+    iso: dict[date, tuple] = {}  # a year has 366 dates at most: each one's ISO week once
     for it in items:
-        y, w, _ = dos_of(it).isocalendar()
-        weeks[(patient_of(it), y, w)].append(it)
+        dos = dos_of(it)
+        yw = iso.get(dos)
+        if yw is None:
+            y, w, _ = dos.isocalendar()
+            yw = iso[dos] = (y, w)
+        weeks[(patient_of(it), *yw)].append(it)
     return weeks
 
 
 def _apply_weekly(drafts: list[_Draft], rulebook: RuleBook) -> None:
     weeks = _group_weeks((d for d in drafts if d.attended), lambda d: d.patient.patient_id,
                          lambda d: d.dos)
-    def minutes_of(items):
-        return sum(d.minutes for d in items)
-
-    def days_of(items):
-        return sum(1 for d in items if d.minutes > 0)
-
-    runs = _under_runs(weeks, lambda items: max(items, key=lambda d: d.dos).rules, minutes_of,
-                       days_of, lambda items: items[0].patient.age_group == "adolescent")
+    # per week once: its last day (whose payer version decides), minutes and service days
+    totals = {id(items): (max(items, key=_dos_of), sum(d.minutes for d in items),
+                          sum(1 for d in items if d.minutes > 0)) for items in weeks.values()}
+    runs = _under_runs(weeks, lambda items: totals[id(items)][0].rules,
+                       lambda items: totals[id(items)][1], lambda items: totals[id(items)][2],
+                       lambda items: items[0].patient.age_group == "adolescent")
     for (pid, y, w), items in weeks.items():
-        last = max(items, key=lambda d: d.dos)
+        last, minutes, days = totals[id(items)]
         if last.rules is None:
             continue
-        minutes = minutes_of(items)
-        days = days_of(items)
         reasons = _week_reasons(minutes, days, last.rules, last.patient.age_group == "adolescent",
                                 f"{y}-W{w:02d}", runs[(pid, y, w)] or 1)
         for d in items:
             d.reasons.extend(reasons)
+
+
+def _dos_of(d: _Draft) -> date:
+    return d.dos
 
 
 def weekly_summary(lines: Iterable[ClaimLine], patients: Iterable[PatientFact],

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import AbstractSet, Hashable, Iterable, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
 
-from portal.rules.deadlines import is_late, signing_deadline
+from portal.rules.deadlines import signing_deadline
 from portal.rules.facts import SEVERITY_WARNING, WHO_CLINICIAN, Reason
 
 # --- The note form's enumerations (common IOP group-note forms: participation, affect,
@@ -198,21 +198,39 @@ class DocumentationIndex:
 
     def __init__(self, facts: DocumentationFacts):
         self.facts = facts
-        self.notes = {(n.session_id, n.patient_id): n for n in facts.notes}
+        # patient -> session -> note: one lookup per patient-day, then one per session
+        self.notes: dict[Hashable, dict[Hashable, NoteFact]] = {}
+        for n in facts.notes:
+            of = self.notes.get(n.patient_id)
+            if of is None:
+                of = self.notes[n.patient_id] = {}
+            of[n.session_id] = n
         self.plans: dict[Hashable, list[PlanFact]] = {}
         for p in sorted(facts.plans, key=lambda p: (p.effective, str(p.plan_version_id))):
             self.plans.setdefault(p.patient_id, []).append(p)
+        # Per patient, the versions' effective dates in the same order (binary search), and
+        # per (DOS, days, kind) the signing deadline: both asked once per attended day.
+        self._effective = {pid: [p.effective for p in versions]
+                           for pid, versions in self.plans.items()}
+        self._deadlines: dict[tuple, date] = {}
+        self.tz = ZoneInfo(facts.time_zone)
 
     def active_plan(self, patient_id: Hashable, dos: date) -> tuple[PlanFact | None, PlanFact | None]:
         """(version in force on ``dos``, the next version after it or None)."""
-        versions = self.plans.get(patient_id, [])
-        current = nxt = None
-        for p in versions:
-            if p.effective <= dos:
-                current = p
-            elif nxt is None and current is not None:
-                nxt = p
-        return current, nxt
+        versions = self.plans.get(patient_id)
+        if not versions:
+            return None, None
+        i = bisect_right(self._effective[patient_id], dos)
+        if i == 0:
+            return None, None
+        return versions[i - 1], versions[i] if i < len(versions) else None
+
+    def deadline(self, dos: date, days: int, kind: str) -> date:
+        key = (dos, days, kind)
+        found = self._deadlines.get(key)
+        if found is None:
+            found = self._deadlines[key] = signing_deadline(dos, days, kind, self.facts.closures)
+        return found
 
 
 def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: date,
@@ -243,9 +261,11 @@ def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: 
             out.append(Reason("plan_review_overdue", f"{d}: treatment plan review was due "
                               f"{due.isoformat()} (plan in effect since "
                               f"{plan.effective.isoformat()})", WHO_CLINICIAN))
-    deadline = _deadline(dos, note_days, note_day_kind, facts.closures)
+    deadline = index.deadline(dos, note_days, note_day_kind)
+    tz = index.tz
+    notes = index.notes.get(patient_id, {})
     for sid in session_ids:
-        note = index.notes.get((sid, patient_id))
+        note = notes.get(sid)
         if note is None or note.signed_at is None:
             overdue = facts.today is not None and facts.today > deadline
             code = "note_missing" if note is None else "note_not_signed"
@@ -254,7 +274,11 @@ def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: 
                               + (" (overdue)" if overdue else ""), WHO_CLINICIAN,
                               session_id=sid))
             continue
-        if is_late(note.signed_at, deadline, facts.time_zone):
+        # deadlines.is_late, with the zone looked up once per derivation
+        signed_at = note.signed_at
+        if signed_at.tzinfo is None:
+            raise ValueError("naive datetime: store and pass UTC-aware instants")
+        if signed_at.astimezone(tz).date() > deadline:
             out.append(Reason("note_late", f"{d}: note signed after its deadline "
                               f"{deadline.isoformat()}", WHO_CLINICIAN,
                               severity=SEVERITY_WARNING, session_id=sid))
@@ -270,11 +294,6 @@ def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: 
                               "identical to another patient's in the same group; review it "
                               "(addendum)", WHO_CLINICIAN, session_id=sid))
     return out
-
-
-@lru_cache(maxsize=4096)
-def _deadline(dos: date, days: int, kind: str, closures: frozenset) -> date:
-    return signing_deadline(dos, days, kind, closures)
 
 
 def note_deadline(dos: date, note_days: int, note_day_kind: str,

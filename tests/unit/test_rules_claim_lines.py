@@ -434,3 +434,17 @@ def test_subscriber_address_missing(payer, address, expected):
     if expected:
         r = next(r for r in line.reasons if r.code == "subscriber_address_missing")
         assert r.who_must_act == "billing" and "subscriber address missing" in r.message
+
+
+def test_frozen_new_is_the_dataclass_built_at_once_and_refuses_a_missing_field():
+    from portal.rules.facts import frozen_new
+
+    made = frozen_new(AttendanceFact, {"session_id": "s1", "patient_id": "p1", "status": "late",
+                                       "arrival": at(MON, 9, 30), "departure": None,
+                                       "signed": True, "archive_differs": None})
+    built = AttendanceFact("s1", "p1", "late", at(MON, 9, 30), None, True)
+    assert made == built and hash(made) == hash(built) and repr(made) == repr(built)
+    with pytest.raises(AttributeError):
+        made.status = "present"  # still frozen
+    with pytest.raises(TypeError, match="every field"):
+        frozen_new(AttendanceFact, {"session_id": "s1", "patient_id": "p1", "status": "late"})

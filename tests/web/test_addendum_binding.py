@@ -125,9 +125,110 @@ def test_addendum_moved_to_another_patient_blocks_that_patient(world, day):  # n
     addendum = _late_addendum(world, am, alvarez)
     seq = addendum.document.entry_seq
     _sql("UPDATE addenda SET patient_id = :p WHERE id = :a", p=obrien.id, a=addendum.id)
-    line, codes = _reasons(world, obrien)
+    line, _codes = _reasons(world, obrien)
     assert _blocked_by(line, seq)
-    # Alvarez's day no longer has the (moved) correction: as archived on the roster, unblocked by it.
+    # For Alvarez the archived correction now has no row: her day is not billed on the facts it
+    # corrected (full minutes), it is blocked, naming the addendum's entry.
+    line, _codes = _reasons(world, alvarez)
+    assert line.status == "blocked" and _blocked_by(line, seq)
+    assert db.session.get(Addendum, addendum.id).patient_id == obrien.id
+
+
+# --- A deleted addendum row ---------------------------------------------------------------
+# The insider deletes the row of an archived addendum (its entry stays in the chain, which
+# the insider cannot change without a witness noticing). Without the check, readiness and
+# billing would fall back to the facts the addendum corrected.
+
+def _corrected_minimum_day(world, am, alvarez):
+    """Alvarez's note signed and a roster addendum saying she came an hour late (under the
+    daily minimum): the corrected day is blocked for minutes, not for the archive."""
+    write_group(world, am)
+    n = svc.save_note(am.id, alvarez.id, author=world.facilitator, form=dict(GOOD, individual_text="Own words."))
+    note = svc.sign_note(n.id, signer=world.facilitator, attested=True)
+    addendum = _late_addendum(world, am, alvarez)
+    _line, codes = _reasons(world, alvarez)
+    assert "under_daily_minimum" in codes and "record_differs_from_archive" not in codes
+    return note, addendum
+
+
+def test_deleted_roster_addendum_row_blocks_the_day_on_board_and_readiness_and_verify_names_it(
+        world, day, client, login, runner):  # noqa: F811
+    am, _plans = day
+    alvarez = world.patients[0]
+    _note, addendum = _corrected_minimum_day(world, am, alvarez)
+    seq, position = addendum.document.entry_seq, addendum.position
+    original_seq = addendum.original.entry_seq
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+
+    _sql("DELETE FROM addenda WHERE id = :a", a=addendum.id)
+    line, codes = _reasons(world, alvarez)
+    # Not the original's full minutes billed: blocked, naming the addendum's entry, for the admin.
+    assert line.status == "blocked" and _blocked_by(line, seq), [r.message for r in line.reasons]
+
+    day_ = am.dos.isoformat()
+    login.as_(world.billing)
+    board = client.get(f"/billing/?date={day_}")
+    assert board.status_code == 200
+    assert f"record differs from archive entry #{seq}" in board.get_data(as_text=True)
+    page = client.get(f"/readiness/patients/{alvarez.id}?from={day_}&to={day_}")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert f"record differs from archive entry #{seq}" in body and "(admin)" in body
+    # O'Brien's day on the same roster has no addendum: not blocked by Alvarez's.
+    line, codes = _reasons(world, world.patients[1])
+    assert "record_differs_from_archive" not in codes
+
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert (f"addendum {position} to entry #{original_seq} (patient id {alvarez.id}): record "
+            f"differs from archive entry #{seq}: no addendum row") in result.output
+
+
+def test_deleted_note_addendum_row_blocks_the_day_on_the_board_and_verify_names_it(
+        world, day, client, login, runner):  # noqa: F811
+    """A signed note's addendum has its row deleted: the note billing reads would no longer be
+    the latest archived one, so the day is blocked for the admin."""
+    am, _plans = day
+    alvarez = world.patients[0]
+    write_group(world, am)
+    n = svc.save_note(am.id, alvarez.id, author=world.facilitator, form=dict(GOOD, individual_text="Own words."))
+    note = svc.sign_note(n.id, signer=world.facilitator, attested=True)
+    addendum = add_svc.add_addendum(note.document_id, alvarez.id, based_on=None, author=world.facilitator,
+                                    reason="Participation was minimal, not active",
+                                    fields={"participation": "minimal"})
+    seq, original_seq = addendum.document.entry_seq, note.document.entry_seq
     line, codes = _reasons(world, alvarez)
     assert "record_differs_from_archive" not in codes
-    assert db.session.get(Addendum, addendum.id).patient_id == obrien.id
+
+    _sql("DELETE FROM addenda WHERE id = :a", a=addendum.id)
+    line, codes = _reasons(world, alvarez)
+    assert line.status == "blocked" and _blocked_by(line, seq), [r.message for r in line.reasons]
+
+    day_ = am.dos.isoformat()
+    login.as_(world.billing)
+    board = client.get(f"/billing/?date={day_}")
+    assert board.status_code == 200
+    assert f"record differs from archive entry #{seq}" in board.get_data(as_text=True)
+
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert f"to entry #{original_seq} (patient id {alvarez.id}): record differs from archive entry #{seq}" \
+        in result.output
+
+
+def test_deleted_plan_addendum_row_is_named_by_verify(world, day, runner):  # noqa: F811
+    """A plan addendum corrects objective wording and target dates, which billing does not read;
+    its deleted row is still a record that differs from the archive, and verify names it."""
+    _am, plans = day
+    alvarez = world.patients[0]
+    plan = plans[0]
+    key = plan.objectives[0]["key"]
+    addendum = add_svc.add_addendum(plan.document_id, alvarez.id, based_on=None, author=world.facilitator,
+                                    reason="Objective reworded to be measurable",
+                                    fields={f"objective:{key}": "Attend 3 groups a week for 4 weeks"})
+    seq = addendum.document.entry_seq
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+    _sql("DELETE FROM addenda WHERE id = :a", a=addendum.id)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert f"record differs from archive entry #{seq}: no addendum row" in result.output
