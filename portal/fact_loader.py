@@ -19,6 +19,7 @@ from datetime import date, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from portal.gc_pause import with_collection_paused
 from portal.clock import local_today, local_to_utc
 from portal.archive_binding import (AddendumRecord, addenda_differing, addenda_missing_rows,
                                     addendum_entries, bind_facts)
@@ -108,6 +109,7 @@ def _age_group(dob: date, on: date) -> str:
     return "adolescent" if years < ADOLESCENT_UNDER_YEARS else "adult"
 
 
+@with_collection_paused  # ~100,000 acyclic facts per program-year: see portal/gc_pause.py
 def load_facts(program: Program, first_dos: date, last_dos: date, *,
                patient_ids: list[int] | None = None,
                lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> Facts:

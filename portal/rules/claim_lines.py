@@ -42,6 +42,7 @@ from functools import lru_cache
 from datetime import date
 from typing import Hashable, Iterable, Sequence
 
+from portal.gc_pause import with_collection_paused
 from portal.rules.facts import (
     ATTENDED_STATUSES,
     SCOPE_COHORT,
@@ -471,6 +472,7 @@ def _apply_authorization(d: _Draft, rules: RuleVersion, auths: Sequence[Authoriz
             WHO_BILLING))
 
 
+@with_collection_paused  # ~140,000 acyclic drafts and lines per program-year: portal/gc_pause.py
 def derive_claim_lines(
     program: ProgramFact,
     patients: Iterable[PatientFact],
