@@ -19,6 +19,7 @@ from portal.services.checkpoints import public_key
 from portal.services.schedule import ensure_sessions
 from tests import factories
 from tests.audit_files.test_build import run_verifier
+from tests.e2e.signing_in import sign_in
 from tests.e2e.test_accessibility import audit
 
 pytestmark = pytest.mark.e2e
@@ -45,11 +46,7 @@ def test_auditor_downloads_and_verifies_an_audit_file(live_server, job_worker, b
                                   accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{live_server}/login")
-    page.fill("#email", email)
-    page.fill("#password", factories.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
+    sign_in(page, live_server, email)
 
     page.goto(f"{live_server}/readiness/")
     if found := audit(page, live_server):
@@ -128,11 +125,7 @@ def test_a_refusal_from_the_error_handler_shows_on_the_request_form(live_server,
     db.session.rollback()
     context = browser.new_context(viewport={"width": 820, "height": 1180})
     page = context.new_page()
-    page.goto(f"{live_server}/login")
-    page.fill("#email", email)
-    page.fill("#password", factories.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
+    sign_in(page, live_server, email)
     page.goto(f"{live_server}/patients/{patient_id}/audit-file")
     page.fill("#recipient", "Sunrise\u202e MCO")
     page.click("#audit-file-panel button[type=submit]")
