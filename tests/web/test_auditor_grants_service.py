@@ -51,36 +51,7 @@ MIGRATION = Path(__file__).resolve().parents[2] / "migrations/versions/20261202_
 def test_migration_turns_a_payer_scope_into_an_expiring_grant(tmp_path):
     """On a database at the previous head with a payer-scoped auditor: the upgrade writes one
     §2.53 grant for that payer expiring in 90 days and drops the column; downgrade restores it."""
-    from flask_migrate import upgrade
-
-    from portal import create_app
-
-    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
-    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url,
-                      "PORTAL_ARCHIVE_DIR": str(tmp_path / "a"),
-                      "PORTAL_SIGNING_KEY": str(tmp_path / "k" / "key"),
-                      "PORTAL_CHECKPOINT_DIR": str(tmp_path / "c")})
-    spec = importlib.util.spec_from_file_location("mg", MIGRATION)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.revision == "20261202_g"
-    import logging
-
-    # Alembic's env.py runs logging.fileConfig, which disables every logger that exists; later
-    # tests read the portal's log (caplog), so put the loggers back as they were.
-    loggers = [lg for lg in logging.Logger.manager.loggerDict.values()
-               if isinstance(lg, logging.Logger)]
-    disabled = {lg: lg.disabled for lg in loggers}
-    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
-    try:
-        with app.app_context():
-            upgrade(revision=mod.down_revision)  # the previous head, wherever the chain puts it
-            db.engine.dispose()
-    finally:
-        for lg, was in disabled.items():
-            lg.disabled = was
-        logging.root.setLevel(root_level)
-        logging.root.handlers[:] = root_handlers
+    url, mod = _before_migration(tmp_path, MIGRATION, "20261202_g")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO payers (id, rule_key, name, kind, census_aliases) "
@@ -112,34 +83,7 @@ START_MIGRATION = (Path(__file__).resolve().parents[2]
 def test_migration_adds_an_empty_start_and_keeps_the_grants(tmp_path):
     """Existing grants get no start (access keeps beginning when granted); downgrade drops the
     column and keeps the grants."""
-    import logging
-
-    from flask_migrate import upgrade
-
-    from portal import create_app
-
-    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
-    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url,
-                      "PORTAL_ARCHIVE_DIR": str(tmp_path / "a"),
-                      "PORTAL_SIGNING_KEY": str(tmp_path / "k" / "key"),
-                      "PORTAL_CHECKPOINT_DIR": str(tmp_path / "c")})
-    spec = importlib.util.spec_from_file_location("ms", START_MIGRATION)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.revision == "20261203_b"
-    loggers = [lg for lg in logging.Logger.manager.loggerDict.values()
-               if isinstance(lg, logging.Logger)]
-    disabled = {lg: lg.disabled for lg in loggers}
-    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
-    try:
-        with app.app_context():
-            upgrade(revision=mod.down_revision)
-            db.engine.dispose()
-    finally:  # Alembic's fileConfig disables the loggers later tests read (see above)
-        for lg, was in disabled.items():
-            lg.disabled = was
-        logging.root.setLevel(root_level)
-        logging.root.handlers[:] = root_handlers
+    url, mod = _before_migration(tmp_path, START_MIGRATION, "20261203_b")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO users (id, name, email, password_hash, role, "
@@ -157,3 +101,39 @@ def test_migration_adds_an_empty_start_and_keeps_the_grants(tmp_path):
         assert "starts_at" not in {c["name"] for c in inspect(conn).get_columns("auditor_grants")}
         assert conn.execute(text("SELECT id FROM auditor_grants")).scalars().all() == [7]
     engine.dispose()
+
+
+def _before_migration(tmp_path, path: Path, revision: str):
+    """A new SQLite database upgraded to just before the migration at ``path`` (wherever the
+    chain puts it), and that migration's module, for a test to run its upgrade and downgrade."""
+    import logging
+
+    from flask_migrate import upgrade
+
+    from portal import create_app
+
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url,
+                      "PORTAL_ARCHIVE_DIR": str(tmp_path / "a"),
+                      "PORTAL_SIGNING_KEY": str(tmp_path / "k" / "key"),
+                      "PORTAL_CHECKPOINT_DIR": str(tmp_path / "c")})
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.revision == revision
+    # Alembic's env.py runs logging.fileConfig, which disables every logger that exists; later
+    # tests read the portal's log (caplog), so put the loggers back as they were.
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values()
+               if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
+    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
+    try:
+        with app.app_context():
+            upgrade(revision=mod.down_revision)
+            db.engine.dispose()
+    finally:
+        for lg, was in disabled.items():
+            lg.disabled = was
+        logging.root.setLevel(root_level)
+        logging.root.handlers[:] = root_handlers
+    return url, mod
