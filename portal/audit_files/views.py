@@ -85,17 +85,22 @@ def _form_defaults(patient) -> dict:
             "consent_scope": ""}
 
 
-def read_request(form) -> tuple[dict, list[str]]:
-    """The form's fields as the service takes them, and the problems found (clear words)."""
-    values = {k: (form.get(k) or "").strip() for k in
-              ("dos_from", "dos_to", "recipient", "purpose", "legal_basis", "consent_scope")}
-    problems = []
-    dates = {}
+def _read_dates(values: dict) -> tuple[dict, list[str]]:
+    """``dos_from``/``dos_to`` as dates, and the problems with them, for both request forms."""
+    dates, problems = {}, []
     for key, label in (("dos_from", "first date of service"), ("dos_to", "last date of service")):
         try:
             dates[key] = read_date(values[key], label)
         except DateInputError as exc:
             problems.append(str(exc))
+    return dates, problems
+
+
+def read_request(form) -> tuple[dict, list[str]]:
+    """The form's fields as the service takes them, and the problems found (clear words)."""
+    values = {k: (form.get(k) or "").strip() for k in
+              ("dos_from", "dos_to", "recipient", "purpose", "legal_basis", "consent_scope")}
+    dates, problems = _read_dates(values)
     if len(values["consent_scope"]) > 5000:
         problems.append("The consent scope is longer than 5,000 characters.")
     if not problems:
@@ -195,12 +200,7 @@ def auditor_request(patient_id: int):
         return _auditor_page(patient, _auditor_defaults(patient,
                                                         auditor_access.scope().grants_for(patient)), [])
     values = {k: (request.form.get(k) or "").strip()[:40] for k in ("dos_from", "dos_to")}
-    dates, problems = {}, []
-    for key, label in (("dos_from", "first date of service"), ("dos_to", "last date of service")):
-        try:
-            dates[key] = read_date(values[key], label)
-        except DateInputError as exc:
-            problems.append(str(exc))
+    dates, problems = _read_dates(values)
     if not problems:
         problems = rules.check_range(dates["dos_from"], dates["dos_to"],
                                      today=local_today(current_program().tz))

@@ -10,4 +10,7 @@ def sign_in(page, base: str, email: str) -> None:
     page.fill("#email", email)
     page.fill("#password", factories.PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
+    try:
+        page.wait_for_url(lambda url: "/login" not in url)
+    except Exception:
+        raise AssertionError(f"sign-in of {email} failed: {page.url} {page.inner_text('body')[:800]}")

@@ -14,20 +14,10 @@ from portal.extensions import db
 from portal.models import User
 from portal.services.schedule import ensure_sessions
 from tests import factories
+from tests.e2e.signing_in import sign_in
 from tests.e2e.test_accessibility import audit
 
 pytestmark = pytest.mark.e2e
-
-
-def _sign_in(page, base, email):
-    page.goto(f"{base}/login")
-    page.fill("#email", email)
-    page.fill("#password", factories.PASSWORD)
-    page.click("button[type=submit]")
-    try:
-        page.wait_for_url(lambda url: "/login" not in url)
-    except Exception:
-        raise AssertionError(f"sign-in of {email} failed: {page.url} {page.inner_text('body')[:800]}")
 
 
 def test_admin_grants_and_the_auditor_sees_only_the_scope(live_server, browser, world):
@@ -47,7 +37,7 @@ def test_admin_grants_and_the_auditor_sees_only_the_scope(live_server, browser, 
     context = browser.new_context(viewport={"width": 1180, "height": 820})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    _sign_in(page, live_server, admin_email)
+    sign_in(page, live_server, admin_email)
     page.goto(f"{live_server}/auditors/grants")
     if found := audit(page, live_server):
         problems["grants"] = found
@@ -74,7 +64,7 @@ def test_admin_grants_and_the_auditor_sees_only_the_scope(live_server, browser, 
     context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    _sign_in(page, live_server, reviewer_email)
+    sign_in(page, live_server, reviewer_email)
     page.goto(f"{live_server}/readiness/")
     body = page.inner_text("main")
     assert "García-López" in body and "Alvarez" not in body and "Nguyen" not in body
@@ -95,7 +85,7 @@ def test_admin_grants_and_the_auditor_sees_only_the_scope(live_server, browser, 
     context = browser.new_context(viewport={"width": 1180, "height": 820})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    _sign_in(page, live_server, admin_email)
+    sign_in(page, live_server, admin_email)
     page.goto(f"{live_server}/auditors/{reviewer_id}/views")
     log = page.inner_text("main")
     assert f"/verify/{seq}" in log and "out of scope" in log

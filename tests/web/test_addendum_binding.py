@@ -88,15 +88,7 @@ def test_tampered_addendum_row_and_index_line_block_on_board_and_readiness(
     line, _codes = _reasons(world, alvarez)
     assert line.status == "blocked" and _blocked_by(line, seq)
 
-    day_ = am.dos.isoformat()
-    login.as_(world.billing)
-    board = client.get(f"/billing/?date={day_}")
-    assert board.status_code == 200
-    assert f"record differs from archive entry #{seq}" in board.get_data(as_text=True)
-    page = client.get(f"/readiness/patients/{alvarez.id}?from={day_}&to={day_}")
-    assert page.status_code == 200
-    body = page.get_data(as_text=True)
-    assert f"record differs from archive entry #{seq}" in body and "(admin)" in body
+    _pages_block(client, login, world, alvarez, am.dos, seq)
 
 
 def test_tampered_note_addendum_blocks_the_day_and_is_not_applied(world, day):  # noqa: F811
@@ -139,6 +131,21 @@ def test_addendum_moved_to_another_patient_blocks_that_patient(world, day):  # n
 # the insider cannot change without a witness noticing). Without the check, readiness and
 # billing would fall back to the facts the addendum corrected.
 
+def _pages_block(client, login, world, patient, dos, seq, *, readiness=True) -> None:
+    """The billing board (and the patient's readiness page) show the day blocked, naming the
+    addendum's entry, for the admin."""
+    day_ = dos.isoformat()
+    login.as_(world.billing)
+    board = client.get(f"/billing/?date={day_}")
+    assert board.status_code == 200
+    assert f"record differs from archive entry #{seq}" in board.get_data(as_text=True)
+    if readiness:
+        page = client.get(f"/readiness/patients/{patient.id}?from={day_}&to={day_}")
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        assert f"record differs from archive entry #{seq}" in body and "(admin)" in body
+
+
 def _corrected_minimum_day(world, am, alvarez):
     """Alvarez's note signed and a roster addendum saying she came an hour late (under the
     daily minimum): the corrected day is blocked for minutes, not for the archive."""
@@ -165,15 +172,7 @@ def test_deleted_roster_addendum_row_blocks_the_day_on_board_and_readiness_and_v
     # Not the original's full minutes billed: blocked, naming the addendum's entry, for the admin.
     assert line.status == "blocked" and _blocked_by(line, seq), [r.message for r in line.reasons]
 
-    day_ = am.dos.isoformat()
-    login.as_(world.billing)
-    board = client.get(f"/billing/?date={day_}")
-    assert board.status_code == 200
-    assert f"record differs from archive entry #{seq}" in board.get_data(as_text=True)
-    page = client.get(f"/readiness/patients/{alvarez.id}?from={day_}&to={day_}")
-    assert page.status_code == 200
-    body = page.get_data(as_text=True)
-    assert f"record differs from archive entry #{seq}" in body and "(admin)" in body
+    _pages_block(client, login, world, alvarez, am.dos, seq)
     # O'Brien's day on the same roster has no addendum: not blocked by Alvarez's.
     line, codes = _reasons(world, world.patients[1])
     assert "record_differs_from_archive" not in codes
@@ -204,11 +203,7 @@ def test_deleted_note_addendum_row_blocks_the_day_on_the_board_and_verify_names_
     line, codes = _reasons(world, alvarez)
     assert line.status == "blocked" and _blocked_by(line, seq), [r.message for r in line.reasons]
 
-    day_ = am.dos.isoformat()
-    login.as_(world.billing)
-    board = client.get(f"/billing/?date={day_}")
-    assert board.status_code == 200
-    assert f"record differs from archive entry #{seq}" in board.get_data(as_text=True)
+    _pages_block(client, login, world, alvarez, am.dos, seq, readiness=False)
 
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1
