@@ -104,6 +104,11 @@ class _SessionInfo:
     faults: list[Reason] = field(default_factory=list)  # payer-independent cohort faults
     attended_count: int = 0
     neg_start: float = 0  # -(start as POSIX seconds): ranks groups, earliest first
+    # A row attended for the whole session (no arrival or departure time, the usual case):
+    # its interval, minutes and break minutes, worked out once per session, not per row.
+    whole: tuple | None = None
+    whole_minutes: int = 0
+    whole_breaks: int = 0
 
 
 def _session_info(s: SessionFact) -> _SessionInfo:
@@ -135,6 +140,9 @@ def _session_info(s: SessionFact) -> _SessionInfo:
         else:
             info.start_utc, info.end_utc = to_utc(s.actual_start), to_utc(s.actual_end)
             info.neg_start = -info.start_utc.timestamp()
+            info.whole = (info.start_utc, info.end_utc)
+            info.whole_minutes = int((info.end_utc - info.start_utc).total_seconds() // 60)
+            info.whole_breaks = _breaks_within(info, info.whole_minutes)
     return info
 
 
@@ -592,11 +600,16 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
     break_minutes = 0
     for a in attended_rows:
         info = infos[a.session_id]
-        iv = _attended_interval(a, info, d.reasons)
+        if a.arrival is None and a.departure is None and info.whole is not None \
+                and a.status != "late" and a.status != "left_early":
+            iv, here, breaks = info.whole, info.whole_minutes, info.whole_breaks
+        else:
+            iv = _attended_interval(a, info, d.reasons)
+            if iv is not None:
+                here = int((iv[1] - iv[0]).total_seconds() // 60)
+                breaks = _breaks_within(info, here)
         if iv is not None:
             intervals.append(iv)
-            here = int((iv[1] - iv[0]).total_seconds() // 60)
-            breaks = _breaks_within(info, here)
             break_minutes += breaks
             per_session_minutes[a.session_id] = per_session_minutes.get(a.session_id, 0) + here - breaks
         if a.archive_differs is not None:
@@ -626,21 +639,72 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
             key=lambda i: (per_session_minutes.get(i.session.session_id, 0), i.neg_start),
         )
     primary = primary_info.session
+    # Everything from here to the rendering provider depends only on the day's groups, the
+    # primary group, the minutes and the patient's payer and age group: the same for every
+    # patient of a cohort with that payer, so computed once per combination (``cohort_cache``
+    # lives for one derivation) and copied, reasons in the same order.
+    tail_key = ("tail", d.session_ids, primary.session_id, d.minutes, patient.payer_key,
+                patient.age_group)
+    tail = cohort_cache.get(tail_key)
+    if tail is None:
+        tail = cohort_cache[tail_key] = _derive_tail(program, patient, dos, d, primary_info,
+                                                      infos, rulebook, cohort_cache)
+    (d.code, d.units, d.charge_cents, d.modifiers, d.pos, d.modality, d.rendering_npi,
+     d.rendering_name, d.rendering_credential, d.supervising_npi, d.supervising_name, d.rules,
+     d.payer_kind, tail_reasons) = tail
+    d.reasons.extend(tail_reasons)
+    if d.rules is None:
+        return d
+
+    if not patient.diagnoses:
+        d.reasons.append(Reason("diagnosis_missing", "no ICD-10 diagnosis on file for the claim",
+                                WHO_CLINICIAN))
+    elif not _SUD_DX.match(patient.diagnoses[0].upper()):
+        # §9.24: principal SUD diagnosis F10-F19 [S112]; payers may accept MH codes [S110]
+        d.reasons.append(Reason(
+            "principal_not_sud", f"principal diagnosis {patient.diagnoses[0]} is outside F10-F19",
+            WHO_CLINICIAN, severity=SEVERITY_WARNING))
+
+    for level in sorted(d.rules.exclusive_levels) if patient.other_level_days else ():
+        if dos in patient.other_level_days.get(level, ()):
+            d.reasons.append(Reason(
+                "exclusive_level_same_day",
+                f"patient is recorded in {level} on {dos.isoformat()}; IOP may not be billed the same date",
+                WHO_BILLING))
+    return d
+
+
+def _derive_tail(program: ProgramFact, patient: PatientFact, dos: date, day: _Draft,
+                 primary_info: _SessionInfo, infos: dict, rulebook: RuleBook,
+                 cohort_cache: dict) -> tuple:
+    """The payer's part of a patient-day: code, units, charge, modifiers, POS, modality,
+    rendering and supervising provider, rules, payer kind and the reasons they give. Reads of
+    the patient: only the payer and age group (the caller's cache key)."""
+    d = _Draft(patient, dos, minutes=day.minutes, session_ids=day.session_ids, attended=True)
+    primary = primary_info.session
     d.rendering_npi = primary.facilitator_npi
     d.rendering_name = primary.facilitator_name
     d.rendering_credential = primary.facilitator_credential
+    d.reasons = _tail(d, program, patient, dos, primary_info, primary, infos, rulebook,
+                      cohort_cache)
+    return (d.code, d.units, d.charge_cents, d.modifiers, d.pos, d.modality, d.rendering_npi,
+            d.rendering_name, d.rendering_credential, d.supervising_npi, d.supervising_name,
+            d.rules, d.payer_kind, tuple(d.reasons))
 
+
+def _tail(d: _Draft, program, patient, dos, primary_info, primary, infos, rulebook,
+          cohort_cache) -> list:
     if patient.payer_key is None:
         d.reasons.append(Reason("payer_unknown", "patient's payer matches no payer rule file",
                                 WHO_BILLING))
         _add_cohort_faults(d, infos, None, "", cohort_cache)
-        return d
+        return d.reasons
     try:
         rules = rulebook.rules_for(patient.payer_key, dos)
     except (UnknownPayerError, NoRulesInForceError) as exc:
         d.reasons.append(Reason("no_rules_in_force", str(exc), WHO_BILLING))
         _add_cohort_faults(d, infos, None, "", cohort_cache)
-        return d
+        return d.reasons
     d.rules = rules
     d.payer_kind = rulebook.payer(patient.payer_key).kind
 
@@ -663,23 +727,7 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
         d.supervising_npi = primary.supervising_npi
         d.supervising_name = primary.supervising_name
     _apply_rendering(d, rules, primary, program)
-
-    if not patient.diagnoses:
-        d.reasons.append(Reason("diagnosis_missing", "no ICD-10 diagnosis on file for the claim",
-                                WHO_CLINICIAN))
-    elif not _SUD_DX.match(patient.diagnoses[0].upper()):
-        # §9.24: principal SUD diagnosis F10-F19 [S112]; payers may accept MH codes [S110]
-        d.reasons.append(Reason(
-            "principal_not_sud", f"principal diagnosis {patient.diagnoses[0]} is outside F10-F19",
-            WHO_CLINICIAN, severity=SEVERITY_WARNING))
-
-    for level in sorted(rules.exclusive_levels) if patient.other_level_days else ():
-        if dos in patient.other_level_days.get(level, ()):
-            d.reasons.append(Reason(
-                "exclusive_level_same_day",
-                f"patient is recorded in {level} on {dos.isoformat()}; IOP may not be billed the same date",
-                WHO_BILLING))
-    return d
+    return d.reasons
 
 
 def _breaks_within(info: _SessionInfo, attended_minutes: int) -> int:

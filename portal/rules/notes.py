@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import AbstractSet, Hashable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -225,12 +225,22 @@ class DocumentationIndex:
             return None, None
         return versions[i - 1], versions[i] if i < len(versions) else None
 
-    def deadline(self, dos: date, days: int, kind: str) -> date:
+    def deadline(self, dos: date, days: int, kind: str) -> tuple[date, datetime]:
+        """The signing deadline (program-local date) and the instant its day ends: a note
+        signed at or after that instant is late. Comparing instants, not local dates, saves
+        a time-zone conversion per note; midnight is looked up in the zone, so a DST day
+        ends when its local date does."""
         key = (dos, days, kind)
         found = self._deadlines.get(key)
         if found is None:
-            found = self._deadlines[key] = signing_deadline(dos, days, kind, self.facts.closures)
+            last = signing_deadline(dos, days, kind, self.facts.closures)
+            after = last + timedelta(days=1)
+            ends = datetime(after.year, after.month, after.day, tzinfo=self.tz).astimezone(timezone.utc)
+            found = self._deadlines[key] = (last, ends)
         return found
+
+
+_NO_NOTES: dict = {}
 
 
 def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: date,
@@ -261,9 +271,8 @@ def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: 
             out.append(Reason("plan_review_overdue", f"{d}: treatment plan review was due "
                               f"{due.isoformat()} (plan in effect since "
                               f"{plan.effective.isoformat()})", WHO_CLINICIAN))
-    deadline = index.deadline(dos, note_days, note_day_kind)
-    tz = index.tz
-    notes = index.notes.get(patient_id, {})
+    deadline, deadline_ends = index.deadline(dos, note_days, note_day_kind)
+    notes = index.notes.get(patient_id, _NO_NOTES)
     for sid in session_ids:
         note = notes.get(sid)
         if note is None or note.signed_at is None:
@@ -274,11 +283,11 @@ def documentation_reasons(index: DocumentationIndex, patient_id: Hashable, dos: 
                               + (" (overdue)" if overdue else ""), WHO_CLINICIAN,
                               session_id=sid))
             continue
-        # deadlines.is_late, with the zone looked up once per derivation
+        # deadlines.is_late: signed on a local date after the deadline
         signed_at = note.signed_at
         if signed_at.tzinfo is None:
             raise ValueError("naive datetime: store and pass UTC-aware instants")
-        if signed_at.astimezone(tz).date() > deadline:
+        if signed_at >= deadline_ends:
             out.append(Reason("note_late", f"{d}: note signed after its deadline "
                               f"{deadline.isoformat()}", WHO_CLINICIAN,
                               severity=SEVERITY_WARNING, session_id=sid))

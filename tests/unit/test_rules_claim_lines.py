@@ -448,3 +448,58 @@ def test_frozen_new_is_the_dataclass_built_at_once_and_refuses_a_missing_field()
         made.status = "present"  # still frozen
     with pytest.raises(TypeError, match="every field"):
         frozen_new(AttendanceFact, {"session_id": "s1", "patient_id": "p1", "status": "late"})
+
+
+def test_a_line_is_the_same_whichever_patient_of_the_group_is_derived_first():
+    # derive_claim_lines works a day's payer part out once per combination of groups, primary
+    # group, minutes, payer and age group, and copies it to the other patients of that
+    # combination. Put each patient first in turn (so their days are worked out, not copied)
+    # and their lines must not change: nothing patient-specific may leak through the copy.
+    days = [MON + timedelta(days=i) for i in (0, 2, 4, 7, 9)]
+    sessions = []
+    for d in days:
+        sessions.append(session(f"am{d}", d, (9, 0), (10, 30), break_minutes=10))
+        sessions.append(session(f"pm{d}", d, (10, 45), (12, 15), cohort_name="PM IOP",
+                                modality="video" if d.day % 2 else "in_person",
+                                patient_location="home",
+                                facilitator_credential="CADC" if d == days[2] else "LCSW",
+                                facilitator_npi=None if d == days[3] else "1234567893"))
+    patients = [
+        patient("p1"),
+        patient("p2", age_group="adolescent"),
+        patient("p3", diagnoses=()),
+        patient("p4", diagnoses=("F32.1",)),
+        patient("p5", payer="blueriver_ppo"),
+        patient("p6", payer=None),
+        patient("p7", other_level_days={"php": frozenset({days[1]})}),
+        patient("p8", payer="blueriver_ppo", age_group="adolescent"),
+    ]
+    rows = []
+    for i, s in enumerate(sessions):
+        for j, p in enumerate(patients):
+            k = (i + j) % 7
+            if k == 0:
+                rows.append(row(s.session_id, p.patient_id, "late", arrival=s.actual_start + timedelta(minutes=40)))
+            elif k == 1:
+                rows.append(row(s.session_id, p.patient_id, "left_early"))  # no departure time
+            elif k == 2:
+                rows.append(row(s.session_id, p.patient_id, signed=False))
+            elif k == 3:
+                rows.append(row(s.session_id, p.patient_id, "absent", signed=False))
+            elif k == 4:
+                rows.append(row(s.session_id, p.patient_id, archive_differs=41))
+            else:
+                rows.append(row(s.session_id, p.patient_id))
+    auths = [auth(p.patient_id) for p in patients]
+
+    def lines_of(pid, ordered_rows):
+        return [ln for ln in derive_claim_lines(PROGRAM, patients, sessions, ordered_rows, auths, RB)
+                if ln.patient_id == pid]
+
+    together = derive_claim_lines(PROGRAM, patients, sessions, rows, auths, RB)
+    assert len({(ln.code, ln.units, ln.modifiers, ln.minutes_attended) for ln in together}) > 5
+    for p in patients:
+        first = [r for r in rows if r.patient_id == p.patient_id] + \
+                [r for r in rows if r.patient_id != p.patient_id]
+        assert lines_of(p.patient_id, first) == [ln for ln in together if ln.patient_id == p.patient_id], \
+            p.patient_id

@@ -2,7 +2,7 @@
 clone detection, attendee names, and the documentation reasons on claim lines."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -265,3 +265,33 @@ def test_no_documentation_facts_means_no_documentation_reasons():
     patients = [PatientFact("p1", "M1", "A B", "sunrise_medicaid_mco", diagnoses=("F10.20",))]
     line = derive_claim_lines(PROGRAM, patients, sessions, rows, [], RB)[0]
     assert not {"note_missing", "plan_missing"} & _codes(line)
+
+
+@pytest.mark.parametrize("zone", [
+    "America/Chicago",  # DST at 02:00 local
+    "America/Santiago",  # DST at midnight: 2026-09-06 has no 00:00, 2026-04-05 has two 23:00s
+    "Australia/Lord_Howe",  # a 30-minute DST shift
+    "Asia/Kolkata",  # no DST, a half-hour offset
+])
+def test_note_late_in_the_derivation_agrees_with_is_late_every_day_of_a_year(zone):
+    # The derivation compares a note's instant with the end of the deadline's local day
+    # (DocumentationIndex.deadline) instead of converting every note to a local date; both
+    # must agree on every deadline of a year, DST days included, at every half hour around it.
+    from portal.rules.notes import DocumentationIndex, documentation_reasons
+
+    index = DocumentationIndex(DocumentationFacts(time_zone=zone))
+    tz = ZoneInfo(zone)
+    day, disagreements = D(2026, 1, 1), []
+    while day.year == 2026:
+        deadline, _ends = index.deadline(day, 1, "calendar")  # the DOS is day 1
+        assert deadline == day
+        start = datetime(day.year, day.month, day.day, 20, tzinfo=tz).astimezone(UTC)
+        for half_hours in range(12):  # 20:00 local on the deadline to 02:00 the next day
+            signed_at = start + timedelta(minutes=30 * half_hours) - timedelta(seconds=1)
+            index.notes = {"p": {"s": NoteFact("s", "p", signed_at, "O1")}}
+            late = "note_late" in {r.code for r in documentation_reasons(
+                index, "p", day, ("s",), (), 1, "calendar", None)}
+            if late is not is_late(signed_at, deadline, zone):
+                disagreements.append(signed_at.isoformat())
+        day += timedelta(days=1)
+    assert not disagreements, disagreements[:5]
