@@ -582,8 +582,59 @@ def _apply_documentation(d: _Draft, index: DocumentationIndex, attended_days: li
 
 
 def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: list[AttendanceFact],
-                infos: dict, rulebook: RuleBook, cohort_cache: dict) -> _Draft:
+                infos: dict, rulebook: RuleBook, cache: dict) -> _Draft:
+    # Patients of a cohort with the same payer (and age group) whose rows say the same thing
+    # (same groups, statuses, times, signatures) get the same day, reasons in the same order:
+    # it is worked out once per such combination (``cache`` lives for one derivation) and
+    # copied; only the diagnosis and other-level checks below read the rest of the patient.
+    key = ("patient-day", patient.payer_key, patient.age_group,
+           tuple([(a.session_id, a.status, a.arrival, a.departure, a.signed, a.archive_differs)
+                  for a in rows]))
+    parts = cache.get(key)
+    if parts is None:
+        parts = cache[key] = _day_parts(program, patient, dos, rows, infos, rulebook, cache)
     d = _Draft(patient, dos)
+    (d.session_ids, d.attended, d.minutes, d.code, d.units, d.charge_cents, d.modifiers, d.pos,
+     d.modality, d.rendering_npi, d.rendering_name, d.rendering_credential, d.supervising_npi,
+     d.supervising_name, d.rules, d.payer_kind, reasons) = parts
+    d.reasons = list(reasons)
+    rules = d.rules
+    if rules is None:  # no service, or no payer rules: the payer checks below do not apply
+        return d
+
+    if not patient.diagnoses:
+        d.reasons.append(Reason("diagnosis_missing", "no ICD-10 diagnosis on file for the claim",
+                                WHO_CLINICIAN))
+    elif not _SUD_DX.match(patient.diagnoses[0].upper()):
+        # §9.24: principal SUD diagnosis F10-F19 [S112]; payers may accept MH codes [S110]
+        d.reasons.append(Reason(
+            "principal_not_sud", f"principal diagnosis {patient.diagnoses[0]} is outside F10-F19",
+            WHO_CLINICIAN, severity=SEVERITY_WARNING))
+
+    for level in sorted(rules.exclusive_levels) if patient.other_level_days else ():
+        if dos in patient.other_level_days.get(level, ()):
+            d.reasons.append(Reason(
+                "exclusive_level_same_day",
+                f"patient is recorded in {level} on {dos.isoformat()}; IOP may not be billed the same date",
+                WHO_BILLING))
+    return d
+
+
+def _day_parts(program: ProgramFact, patient: PatientFact, dos: date, rows: list[AttendanceFact],
+               infos: dict, rulebook: RuleBook, cohort_cache: dict) -> tuple:
+    """A patient-day's fields and reasons worked out from the day's rows and groups and the
+    patient's payer and age group only (the caller's cache key), in the order ``_derive_day``
+    copies them."""
+    d = _Draft(patient, dos)
+    _derive_day_parts(d, program, patient, dos, rows, infos, rulebook, cohort_cache)
+    return (d.session_ids, d.attended, d.minutes, d.code, d.units, d.charge_cents, d.modifiers,
+            d.pos, d.modality, d.rendering_npi, d.rendering_name, d.rendering_credential,
+            d.supervising_npi, d.supervising_name, d.rules, d.payer_kind, tuple(d.reasons))
+
+
+def _derive_day_parts(d: _Draft, program: ProgramFact, patient: PatientFact, dos: date,
+                      rows: list[AttendanceFact], infos: dict, rulebook: RuleBook,
+                      cohort_cache: dict) -> None:
     attended_rows = []
     for a in rows:
         if a.status in ATTENDED_STATUSES:
@@ -592,7 +643,7 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
     d.session_ids = ((chosen[0].session_id,) if len(chosen) == 1
                      else tuple(dict.fromkeys(a.session_id for a in chosen)))
     if not attended_rows:
-        return d
+        return
     d.attended = True
 
     per_session_minutes: dict[Hashable, int] = {}
@@ -639,72 +690,21 @@ def _derive_day(program: ProgramFact, patient: PatientFact, dos: date, rows: lis
             key=lambda i: (per_session_minutes.get(i.session.session_id, 0), i.neg_start),
         )
     primary = primary_info.session
-    # Everything from here to the rendering provider depends only on the day's groups, the
-    # primary group, the minutes and the patient's payer and age group: the same for every
-    # patient of a cohort with that payer, so computed once per combination (``cohort_cache``
-    # lives for one derivation) and copied, reasons in the same order.
-    tail_key = ("tail", d.session_ids, primary.session_id, d.minutes, patient.payer_key,
-                patient.age_group)
-    tail = cohort_cache.get(tail_key)
-    if tail is None:
-        tail = cohort_cache[tail_key] = _derive_tail(program, patient, dos, d, primary_info,
-                                                      infos, rulebook, cohort_cache)
-    (d.code, d.units, d.charge_cents, d.modifiers, d.pos, d.modality, d.rendering_npi,
-     d.rendering_name, d.rendering_credential, d.supervising_npi, d.supervising_name, d.rules,
-     d.payer_kind, tail_reasons) = tail
-    d.reasons.extend(tail_reasons)
-    if d.rules is None:
-        return d
-
-    if not patient.diagnoses:
-        d.reasons.append(Reason("diagnosis_missing", "no ICD-10 diagnosis on file for the claim",
-                                WHO_CLINICIAN))
-    elif not _SUD_DX.match(patient.diagnoses[0].upper()):
-        # §9.24: principal SUD diagnosis F10-F19 [S112]; payers may accept MH codes [S110]
-        d.reasons.append(Reason(
-            "principal_not_sud", f"principal diagnosis {patient.diagnoses[0]} is outside F10-F19",
-            WHO_CLINICIAN, severity=SEVERITY_WARNING))
-
-    for level in sorted(d.rules.exclusive_levels) if patient.other_level_days else ():
-        if dos in patient.other_level_days.get(level, ()):
-            d.reasons.append(Reason(
-                "exclusive_level_same_day",
-                f"patient is recorded in {level} on {dos.isoformat()}; IOP may not be billed the same date",
-                WHO_BILLING))
-    return d
-
-
-def _derive_tail(program: ProgramFact, patient: PatientFact, dos: date, day: _Draft,
-                 primary_info: _SessionInfo, infos: dict, rulebook: RuleBook,
-                 cohort_cache: dict) -> tuple:
-    """The payer's part of a patient-day: code, units, charge, modifiers, POS, modality,
-    rendering and supervising provider, rules, payer kind and the reasons they give. Reads of
-    the patient: only the payer and age group (the caller's cache key)."""
-    d = _Draft(patient, dos, minutes=day.minutes, session_ids=day.session_ids, attended=True)
-    primary = primary_info.session
     d.rendering_npi = primary.facilitator_npi
     d.rendering_name = primary.facilitator_name
     d.rendering_credential = primary.facilitator_credential
-    d.reasons = _tail(d, program, patient, dos, primary_info, primary, infos, rulebook,
-                      cohort_cache)
-    return (d.code, d.units, d.charge_cents, d.modifiers, d.pos, d.modality, d.rendering_npi,
-            d.rendering_name, d.rendering_credential, d.supervising_npi, d.supervising_name,
-            d.rules, d.payer_kind, tuple(d.reasons))
 
-
-def _tail(d: _Draft, program, patient, dos, primary_info, primary, infos, rulebook,
-          cohort_cache) -> list:
     if patient.payer_key is None:
         d.reasons.append(Reason("payer_unknown", "patient's payer matches no payer rule file",
                                 WHO_BILLING))
         _add_cohort_faults(d, infos, None, "", cohort_cache)
-        return d.reasons
+        return
     try:
         rules = rulebook.rules_for(patient.payer_key, dos)
     except (UnknownPayerError, NoRulesInForceError) as exc:
         d.reasons.append(Reason("no_rules_in_force", str(exc), WHO_BILLING))
         _add_cohort_faults(d, infos, None, "", cohort_cache)
-        return d.reasons
+        return
     d.rules = rules
     d.payer_kind = rulebook.payer(patient.payer_key).kind
 
@@ -727,7 +727,6 @@ def _tail(d: _Draft, program, patient, dos, primary_info, primary, infos, rulebo
         d.supervising_npi = primary.supervising_npi
         d.supervising_name = primary.supervising_name
     _apply_rendering(d, rules, primary, program)
-    return d.reasons
 
 
 def _breaks_within(info: _SessionInfo, attended_minutes: int) -> int:

@@ -451,10 +451,10 @@ def test_frozen_new_is_the_dataclass_built_at_once_and_refuses_a_missing_field()
 
 
 def test_a_line_is_the_same_whichever_patient_of_the_group_is_derived_first():
-    # derive_claim_lines works a day's payer part out once per combination of groups, primary
-    # group, minutes, payer and age group, and copies it to the other patients of that
-    # combination. Put each patient first in turn (so their days are worked out, not copied)
-    # and their lines must not change: nothing patient-specific may leak through the copy.
+    # derive_claim_lines works a patient-day out once per combination of rows (groups,
+    # statuses, times, signatures, archive differences), payer and age group, and copies it
+    # to the other patients with that combination. Put each patient first in turn (so their
+    # days are worked out, not copied) and their lines must not change.
     days = [MON + timedelta(days=i) for i in (0, 2, 4, 7, 9)]
     sessions = []
     for d in days:
@@ -474,14 +474,21 @@ def test_a_line_is_the_same_whichever_patient_of_the_group_is_derived_first():
         patient("p7", other_level_days={"php": frozenset({days[1]})}),
         patient("p8", payer="blueriver_ppo", age_group="adolescent"),
     ]
+    # Patients in pairs (p1 p2, p3 p4, ...) that differ in one thing the copy must respect
+    # share their rows, except the late arrival and early departure times (which the copy
+    # must respect too).
     rows = []
     for i, s in enumerate(sessions):
         for j, p in enumerate(patients):
-            k = (i + j) % 7
+            k = (i + j // 2) % 8
             if k == 0:
-                rows.append(row(s.session_id, p.patient_id, "late", arrival=s.actual_start + timedelta(minutes=40)))
+                rows.append(row(s.session_id, p.patient_id, "late",
+                                arrival=s.actual_start + timedelta(minutes=40 + 20 * (j % 2))))
             elif k == 1:
                 rows.append(row(s.session_id, p.patient_id, "left_early"))  # no departure time
+            elif k == 7:
+                rows.append(row(s.session_id, p.patient_id, "left_early",
+                                departure=s.actual_end - timedelta(minutes=30 + 20 * (j % 2))))
             elif k == 2:
                 rows.append(row(s.session_id, p.patient_id, signed=False))
             elif k == 3:
@@ -503,3 +510,48 @@ def test_a_line_is_the_same_whichever_patient_of_the_group_is_derived_first():
                 [r for r in rows if r.patient_id != p.patient_id]
         assert lines_of(p.patient_id, first) == [ln for ln in together if ln.patient_id == p.patient_id], \
             p.patient_id
+
+
+_AM, _PM = "am", "pm"
+
+
+@pytest.mark.parametrize("what, twin, rows_a, rows_b", [
+    # The twin differs from the first patient in one thing only; the first patient's day is
+    # worked out and may be copied to a twin whose rows and payer part are the same.
+    # rows_*: per group, what differs from a signed "present" row.
+    ("age group (adolescent minimum)", {"age_group": "adolescent"}, {}, {}),
+    ("payer", {"payer": "blueriver_ppo"}, {}, {}),
+    ("no payer", {"payer": None}, {}, {}),
+    ("arrival", {}, {_PM: {"status": "late", "arrival": at(MON, 11, 0)}},
+     {_PM: {"status": "late", "arrival": at(MON, 11, 15)}}),
+    ("departure", {}, {_PM: {"status": "left_early", "departure": at(MON, 11, 0)}},
+     {_PM: {"status": "left_early", "departure": at(MON, 11, 15)}}),
+    ("status", {}, {}, {_PM: {"status": "absent"}}),
+    ("which group", {}, {_PM: None}, {_AM: None}),  # None: not on that group's roster
+    ("signature", {}, {}, {_PM: {"signed": False}}),
+    ("archive difference", {}, {}, {_PM: {"archive_differs": 41}}),
+    ("diagnosis", {"diagnoses": ("F32.1",)}, {}, {}),
+    ("no diagnosis", {"diagnoses": ()}, {}, {}),
+    ("other level of care", {"other_level_days": {"php": frozenset({MON})}}, {}, {}),
+])
+def test_twins_differing_in_one_thing_get_their_own_lines(what, twin, rows_a, rows_b):
+    # Two groups on one day (09:00-10:30, 10:45-11:45: 150 min, under Sunrise's adult daily
+    # minimum of 180, over its adolescent one of 120).
+    sessions = [session(_AM, MON, (9, 0), (10, 30)), session(_PM, MON, (10, 45), (11, 45))]
+    first = patient("a")
+    second = patient("b", **twin)
+    rows_a = [row(sid, "a", **rows_a.get(sid, {})) for sid in (_AM, _PM) if rows_a.get(sid, {}) is not None]
+    rows_b = [row(sid, "b", **rows_b.get(sid, {})) for sid in (_AM, _PM) if rows_b.get(sid, {}) is not None]
+    auths = [auth("a"), auth("b")]
+
+    def derived(rows):
+        return {ln.patient_id: ln for ln in derive_claim_lines(
+            PROGRAM, [first, second], sessions, rows, auths, RB)}
+
+    a_first, b_first = derived(rows_a + rows_b), derived(rows_b + rows_a)
+    assert a_first == b_first, what
+    a, b = a_first["a"], a_first["b"]
+    assert (a.code, a.units, a.modifiers, a.minutes_attended, a.status,
+            [r.code for r in a.reasons]) != \
+           (b.code, b.units, b.modifiers, b.minutes_attended, b.status,
+            [r.code for r in b.reasons]), f"{what}: the twins' lines should differ"
