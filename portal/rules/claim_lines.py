@@ -8,8 +8,9 @@ Public entry points
   dollars at risk (cents).
 
 Cost is O(rows): facts are grouped into dicts in one pass, per-session/per-payer checks are
-cached, and only each patient's own DOS list is sorted (authorization units are consumed in
-DOS order).
+cached, a patient-day is worked out once per combination of rows, payer and age group (the
+other patients of a cohort with the same rows get a copy), and only each patient's own DOS
+list is sorted (authorization units are consumed in DOS order).
 
 Checks and their sources (DOMAIN.md §3 "What an auditor checks", §9 "Concrete checks"):
 - Cohort (scope ``cohort``, reported once per session by ``summarize_day``): roster not closed
