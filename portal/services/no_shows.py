@@ -58,6 +58,14 @@ def _int(text, field: str, label: str, lo: int, hi: int) -> int:
     return int(raw)
 
 
+def _text(value, field: str, label: str, limit: int = 300) -> str:
+    """A free-text field, stripped. Longer than its column: refused, never cut short silently."""
+    text = str(value or "").strip()
+    if len(text) > limit:
+        raise Invalid(f"{label}: at most {limit} characters ({len(text)} given).", field=field)
+    return text
+
+
 def _date(text, field: str, label: str, *, required: bool = True) -> date | None:
     raw = str(text or "").strip()
     if not raw and not required:
@@ -124,7 +132,7 @@ def publish_policy(program: Program, user: User, form, *, now: datetime | None =
                                     "Consecutive missed groups", 1, 20),
         "letter_count": field(_int, form.get("letter_count") or "3", "letter_count", "Missed groups in the window", 1, 50),
         "window_days": field(_int, form.get("window_days") or "30", "window_days", "Window days", 1, 365),
-        "letter_sender": (form.get("letter_sender") or "").strip()[:120],
+        "letter_sender": (form.get("letter_sender") or "").strip(),
         "body": (form.get("body") or "").strip(),
     }
     if p["fee_cents"] is not None and p["fee_cents"] > MAX_FEE_CENTS:
@@ -134,6 +142,8 @@ def publish_policy(program: Program, user: User, form, *, now: datetime | None =
     elif disclosing_words(p["letter_sender"]):
         problems.append("Letter sender: \u201c" + p["letter_sender"] + "\u201d names the program's kind ("
                         + ", ".join(disclosing_words(p["letter_sender"])) + "); letters must not (42 CFR Part 2).")
+    if len(p["letter_sender"]) > 120:
+        problems.append(f"Letter sender: at most 120 characters ({len(p['letter_sender'])} given).")
     if not p["body"]:
         problems.append("Policy text: paste the written policy patients will sign.")
     elif len(p["body"]) > MAX_BODY:
@@ -299,7 +309,7 @@ def record_notice(patient_id: int, *, kind: str, cohort_id, dos: str | None, not
     day = _date(dos, "dos", "Date of the group")
     cohort, start, end = _scheduled(patient, cohort_id, day)
     tz = cohort.program.tz
-    reason = (reason or "").strip()[:300]
+    reason = _text(reason, "reason", "Reason")
     if kind == "excused":
         if not reason:
             raise Invalid("An excuse needs its documentation, e.g. \u201cflu, doctor's note "
@@ -400,7 +410,7 @@ def waive_fee(charge_id: int, *, reason: str | None, user: User, now: datetime |
     charge = db.session.get(FeeLedgerEntry, charge_id)
     if charge is None or charge.kind != "charge":
         raise NotFound("There is no such charge.")
-    reason = (reason or "").strip()[:300]
+    reason = _text(reason, "reason", "Reason")
     if not reason:
         raise Invalid("Give the reason for waiving the fee.", field="reason")
     if db.session.scalar(select(FeeLedgerEntry.id).where(FeeLedgerEntry.charge_id == charge.id,
@@ -434,7 +444,7 @@ def record_payment(patient_id: int, *, amount: str | None, note: str | None, use
         raise Invalid(f"The payment ({usd(cents)}) is more than the balance ({usd(owed)}).",
                       field="amount")
     entry = FeeLedgerEntry(patient_id=patient.id, kind="payment", amount_cents=cents,
-                           reason=(note or "").strip()[:300], recorded_by_id=user.id,
+                           reason=_text(note, "note", "Note"), recorded_by_id=user.id,
                            recorded_at=now or now_utc())
     db.session.add(entry)
     db.session.commit()
@@ -476,7 +486,7 @@ def log_outreach(patient_id: int, *, dos: str | None, method: str | None, outcom
     day = _date(dos, "dos", "Date of the missed group", required=False)
     now = now or now_utc()
     attempt = OutreachAttempt(patient_id=patient.id, dos=day, at=now, method=method,
-                              outcome=outcome, note=(note or "").strip()[:300], staff_id=user.id)
+                              outcome=outcome, note=_text(note, "note", "Note"), staff_id=user.id)
     db.session.add(attempt)
     db.session.commit()
     return attempt
@@ -559,7 +569,7 @@ def close_task(task_id: int, *, resolution: str | None, user: User, now: datetim
         raise NotFound("There is no such task.")
     if task.status == "done":
         raise Conflict("This review is already done.")
-    resolution = (resolution or "").strip()[:300]
+    resolution = _text(resolution, "resolution", "Resolution")
     if not resolution:
         raise Invalid("Say what the review decided (e.g. \u201cplan updated; step-down "
                       "discussed\u201d).", field="resolution")

@@ -12,7 +12,7 @@ from portal.clock import local_today, now_utc
 from portal.demo.signature_art import squiggle_png
 from portal.extensions import db
 from portal.models import (AbsenceNotice, ArchivedDocument, ClinicalReviewTask, FeeLedgerEntry,
-                           NoShowLetter, NoShowPolicy, PolicyAcknowledgment)
+                           NoShowLetter, NoShowPolicy, OutreachAttempt, PolicyAcknowledgment)
 from portal.rules.no_show_letters import disclosing_words
 from portal.services import no_shows as svc
 from portal.services import roster as roster_svc
@@ -393,3 +393,49 @@ def test_payer_change_mid_month_judges_each_absence_under_its_own_payer(world, c
     login.as_(world.billing)
     page = client.get(f"/no-shows/patients/{jose.id}").get_data(as_text=True)
     assert "BlueRiver PPO" in page and "Medicaid members may not be charged" in page
+
+
+# ---- free text longer than its column ----------------------------------------------------------
+
+def test_over_long_free_text_is_refused_by_name_and_writes_nothing(world, client, login):
+    """A crafted post (the pages cap these fields with maxlength) used to be cut to the column
+    silently; now each field is refused with its limit and nothing is written."""
+    policy = make_policy(world.program)
+    lan = world.patients[3]  # self-pay
+    day = _today(world) - timedelta(days=1)
+    s, _ = _absent(world, day, lan)
+    _ack(lan, policy, world, s.scheduled_start - timedelta(days=3))
+    login.as_(world.admin)
+    page = f"/no-shows/patients/{lan.id}"
+    assert _post(client, f"{page}/fees", {"session_id": s.id}, page).status_code == 303
+    charge = db.session.scalar(select(FeeLedgerEntry))
+    long_text = "x" * 301
+    before = {m: db.session.scalar(select(func.count()).select_from(m))
+              for m in (FeeLedgerEntry, OutreachAttempt, AbsenceNotice, NoShowPolicy)}
+    cases = [
+        (f"{page}/outreach", {"method": "phone", "outcome": "reached", "note": long_text}, "Note: at most 300"),
+        (f"{page}/payments", {"amount": "5.00", "note": long_text}, "Note: at most 300"),
+        (f"/no-shows/fees/{charge.id}/waive", {"reason": long_text}, "Reason: at most 300"),
+        (f"{page}/notices", {"kind": "excused", "cohort_id": world.am.id, "dos": day.isoformat(),
+                             "reason": long_text}, "Reason: at most 300"),
+        ("/no-shows/policy", {**POLICY_FORM, "effective_from": (day + timedelta(days=60)).isoformat(),
+                              "letter_sender": "y" * 121}, "Letter sender: at most 120"),
+    ]
+    for url, data, message in cases:
+        resp = _post(client, url, data, page)
+        assert resp.status_code == 422, (url, resp.status_code)
+        assert message in resp.get_data(as_text=True), url
+    db.session.expire_all()
+    assert {m: db.session.scalar(select(func.count()).select_from(m)) for m in before} == before
+    # Exactly at the limit is accepted.
+    assert _post(client, f"{page}/outreach", {"method": "phone", "outcome": "reached", "note": "x" * 300},
+                 page).status_code == 303
+    assert len(db.session.scalar(select(OutreachAttempt.note))) == 300
+    task = ClinicalReviewTask(patient_id=lan.id, trigger_dos=day, reason="2 consecutive no-shows",
+                              assignee="Unassigned", created_at=now_utc())
+    db.session.add(task)
+    db.session.commit()
+    resp = _post(client, f"/no-shows/tasks/{task.id}/close", {"resolution": long_text}, page)
+    assert resp.status_code == 422 and "Resolution: at most 300" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ClinicalReviewTask, task.id).status != "done"
